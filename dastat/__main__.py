@@ -1,0 +1,3 @@
+from dastat.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""``dastat bench``: speed ratios measured in one run against same-machine baselines."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from dastat.cli.common import add_command, add_device, print_json
+
+# Each target is a module with ``run(device=..., quick=...) -> dict``.
+_TARGETS = {"augment": "dastat.augment.bench", "probe": "dastat.probe.bench", "train": "dastat.train.bench"}
+
+
+def register(sub) -> None:
+    p = add_command(sub, "bench", _run, help="measure speed against baselines; writes results/bench/*.json")
+    p.add_argument("targets", nargs="*", choices=[*_TARGETS, []], metavar="TARGET",
+                   help=f"what to measure: {', '.join(_TARGETS)} (default: all)")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for reporting)")
+    p.add_argument("--out", default="results/bench", help="folder for the JSON results")
+    add_device(p)
+
+
+def _run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for target in args.targets or list(_TARGETS):
+        module = importlib.import_module(_TARGETS[target])
+        results[target] = module.run(device=args.device, quick=args.quick, out=out / f"{target}.json")
+    if args.json:
+        print_json(results)
+    return 0

@@ -1,0 +1,70 @@
+"""Options and output shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any
+
+
+def add_command(sub, name: str, func, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A sub-command parser with ``--json`` and ``--debug``, bound to ``func(args) -> int``."""
+    p = sub.add_parser(name, help=help, description=description or help)
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
+    p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    p.set_defaults(func=func)
+    return p
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default: auto)")
+
+
+def add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        default=None,
+        help="results store (SQLite file); default $DASTAT_STORE or results/dastat.sqlite",
+    )
+
+
+def add_normalisation(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mean", type=float, nargs=3, default=None, metavar=("R", "G", "B"),
+                   help="teacher input mean, 0..1 scale (default: the dataset's)")
+    p.add_argument("--std", type=float, nargs=3, default=None, metavar=("R", "G", "B"),
+                   help="teacher input std, 0..1 scale (default: the dataset's)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow checkpoints that need arbitrary unpickling (only for files you trust)")
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars on a terminal only: never with --json or under CI."""
+    return not getattr(args, "json", False) and not os.environ.get("CI") and sys.stderr.isatty()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return _plain(value.item())
+    return value
+
+
+def print_json(payload: Any) -> None:
+    print(json.dumps(_plain(payload), indent=2, default=str))
+
+
+def print_frame(frame, *, floatfmt: str = "{:.6g}") -> None:
+    """Print a DataFrame as an aligned text table."""
+    with_fmt = frame.copy()
+    for col in with_fmt.columns:
+        if with_fmt[col].dtype.kind == "f":
+            with_fmt[col] = with_fmt[col].map(lambda v: "" if v != v else floatfmt.format(v))
+    print(with_fmt.to_string(index=False))
