@@ -1,0 +1,458 @@
+"""The results store: one SQLite file holding every probe result and every student run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dastat.errors import InvalidArgumentError, StoreError
+from dastat.store.names import normalise_arch, normalise_scheme
+from dastat.store.schema import migrate
+
+PROBE_FIELDS = (
+    "teacher", "teacher_checksum", "dataset", "scheme", "scheme_params", "protocol", "randomness",
+    "set_size", "seed", "t_stddev", "ci_low", "ci_high", "n_sets", "rows_per_set",
+    "n_teacher_forwards", "t_ce_stddev", "mean_entropy_x", "mean_entropy_xprime", "teacher_acc_x",
+    "teacher_acc_xprime", "floor", "t_stddev_rel", "normalisation", "elapsed_s", "dastat_version",
+    "created_at",
+)
+STUDENT_FIELDS = (
+    "teacher", "teacher_checksum", "student", "dataset", "scheme", "scheme_params", "seed", "epochs",
+    "epoch_factor", "test_loss", "test_acc1", "test_acc5", "best_test_acc1", "best_test_loss",
+    "best_epoch", "train_loss", "elapsed_s", "dastat_version", "created_at", "config",
+)
+CURVE_FIELDS = ("epoch", "test_loss", "test_acc1", "test_acc5", "train_loss", "lr", "wall_s")
+_JSON_FIELDS = ("scheme_params", "normalisation", "config")
+_INT_FIELDS = ("set_size", "seed", "n_sets", "rows_per_set", "n_teacher_forwards", "epochs", "best_epoch",
+               "epoch")
+_TEXT_FIELDS = ("teacher", "teacher_checksum", "student", "dataset", "scheme", "protocol", "randomness",
+                "dastat_version", "created_at")
+_NON_NUMERIC = ("run_id", "source", "source_path", "extra", "kind", "path", "content_hash", "parser",
+                "ingested_at")
+TABLE_COLUMNS = (
+    "t_stddev", "t_stddev_err", "s_test_loss", "s_test_loss_err", "n_probes", "n_runs", "s_test_acc1",
+    "protocol", "randomness", "set_size",
+)
+_EXPORT_FORMATS = ("csv", "parquet", "json")
+_BUSY_TIMEOUT_S = 120.0
+
+
+def default_path() -> Path:
+    """``$DASTAT_STORE``, or ``results/dastat.sqlite`` under the current directory."""
+    return Path(os.environ.get("DASTAT_STORE") or Path("results") / "dastat.sqlite")
+
+
+def open(path: str | os.PathLike | None = None) -> Store:  # shadows builtins.open on purpose: the API is store.open()
+    """Open (creating and migrating as needed) the store at ``path``.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        SQLite file; default :func:`default_path`. Its folder is created when missing.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    StoreError
+        When the file is not an SQLite database, cannot be created, or is from a newer dastat.
+    """
+    return Store(default_path() if path is None else path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _dastat_version() -> str:
+    import dastat
+
+    return dastat.__version__
+
+
+def _plain(value: Any) -> Any:
+    """numpy/torch scalars to Python; NaN stays NaN (SQLite stores it as NULL)."""
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, str | bytes):
+        try:
+            return value.item()
+        except (ValueError, RuntimeError):  # a tensor/array with more than one element
+            return value.tolist()
+    return value
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _cell(field: str, value: Any) -> Any:
+    value = _plain(value)
+    if _is_missing(value):
+        return None
+    if field in _JSON_FIELDS:
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, sort_keys=True, default=str)
+    if field in _INT_FIELDS:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, int | str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise InvalidArgumentError(f"record field {field!r} must be an integer; got {value!r}")
+    if field in _TEXT_FIELDS:
+        return str(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"record field {field!r} must be a number; got {value!r}") from None
+    return float(value)
+
+
+def _row(record: Mapping[str, Any], fields: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(record, Mapping):
+        raise InvalidArgumentError(f"record must be a dict; got {type(record).__name__}")
+    row = {f: _cell(f, record.get(f)) for f in fields}
+    for field in ("teacher", "student"):
+        if field in row:
+            row[field] = normalise_arch(row[field])[0]
+    if row.get("scheme") is not None:
+        row["scheme"] = normalise_scheme(row["scheme"])[0]
+    row["dastat_version"] = row["dastat_version"] or _dastat_version()
+    row["created_at"] = row["created_at"] or _now()
+    extra = {k: _plain(v) for k, v in record.items() if k not in fields and k not in ("run_id", "kind")}
+    return row, extra
+
+
+class Store:
+    """Probe results, student runs, per-epoch curves and their provenance, in one SQLite file.
+
+    Every write is one transaction (``BEGIN IMMEDIATE``); the file is in WAL mode with a busy
+    timeout, so several processes (sweep jobs) may write at once. Use :func:`dastat.store.open`.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            self._set_wal()
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            migrate(self._conn)
+        except sqlite3.DatabaseError as err:
+            raise StoreError(
+                f"cannot open the results store {str(self.path)!r}: {err}. Give --store a writable "
+                "path to an SQLite file made by dastat (or a new file name)."
+            ) from err
+
+    def _set_wal(self) -> None:
+        # Switching to WAL needs a moment alone with the file; other openers may hold it briefly.
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection (the store stays on disk)."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file (``PRAGMA user_version``)."""
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything inside is stored, or (on any error) nothing."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"the results store {str(self.path)!r} stayed locked: {err}") from err
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    # -- writes ----------------------------------------------------------------------------------
+    def add_probe(self, record: Mapping[str, Any], source: str = "dastat") -> str:
+        """Store one probe result.
+
+        Parameters
+        ----------
+        record : dict
+            ``ProbeResult.to_dict()`` or any dict with the probe fields (teacher, dataset, scheme,
+            protocol, randomness, set_size, t_stddev, ci_low, ci_high, n_sets, ...). Fields not in
+            the table are kept as JSON in ``extra``. A ``run_id`` key replaces that run if stored.
+        source : str
+            Who produced it (``dastat`` for the probe engine).
+
+        Returns
+        -------
+        str
+            The run id.
+        """
+        with self.transaction() as conn:
+            return self._insert_probe(conn, record, source, None)
+
+    def add_student_run(self, record: Mapping[str, Any], curve: Iterable[Mapping[str, Any]] | None = None,
+                        source: str = "dastat") -> str:
+        """Store one student run and, optionally, its per-epoch curve, in one transaction.
+
+        Parameters
+        ----------
+        record : dict
+            The trainer's student record (teacher, student, dataset, scheme, seed, epochs,
+            test_loss, test_acc1, test_acc5, best_test_acc1, best_epoch, ...).
+        curve : list of dict, optional
+            Rows ``{epoch, test_loss, test_acc1, test_acc5, train_loss, lr, wall_s}``.
+        source : str
+            Who produced it.
+
+        Returns
+        -------
+        str
+            The run id.
+        """
+        with self.transaction() as conn:
+            return self._insert_student(conn, record, curve, source, None)
+
+    def _insert_probe(self, conn, record, source, source_id) -> str:
+        row, extra = _row(record, PROBE_FIELDS)
+        run_id = str(record.get("run_id") or uuid.uuid4().hex)
+        conn.execute("DELETE FROM probes WHERE run_id = ?", (run_id,))
+        cols = ["run_id", "source_id", "source", *PROBE_FIELDS, "extra"]
+        values = [run_id, source_id, source, *row.values(), json.dumps(extra, default=str) if extra else None]
+        conn.execute(f"INSERT INTO probes ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
+        return run_id
+
+    def _insert_student(self, conn, record, curve, source, source_id) -> str:
+        row, extra = _row(record, STUDENT_FIELDS)
+        run_id = str(record.get("run_id") or uuid.uuid4().hex)
+        conn.execute("DELETE FROM curves WHERE run_id = ?", (run_id,))
+        conn.execute("DELETE FROM students WHERE run_id = ?", (run_id,))
+        cols = ["run_id", "source_id", "source", *STUDENT_FIELDS, "extra"]
+        values = [run_id, source_id, source, *row.values(), json.dumps(extra, default=str) if extra else None]
+        conn.execute(f"INSERT INTO students ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
+        if curve:
+            rows = [[run_id, *(_cell(f, point.get(f)) for f in CURVE_FIELDS)] for point in curve]
+            conn.executemany(
+                f"INSERT OR REPLACE INTO curves (run_id, {', '.join(CURVE_FIELDS)}) "
+                f"VALUES ({', '.join('?' * (len(CURVE_FIELDS) + 1))})", rows)
+        return run_id
+
+    def replace_source(self, path: str | os.PathLike, content_hash: str, parser: str, *,
+                       probes: Sequence[Mapping[str, Any]] = (),
+                       students: Sequence[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]] | None]] = (),
+                       source: str | None = None) -> str:
+        """Store everything read from one file, in one transaction.
+
+        The same content (by hash, at any path) adds nothing; a changed file at a known path
+        replaces the records it gave before.
+
+        Returns
+        -------
+        str
+            ``"added"``, ``"replaced"`` or ``"unchanged"``.
+        """
+        path = str(Path(path).resolve())
+        with self.transaction() as conn:
+            same = conn.execute("SELECT 1 FROM sources WHERE content_hash = ? LIMIT 1", (content_hash,))
+            if same.fetchone():
+                return "unchanged"
+            old = conn.execute("SELECT source_id FROM sources WHERE path = ?", (path,)).fetchone()
+            if old:
+                (source_id,) = old
+                conn.execute("DELETE FROM curves WHERE run_id IN "
+                             "(SELECT run_id FROM students WHERE source_id = ?)", (source_id,))
+                conn.execute("DELETE FROM students WHERE source_id = ?", (source_id,))
+                conn.execute("DELETE FROM probes WHERE source_id = ?", (source_id,))
+                conn.execute("UPDATE sources SET content_hash = ?, parser = ?, ingested_at = ? "
+                             "WHERE source_id = ?", (content_hash, parser, _now(), source_id))
+            else:
+                cur = conn.execute("INSERT INTO sources (path, content_hash, parser, ingested_at) "
+                                   "VALUES (?, ?, ?, ?)", (path, content_hash, parser, _now()))
+                source_id = cur.lastrowid
+            label = source or parser
+            for record in probes:
+                self._insert_probe(conn, record, label, source_id)
+            for record, curve in students:
+                self._insert_student(conn, record, curve, label, source_id)
+        return "replaced" if old else "added"
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        frame = pd.read_sql_query(sql, self._conn, params=params)
+        # A column with no value at all comes back as object None; numbers are NaN when unknown.
+        for col in frame.columns:
+            if col not in _TEXT_FIELDS and col not in _JSON_FIELDS and col not in _NON_NUMERIC:
+                frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+        return frame
+
+    def probes(self) -> pd.DataFrame:
+        """One row per probe run: ``run_id, teacher, dataset, scheme, protocol, randomness, set_size,
+        t_stddev, ci_low, ci_high, n_sets, ..., source, source_path`` (NaN where a source is silent)."""
+        return self._frame(
+            f"SELECT p.run_id, {', '.join('p.' + f for f in PROBE_FIELDS)}, p.extra, p.source, "
+            "s.path AS source_path FROM probes p LEFT JOIN sources s USING (source_id) ORDER BY p.rowid")
+
+    def students(self) -> pd.DataFrame:
+        """One row per student run: ``run_id, teacher, student, dataset, scheme, seed, epochs,
+        test_loss, test_acc1, test_acc5, best_test_acc1, best_epoch, ..., source, source_path``."""
+        return self._frame(
+            f"SELECT t.run_id, {', '.join('t.' + f for f in STUDENT_FIELDS)}, t.extra, t.source, "
+            "s.path AS source_path FROM students t LEFT JOIN sources s USING (source_id) ORDER BY t.rowid")
+
+    def curves(self, run_id: str | None = None) -> pd.DataFrame:
+        """Per-epoch rows ``run_id, epoch, test_loss, test_acc1, test_acc5, train_loss, lr, wall_s``."""
+        where, params = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
+        return self._frame(f"SELECT run_id, {', '.join(CURVE_FIELDS)} FROM curves {where} "
+                           "ORDER BY run_id, epoch", params)
+
+    def sources(self) -> pd.DataFrame:
+        """Provenance: one row per ingested file (path, content_hash, parser, ingested_at)."""
+        return self._frame("SELECT * FROM sources ORDER BY source_id")
+
+    def runs(self) -> pd.DataFrame:
+        """One row per probe run and per student run, keyed alike, for statistics that resample runs.
+
+        Columns: ``kind`` (``probe``/``student``), ``run_id, dataset, teacher, student, scheme,
+        seed, protocol, randomness, set_size, t_stddev, s_test_loss, s_test_acc1, source``.
+        """
+        return self._frame(
+            "SELECT 'probe' AS kind, run_id, dataset, teacher, NULL AS student, scheme, seed, protocol, "
+            "randomness, set_size, t_stddev, NULL AS s_test_loss, NULL AS s_test_acc1, source "
+            "FROM probes UNION ALL "
+            "SELECT 'student', run_id, dataset, teacher, student, scheme, seed, NULL, NULL, NULL, "
+            "NULL, test_loss, test_acc1, source FROM students ORDER BY kind, run_id")
+
+    def table(self, by: Sequence[str] = ("dataset", "teacher", "student", "scheme"), *,
+              protocol: str | None = "fast", randomness: str | None = "sample",
+              set_size: int | None = 640, how: str = "inner") -> pd.DataFrame:
+        """The seed-aggregated table the statistics layer consumes: probes joined to student runs.
+
+        Probes are per teacher + dataset + scheme; each group of student runs is joined to the
+        probes with the same teacher, dataset and scheme. Probes are averaged only within one
+        protocol, randomness and set size: pass ``None`` for any of them to keep each value as its
+        own rows rather than to average across values.
+
+        Parameters
+        ----------
+        by : sequence of str
+            Grouping keys, from ``dataset, teacher, student, scheme``.
+        protocol, randomness : str or None
+            Which probes (defaults ``fast``, ``sample``).
+        set_size : int or None
+            Probe set size (default 640, SPEC §1).
+        how : {"inner", "outer", "left"}
+            ``inner`` keeps groups that have both probes and student runs; ``left`` keeps every
+            student group; ``outer`` also keeps probe-only groups.
+
+        Returns
+        -------
+        DataFrame
+            ``by`` columns, then ``t_stddev, t_stddev_err, s_test_loss, s_test_loss_err, n_probes,
+            n_runs, s_test_acc1, protocol, randomness, set_size``; ``_err`` columns are the stddev
+            over runs (NaN with a single run).
+        """
+        keys = ("dataset", "teacher", "student", "scheme")
+        by = list(by)
+        bad = [k for k in by if k not in keys]
+        if bad or not by:
+            raise InvalidArgumentError(f"by must be a non-empty subset of {keys}; got {tuple(by)}")
+        if how not in ("inner", "outer", "left"):
+            raise InvalidArgumentError(f"how must be 'inner', 'outer' or 'left'; got {how!r}")
+        fixed = {"protocol": protocol, "randomness": randomness, "set_size": set_size}
+        probes = self._frame("SELECT dataset, teacher, scheme, protocol, randomness, set_size, t_stddev "
+                             "FROM probes WHERE t_stddev IS NOT NULL")
+        for field, value in fixed.items():
+            if value is not None:
+                probes = probes[probes[field] == value]
+        split = [f for f, v in fixed.items() if v is None]
+        probe_keys = [k for k in by if k != "student"] + split
+        p = (probes.groupby(probe_keys, dropna=False)["t_stddev"]
+             .agg(t_stddev="mean", t_stddev_err="std", n_probes="count").reset_index())
+        students = self._frame(f"SELECT {', '.join(keys)}, test_loss, test_acc1 FROM students "
+                               "WHERE test_loss IS NOT NULL")
+        s = (students.groupby(by, dropna=False)
+             .agg(s_test_loss=("test_loss", "mean"), s_test_loss_err=("test_loss", "std"),
+                  n_runs=("test_loss", "count"), s_test_acc1=("test_acc1", "mean")).reset_index())
+        on = [k for k in by if k != "student"]
+        if on:
+            merged = s.merge(p, on=on, how={"left": "left", "inner": "inner", "outer": "outer"}[how])
+        else:
+            merged = s.merge(p, how="cross")
+        for field, value in fixed.items():
+            if value is not None:
+                merged[field] = value
+        merged["n_probes"] = merged["n_probes"].fillna(0).astype(int)
+        merged["n_runs"] = merged["n_runs"].fillna(0).astype(int)
+        return merged[[*by, *TABLE_COLUMNS]].sort_values([*by, *split]).reset_index(drop=True)
+
+    def export(self, path: str | os.PathLike, format: str | None = None, *, what: str = "table",
+               **table_kwargs) -> Path:
+        """Write ``students()``, ``probes()``, ``runs()`` or ``table(**table_kwargs)`` to a file.
+
+        Parameters
+        ----------
+        path : path-like
+            Output file.
+        format : {"csv", "parquet", "json"}, optional
+            Default: from the file's suffix.
+        what : {"table", "students", "probes", "runs", "curves"}
+
+        Returns
+        -------
+        Path
+        """
+        path = Path(path)
+        fmt = format or path.suffix.lstrip(".").lower()
+        if fmt not in _EXPORT_FORMATS:
+            raise InvalidArgumentError(f"format must be one of {_EXPORT_FORMATS}; got {fmt!r} "
+                                       "(give --format, or an output name ending in .csv/.parquet/.json)")
+        readers = {"table": lambda: self.table(**table_kwargs), "students": self.students,
+                   "probes": self.probes, "runs": self.runs, "curves": self.curves}
+        if what not in readers:
+            raise InvalidArgumentError(f"what must be one of {tuple(readers)}; got {what!r}")
+        frame = readers[what]()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            frame.to_csv(path, index=False)
+        elif fmt == "json":
+            frame.to_json(path, orient="records", indent=2)
+        else:
+            frame.to_parquet(path, index=False)
+        return path
