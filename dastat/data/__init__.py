@@ -1,0 +1,26 @@
+"""Datasets as uint8 tensors [N,3,H,W] with int64 labels: ``dastat.data.load(name, ...)``.
+
+Sources (one module each, registered by name): ``cifar100``, ``cifar10``, ``tinyimagenet``,
+``imagefolder``, ``digits`` (the embedded default) and ``synthetic``.
+"""
+
+from __future__ import annotations
+
+# Importing a source module registers its datasets.
+from dastat.data import cifar, digits, synthetic  # noqa: F401
+from dastat.data.dataset import ImageTensorDataset
+from dastat.data.loading import list_datasets, load
+from dastat.data.normalisation import IMAGENET_MEAN, IMAGENET_STD, channel_stats
+from dastat.data.streaming import StreamingImageDataset
+from dastat.data.subsample import stratified_indices
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageTensorDataset",
+    "StreamingImageDataset",
+    "channel_stats",
+    "list_datasets",
+    "load",
+    "stratified_indices",
+]

@@ -79,3 +79,14 @@ class ImageTensorDataset:
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
             yield order[start : start + batch_size]
+
+    def iter_batches(
+        self, batch_size: int, generator: torch.Generator | None = None, *, drop_last: bool = False
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """One epoch of (images uint8 [b,3,H,W], labels int64 [b]) batches on the data's device.
+
+        The same call on a ``StreamingImageDataset`` of the same data yields the same batches,
+        so code downstream can take either type.
+        """
+        for index in self.batches(batch_size, generator, drop_last=drop_last):
+            yield self.images[index], self.labels[index]
