@@ -21,8 +21,9 @@ def write_pickle(path: Path, obj: dict, bytes_keys: bool = False) -> None:
         pickle.dump(_keys(obj, bytes_keys), f, protocol=2)
 
 
-def make_cifar100(root: Path, n_train: int = 40, n_test: int = 20, num_classes: int = 100,
-                  seed: int = 0, bytes_keys: bool = False) -> dict:
+def make_cifar100(
+    root: Path, n_train: int = 40, n_test: int = 20, num_classes: int = 100, seed: int = 0, bytes_keys: bool = False
+) -> dict:
     """ROOT/cifar-100-python/{train,test,meta}; returns the arrays written, per split."""
     rng = np.random.default_rng(seed)
     base = root / "cifar-100-python"
@@ -30,17 +31,22 @@ def make_cifar100(root: Path, n_train: int = 40, n_test: int = 20, num_classes: 
     for split, n in (("train", n_train), ("test", n_test)):
         data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
         fine = [int(v) for v in rng.integers(0, num_classes, n)]
-        write_pickle(base / split, {
-            "filenames": [f"img_{i}.png" for i in range(n)],
-            "batch_label": f"{split}ing batch 1 of 1",
-            "fine_labels": fine,
-            "coarse_labels": [f // 5 for f in fine],
-            "data": data,
-        }, bytes_keys)
+        write_pickle(
+            base / split,
+            {
+                "filenames": [f"img_{i}.png" for i in range(n)],
+                "batch_label": f"{split}ing batch 1 of 1",
+                "fine_labels": fine,
+                "coarse_labels": [f // 5 for f in fine],
+                "data": data,
+            },
+            bytes_keys,
+        )
         out[split] = (data, fine)
     names = [f"fine{c:03d}" for c in range(num_classes)]
-    write_pickle(base / "meta", {"fine_label_names": names,
-                                 "coarse_label_names": [f"coarse{c}" for c in range(20)]}, bytes_keys)
+    write_pickle(
+        base / "meta", {"fine_label_names": names, "coarse_label_names": [f"coarse{c}" for c in range(20)]}, bytes_keys
+    )
     out["names"] = names
     return out
 
@@ -53,15 +59,24 @@ def make_cifar10(root: Path, per_batch: int = 6, seed: int = 0, bytes_keys: bool
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, per_batch)]
-        write_pickle(base / name, {"batch_label": name, "labels": labels, "data": data,
-                                   "filenames": [f"{name}_{i}.png" for i in range(per_batch)]}, bytes_keys)
+        write_pickle(
+            base / name,
+            {
+                "batch_label": name,
+                "labels": labels,
+                "data": data,
+                "filenames": [f"{name}_{i}.png" for i in range(per_batch)],
+            },
+            bytes_keys,
+        )
         if name == "test_batch":
             out["test"] = (data, labels)
         else:
             out["train"].append((data, labels))
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    write_pickle(base / "batches.meta", {"num_cases_per_batch": per_batch, "label_names": names,
-                                         "num_vis": 3072}, bytes_keys)
+    write_pickle(
+        base / "batches.meta", {"num_cases_per_batch": per_batch, "label_names": names, "num_vis": 3072}, bytes_keys
+    )
     out["names"] = names
     return out
 
@@ -69,25 +84,35 @@ def make_cifar10(root: Path, per_batch: int = 6, seed: int = 0, bytes_keys: bool
 def save_image(path: Path, array: np.ndarray) -> None:
     """Write an HxWx3 uint8 array; the suffix picks the format (PNG is lossless, JPEG is not)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, quality=95) if path.suffix.lower() in (".jpeg", ".jpg") else \
-        Image.fromarray(array).save(path)
+    Image.fromarray(array).save(path, quality=95) if path.suffix.lower() in (".jpeg", ".jpg") else Image.fromarray(
+        array
+    ).save(path)
 
 
-def make_tinyimagenet(root: Path, wnids=("n02", "n01", "n03"), per_class: int = 3, val_per_class: int = 2,
-                      size: int = 64, seed: int = 0, words: bool = True) -> dict:
+def make_tinyimagenet(
+    root: Path,
+    wnids=("n02", "n01", "n03"),
+    per_class: int = 3,
+    val_per_class: int = 2,
+    size: int = 64,
+    seed: int = 0,
+    words: bool = True,
+) -> dict:
     """ROOT/tiny-imagenet-200/{wnids.txt, words.txt, train/<wnid>/images/*.JPEG, val/...}."""
     rng = np.random.default_rng(seed)
     base = root / "tiny-imagenet-200"
     base.mkdir(parents=True, exist_ok=True)
     (base / "wnids.txt").write_text("".join(f"{w}\n" for w in wnids))  # not sorted, as in the real file
     if words:
-        (base / "words.txt").write_text("".join(f"{w}\tthing {w}, other name\n" for w in wnids)
-                                        + "n99\tnot in this dataset\n")
+        (base / "words.txt").write_text(
+            "".join(f"{w}\tthing {w}, other name\n" for w in wnids) + "n99\tnot in this dataset\n"
+        )
     train = {}
     for w in wnids:
         (base / "train" / w).mkdir(parents=True, exist_ok=True)
         (base / "train" / w / f"{w}_boxes.txt").write_text(
-            "".join(f"{w}_{i}.JPEG\t0\t0\t10\t10\n" for i in range(per_class)))
+            "".join(f"{w}_{i}.JPEG\t0\t0\t10\t10\n" for i in range(per_class))
+        )
         for i in range(per_class):
             arr = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
             save_image(base / "train" / w / "images" / f"{w}_{i}.JPEG", arr)
@@ -105,8 +130,9 @@ def make_tinyimagenet(root: Path, wnids=("n02", "n01", "n03"), per_class: int = 
     return {"wnids": list(wnids), "train": train, "val": val, "base": base}
 
 
-def make_imagefolder(root: Path, classes=("cat", "dog"), per_class: int = 3, size=(12, 16),
-                     suffix: str = ".png", seed: int = 0) -> dict:
+def make_imagefolder(
+    root: Path, classes=("cat", "dog"), per_class: int = 3, size=(12, 16), suffix: str = ".png", seed: int = 0
+) -> dict:
     """ROOT/<class>/<image> with PNGs (lossless, so pixels can be checked exactly)."""
     rng = np.random.default_rng(seed)
     out = {}

@@ -38,7 +38,7 @@ def test_cifar10_reads_five_batches_in_order(tmp_path):
     train = data.load("cifar10", root=tmp_path)
     data_all = np.concatenate([d for d, _ in written["train"]])
     assert torch.equal(train.images, torch.from_numpy(data_all.reshape(-1, 3, 32, 32)))
-    assert train.labels.tolist() == sum((lab for _, lab in written["train"]), [])
+    assert train.labels.tolist() == [v for _, lab in written["train"] for v in lab]
     test = data.load("cifar10", root=tmp_path, split="test")
     assert test.labels.tolist() == written["test"][1]
     assert train.classes[0] == "airplane" and train.num_classes == 10
