@@ -1,0 +1,14 @@
+"""Data augmentation schemes for KD, per-sample random and batched on the device (SPEC §2).
+
+``get(name, image_size=32, randomness="sample", fill=None, **params)`` builds a scheme;
+``scheme(x, generator=g, scorer=None)`` augments a uint8 batch [B,3,H,W].
+"""
+
+from __future__ import annotations
+
+from dastat.augment import cutout, geometry, mixing, picking  # noqa: F401  (registers the schemes)
+from dastat.augment.geometry import standard
+from dastat.augment.picking import Pick, pick
+from dastat.augment.scheme import Scheme, get, list_schemes, register_scheme
+
+__all__ = ["Pick", "Scheme", "get", "list_schemes", "pick", "register_scheme", "standard"]

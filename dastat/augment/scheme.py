@@ -1,0 +1,222 @@
+"""The scheme base class and the registry that files schemes by name."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from dastat.checks import check_choice, check_images, check_int
+from dastat.errors import InvalidArgumentError
+from dastat.registry import Registry
+from dastat.rng import check_generator
+
+RANDOMNESS = ("sample", "batch")
+
+_SCHEMES: Registry[Callable[..., Scheme]] = Registry("scheme")
+
+
+def check_fill(fill: object) -> tuple[int, int, int] | None:
+    """A uint8 RGB triple (or one int for all channels), or None."""
+    if fill is None:
+        return None
+    if isinstance(fill, (int, float)) and not isinstance(fill, bool):
+        fill = (fill, fill, fill)
+    try:
+        values = tuple(fill)  # type: ignore[arg-type]
+    except TypeError:
+        values = ()
+    if len(values) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise InvalidArgumentError(
+            f"fill must be a uint8 RGB triple such as (129, 124, 112); got {fill!r}. "
+            "From a dataset: tuple(round(255 * m) for m in dataset.mean)."
+        )
+    if not all(0 <= v <= 255 for v in values):
+        raise InvalidArgumentError(f"fill values must be in [0, 255]; got {fill!r}")
+    return tuple(round(float(v)) for v in values)  # type: ignore[return-value]
+
+
+class Scheme:
+    """A data augmentation: a sampler (``sample``) that draws parameters and a kernel (``apply``).
+
+    Subclasses write ``sample`` and ``apply``; nobody overrides ``__call__``. Calling a scheme
+    checks its input, draws parameters per sample (or once per batch with
+    ``randomness="batch"``) from the generator, and applies them to the whole batch at once.
+
+    Attributes
+    ----------
+    name : str
+        The registry name (``"cutout"``); set by :func:`register_scheme`.
+    scorer : None or str
+        What the caller must pass as ``scorer``: None, ``"teacher"``, ``"student"`` or
+        ``"teacher+student"`` (a ``(teacher, student)`` pair).
+    min_batch : int
+        The smallest batch the scheme accepts (2 for schemes that mix pairs of images).
+    hparams : dict
+        The scheme's settings with defaults resolved (what a result record stores as
+        ``scheme_params``).
+    """
+
+    name: ClassVar[str] = "scheme"
+    scorer: ClassVar[str | None] = None
+    min_batch: ClassVar[int] = 1
+
+    def __init__(self, *, image_size: int = 32, randomness: str = "sample", fill: Any = None):
+        self.image_size = check_int(image_size, "image_size", low=1)
+        self.randomness = check_choice(randomness, "randomness", RANDOMNESS)
+        self.fill = check_fill(fill)
+        self.hparams: dict[str, Any] = {"randomness": self.randomness}
+
+    def sample(self, images: Tensor, generator: torch.Generator) -> Any:
+        """Draw the random parameters for ``images`` (one row per image)."""
+        return None
+
+    def apply(self, images: Tensor, params: Any) -> Tensor:
+        """Apply drawn parameters; deterministic."""
+        raise NotImplementedError
+
+    def _augment(self, images: Tensor, generator: torch.Generator, scorer: Any) -> tuple[Tensor, Any]:
+        params = self.sample(images, generator)
+        return self.apply(images, params), params
+
+    def __call__(
+        self,
+        images: Tensor,
+        generator: torch.Generator | int | None = None,
+        scorer: Any = None,
+        *,
+        return_params: bool = False,
+    ) -> Tensor | tuple[Tensor, Any]:
+        """Augment a batch.
+
+        Parameters
+        ----------
+        images : Tensor, uint8, shape [B, 3, H, W]
+            The batch, on any device.
+        generator : torch.Generator, int or None
+            Source of every random draw (a seed makes a fresh generator; None draws fresh
+            entropy). Put it on the images' device to keep the draws there.
+        scorer : nn.Module, (teacher, student) pair or None
+            A network returning logits, needed only when ``self.scorer`` is not None.
+        return_params : bool
+            Also return the drawn parameters (e.g. CutMix's ``lam_corrected``, for users
+            who want mixed labels).
+
+        Returns
+        -------
+        Tensor, uint8, shape [B', 3, H, W]
+            Same dtype and device; ``B' = B`` except for picking schemes (their kept count).
+            With ``return_params``, a pair ``(images, params)``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            For a non-uint8 or wrongly shaped batch, a batch smaller than ``min_batch``, or a
+            missing scorer.
+        """
+        check_images(images, "images")
+        if images.shape[0] < self.min_batch:
+            raise InvalidArgumentError(
+                f"scheme {self.name!r} mixes pairs of images and needs a batch of at least "
+                f"{self.min_batch}; got images of shape {tuple(images.shape)}"
+            )
+        generator = check_generator(generator, device=images.device)
+        augmented, params = self._augment(images, generator, scorer)
+        return (augmented, params) if return_params else augmented
+
+    def _draws(self, batch_size: int) -> int:
+        # "batch": one draw shared by the batch, as in the paper's reference code (SPEC §1)
+        return batch_size if self.randomness == "sample" else 1
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
+        return f"{type(self).__name__}({self.name!r}, {settings})"
+
+
+def register_scheme(name: str) -> Callable:
+    """Decorator: make a scheme reachable as ``dastat.augment.get(name)``.
+
+    Decorate a :class:`Scheme` subclass, or a function returning a Scheme whose keyword
+    arguments include ``image_size``, ``randomness`` and ``fill`` (or ``**kwargs``).
+
+    Example
+    -------
+    >>> @register_scheme("invert")
+    ... class Invert(Scheme):
+    ...     def apply(self, images, params):
+    ...         return 255 - images
+    """
+
+    def add(builder: Callable) -> Callable:
+        if isinstance(builder, type) and issubclass(builder, Scheme):
+            builder.name = name
+        _SCHEMES.register(name)(builder)
+        return builder
+
+    return add
+
+
+def _accepted_settings(builder: Callable) -> set[str] | None:
+    """Keyword arguments a builder takes, following ``**kwargs`` up a class's bases; None = any."""
+    functions = [c.__dict__["__init__"] for c in builder.__mro__ if "__init__" in c.__dict__] \
+        if isinstance(builder, type) else [builder]
+    names: set[str] = set()
+    for function in functions:
+        params = inspect.signature(function).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names - {"self"}
+    return None
+
+
+def list_schemes(pattern: str = "*") -> list[str]:
+    """Registered scheme names matching a shell wildcard, naturally sorted."""
+    return _SCHEMES.names(pattern)
+
+
+def get(name: str, image_size: int = 32, randomness: str = "sample", fill: Any = None, **params: Any) -> Scheme:
+    """Build a registered scheme by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_schemes` (``identity, flip, crop, flip_crop, cutout,
+        autoaugment, mixup, cutmix, cutmixpick_t, cutmixpick_s`` and user schemes).
+    image_size : int
+        Side of the images; size-dependent defaults follow it (SPEC §2: pad 4 / 8, cutout
+        side 8 / 16, CIFAR10 / IMAGENET AutoAugment policy at 32 / 64 px).
+    randomness : {"sample", "batch"}
+        Draw random parameters per image (default) or once per batch (the reference code).
+    fill : RGB triple of ints in [0, 255] or None
+        Colour of erased pixels (cutout) and AutoAugment's geometric borders; pass the
+        dataset's mean colour, ``tuple(round(255 * m) for m in dataset.mean)``. None = black.
+    **params
+        Scheme-specific settings (``side``, ``pad``, ``alpha``, ``keep``, ...); None values
+        are dropped so a scheme's own defaults stand.
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown name, suggesting the nearest ones.
+    InvalidArgumentError
+        For a setting the scheme does not take, or a bad value.
+    """
+    builder = _SCHEMES.get(name)
+    kwargs = {"image_size": image_size, "randomness": randomness, "fill": fill}
+    kwargs.update({k: v for k, v in params.items() if v is not None})
+    accepted = _accepted_settings(builder)
+    unknown = sorted(set(kwargs) - accepted) if accepted is not None else []
+    if unknown:
+        shown = sorted(accepted - {"image_size", "randomness", "fill"})  # type: ignore[operator]
+        raise InvalidArgumentError(
+            f"scheme {name!r} does not take {', '.join(unknown)}; besides image_size, randomness and "
+            f"fill it takes {', '.join(shown) or 'nothing'}"
+        )
+    scheme = builder(**kwargs)
+    if not isinstance(scheme, Scheme):
+        raise InvalidArgumentError(f"scheme builder {name!r} must return a dastat.augment.Scheme; got {scheme!r}")
+    scheme.name = name  # a builder function's product answers to the name it was filed under
+    return scheme
