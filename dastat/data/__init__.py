@@ -7,7 +7,7 @@ Sources (one module each, registered by name): ``cifar100``, ``cifar10``, ``tiny
 from __future__ import annotations
 
 # Importing a source module registers its datasets.
-from dastat.data import cifar, digits, synthetic  # noqa: F401
+from dastat.data import cifar, digits, imagefolder, synthetic, tinyimagenet  # noqa: F401
 from dastat.data.dataset import ImageTensorDataset
 from dastat.data.loading import list_datasets, load
 from dastat.data.normalisation import IMAGENET_MEAN, IMAGENET_STD, channel_stats
