@@ -1,0 +1,59 @@
+"""The model registry and its factory: ``create(name, num_classes, image_size)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from dastat.checks import check_int
+from dastat.registry import Registry
+
+#: name -> builder ``f(num_classes: int, image_size: int) -> nn.Module``
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+
+#: The input size RepDistiller's CIFAR zoo was written for; at this size dastat's zoo is RepDistiller's.
+CIFAR_SIZE = 32
+
+
+def create(name: str, num_classes: int = 100, image_size: int = CIFAR_SIZE) -> nn.Module:
+    """Build a network of the zoo with fresh (untrained) weights.
+
+    Parameters
+    ----------
+    name : str
+        A registry name: RepDistiller's CIFAR names (``resnet8`` ... ``ShuffleV2``) or a
+        torchvision ImageNet classifier (``tv_resnet18`` ...); see :func:`list_models`.
+    num_classes : int
+        Outputs of the classifier.
+    image_size : int
+        Side of the square input. At 32 px the CIFAR zoo is RepDistiller's exactly; at other
+        sizes it pools globally before the classifier (SPEC §5).
+
+    Returns
+    -------
+    nn.Module
+        ``model(x)`` returns logits ``[B, num_classes]``; ``model(x, is_feat=True)`` returns
+        ``(features, logits)``. The module carries ``arch``, ``num_classes`` and ``image_size``
+        attributes (plain attributes: they are not in its state_dict).
+    """
+    builder = MODELS.get(name)
+    num_classes = check_int(num_classes, "num_classes", low=1)
+    image_size = check_int(image_size, "image_size", low=8)
+    net = builder(num_classes=num_classes, image_size=image_size)
+    net.arch, net.num_classes, net.image_size = name, num_classes, image_size
+    return net
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching an fnmatch ``pattern``, in natural order (resnet8 < resnet14)."""
+    return MODELS.names(pattern)
+
+
+def head_pool(image_size: int, fixed: nn.Module) -> nn.Module:
+    """The pooling in front of the classifier.
+
+    RepDistiller uses a fixed-size average pool (``fixed``) that covers the whole final map only
+    for 32-px input; at any other size the paper's models pool globally (SPEC §5).
+    """
+    return fixed if image_size == CIFAR_SIZE else nn.AdaptiveAvgPool2d(1)
