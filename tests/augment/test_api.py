@@ -97,3 +97,29 @@ def test_user_scheme_registers_with_one_decorator():
 def test_kernels_run_on_generator_device_tensors():
     x = _images(b=2)
     assert torch.equal(kernels.flip(x, torch.tensor([False, False])), x)
+
+
+def test_torchvision_transform_wraps_as_a_reproducible_per_sample_scheme():
+    from torchvision.transforms import v2
+
+    scheme = A.from_transform(v2.RandomHorizontalFlip(p=0.5), name="tv_flip")
+    x = _images(b=64)
+    state = torch.random.get_rng_state()
+    y = scheme(x, generator=3)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global stream did not move
+    assert torch.equal(y, scheme(x, generator=3))
+    flipped = (y == x.flip(-1)).flatten(1).all(1)
+    assert torch.all(flipped | (y == x).flatten(1).all(1))
+    assert 0 < int(flipped.sum()) < 64  # per image, not one decision for the batch
+
+
+def test_unit_range_transform_round_trips_to_uint8():
+    scheme = A.from_transform(lambda t: 1 - t, per_sample=False, input_range="unit")
+    x = _images()
+    assert torch.equal(scheme(x, generator=0), 255 - x)
+
+
+def test_wrapped_transform_must_keep_the_shape():
+    scheme = A.from_transform(lambda t: t[:, :, :4], per_sample=False)
+    with pytest.raises(InvalidArgumentError, match="shaped like its input"):
+        scheme(_images(), generator=0)
