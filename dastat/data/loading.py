@@ -151,15 +151,21 @@ def _whole_file(src: FileSource, cache: DecodeCache, max_images, seed, budget, w
     payload = cache.load(path)
     hit = payload is not None
     if not hit:
-        images, labels = src.decode_all()
-        payload = {"images": images, "labels": labels}
+        # decode_all may add {"mean", "std"} when they come from elsewhere (digits: the train split)
+        images, labels, *stats = src.decode_all()
+        payload = {"images": images, "labels": labels, **(stats[0] if stats else {})}
         stored = cache.save(path, payload)
     else:
         images, labels = payload["images"], payload["labels"]
         stored = True
     _check_labels(labels, src.classes, src.root)
     rows = None if max_images is None else stratified_indices(labels, max_images, seed)
-    mean, std = (src.mean, src.std) if src.mean is not None else channel_stats(images)
+    if src.mean is not None:
+        mean, std = src.mean, src.std
+    elif "mean" in payload:
+        mean, std = tuple(payload["mean"]), tuple(payload["std"])
+    else:
+        mean, std = channel_stats(images)
     n = len(labels) if rows is None else len(rows)
     h, w = images.shape[-2:]
     source = {

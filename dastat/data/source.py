@@ -27,7 +27,8 @@ class FileSource:
     mean, std : normalisation constants, or None to compute them from the decoded images
     params : decoding parameters that change the pixels (part of the cache key)
     files : the files whose (path, size, mtime) key the cache, for ``decode_all`` sources
-    decode_all : () -> (images uint8 [N,3,H,W], labels int64 [N])
+    decode_all : () -> (images uint8 [N,3,H,W], labels int64 [N]) or the same plus a dict with
+        "mean" and "std" (for statistics taken elsewhere, e.g. from the train split)
     reader : per-row decoder, for image-file trees
     labels : int64 [N], with ``reader``
     info : extra provenance for ``dataset.source``
@@ -41,7 +42,7 @@ class FileSource:
     std: Stats | None
     params: dict
     files: list[Path] = field(default_factory=list)
-    decode_all: Callable[[], tuple[Tensor, Tensor]] | None = None
+    decode_all: Callable[[], tuple] | None = None
     reader: FileImageReader | None = None
     labels: Tensor | None = None
     info: dict = field(default_factory=dict)

@@ -80,3 +80,15 @@ def test_image_tree_cache_counts_file_decodes(tmp_path, monkeypatch):
     assert len(calls) == 6 and torch.equal(a.images, b.images) and b.source["cache_hit"]
     data.load("imagefolder", root=tmp_path / "d", image_size=6, num_workers=0)  # new size: new key
     assert len(calls) == 12
+
+
+def test_digits_is_cached_too(monkeypatch):
+    import dastat.data.digits as digits
+
+    calls = []
+    real = digits._split
+    monkeypatch.setattr(digits, "_split", lambda *a: calls.append(a) or real(*a))
+    a = data.load("digits", split="test")
+    b = data.load("digits", split="test")
+    assert len(calls) == 1 and b.source["cache_hit"] and torch.equal(a.images, b.images)
+    assert a.mean == b.mean == data.load("digits").mean  # the train split's statistics, from the cache too

@@ -91,3 +91,14 @@ def test_argument_checks():
         data.load("digits", num_classes=3)
     with pytest.raises(InvalidArgumentError, match="max_images"):
         data.load("digits", max_images=0)
+
+
+def test_worker_errors_reach_the_caller_as_data_errors(tmp_path):
+    make_imagefolder(tmp_path, per_class=6)
+    stream = data.load("imagefolder", root=tmp_path, image_size=8, max_memory=100, num_workers=2)
+    bad = tmp_path / "dog" / "dog_4.png"
+    bad.write_bytes(b"broken after listing")
+    with pytest.raises(DataError) as info:
+        for _ in stream.iter_batches(2):
+            pass
+    assert str(bad) in str(info.value) and "Traceback" not in str(info.value)
