@@ -3,26 +3,50 @@
 from __future__ import annotations
 
 import pickle
+import struct
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
 
 
-def _keys(d: dict, bytes_keys: bool) -> dict:
-    # The real files are Python 2 pickles: read back with encoding="bytes" their keys are bytes,
-    # with encoding="latin1" they are str. Write both kinds so the reader must accept both.
-    return {(k.encode() if bytes_keys else k): v for k, v in d.items()}
+class Py2Pickler(pickle._Pickler):
+    """Writes what Python 2's cPickle wrote for the real CIFAR files: every str (and bytes) as a
+    byte string (SHORT_BINSTRING / BINSTRING opcodes) and numpy's globals under ``numpy.core``."""
+
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
+
+    def save_py2_string(self, obj):
+        raw = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(raw) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(obj)
+
+    def save_py2_global(self, obj, name=None):
+        module = obj.__module__.replace("numpy._core", "numpy.core")
+        self.write(pickle.GLOBAL + module.encode() + b"\n" + (name or obj.__qualname__).encode() + b"\n")
+        self.memoize(obj)
+
+    dispatch[str] = save_py2_string
+    dispatch[bytes] = save_py2_string
+    dispatch[type] = save_py2_global
 
 
-def write_pickle(path: Path, obj: dict, bytes_keys: bool = False) -> None:
+def write_pickle(path: Path, obj: dict, style: str = "py2") -> None:
+    """``style``: "py2" (as the real files), "bytes" (bytes keys) or "str" (a Python 3 pickle)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
-        pickle.dump(_keys(obj, bytes_keys), f, protocol=2)
+        if style == "py2":
+            Py2Pickler(f, protocol=2).dump(obj)
+        else:
+            pickle.dump({(k.encode() if style == "bytes" else k): v for k, v in obj.items()}, f, protocol=2)
 
 
 def make_cifar100(
-    root: Path, n_train: int = 40, n_test: int = 20, num_classes: int = 100, seed: int = 0, bytes_keys: bool = False
+    root: Path, n_train: int = 40, n_test: int = 20, num_classes: int = 100, seed: int = 0, style: str = "py2"
 ) -> dict:
     """ROOT/cifar-100-python/{train,test,meta}; returns the arrays written, per split."""
     rng = np.random.default_rng(seed)
@@ -40,18 +64,18 @@ def make_cifar100(
                 "coarse_labels": [f // 5 for f in fine],
                 "data": data,
             },
-            bytes_keys,
+            style,
         )
         out[split] = (data, fine)
     names = [f"fine{c:03d}" for c in range(num_classes)]
     write_pickle(
-        base / "meta", {"fine_label_names": names, "coarse_label_names": [f"coarse{c}" for c in range(20)]}, bytes_keys
+        base / "meta", {"fine_label_names": names, "coarse_label_names": [f"coarse{c}" for c in range(20)]}, style
     )
     out["names"] = names
     return out
 
 
-def make_cifar10(root: Path, per_batch: int = 6, seed: int = 0, bytes_keys: bool = True) -> dict:
+def make_cifar10(root: Path, per_batch: int = 6, seed: int = 0, style: str = "py2") -> dict:
     """ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}."""
     rng = np.random.default_rng(seed)
     base = root / "cifar-10-batches-py"
@@ -67,7 +91,7 @@ def make_cifar10(root: Path, per_batch: int = 6, seed: int = 0, bytes_keys: bool
                 "data": data,
                 "filenames": [f"{name}_{i}.png" for i in range(per_batch)],
             },
-            bytes_keys,
+            style,
         )
         if name == "test_batch":
             out["test"] = (data, labels)
@@ -75,7 +99,7 @@ def make_cifar10(root: Path, per_batch: int = 6, seed: int = 0, bytes_keys: bool
             out["train"].append((data, labels))
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     write_pickle(
-        base / "batches.meta", {"num_cases_per_batch": per_batch, "label_names": names, "num_vis": 3072}, bytes_keys
+        base / "batches.meta", {"num_cases_per_batch": per_batch, "label_names": names, "num_vis": 3072}, style
     )
     out["names"] = names
     return out

@@ -14,9 +14,9 @@ import dastat.data as data
 from dastat.errors import DataError, UnknownNameError
 
 
-@pytest.mark.parametrize("bytes_keys", [False, True])
-def test_cifar100_pixels_labels_names_round_trip(tmp_path, bytes_keys):
-    written = make_cifar100(tmp_path, bytes_keys=bytes_keys)
+@pytest.mark.parametrize("style", ["py2", "bytes", "str"])
+def test_cifar100_pixels_labels_names_round_trip(tmp_path, style):
+    written = make_cifar100(tmp_path, style=style)
     for split in ("train", "test"):
         ds = data.load("cifar100", root=tmp_path, split=split)
         arr, fine = written[split]
