@@ -8,11 +8,17 @@ from __future__ import annotations
 
 # Importing a source module registers its datasets.
 from dastat.data import cifar, digits, imagefolder, synthetic, tinyimagenet  # noqa: F401
+from dastat.data.budget import parse_bytes
+from dastat.data.cache import default_cache_dir
 from dastat.data.dataset import ImageTensorDataset
 from dastat.data.loading import list_datasets, load
 from dastat.data.normalisation import IMAGENET_MEAN, IMAGENET_STD, channel_stats
+from dastat.data.registry import DATASETS
 from dastat.data.streaming import StreamingImageDataset
 from dastat.data.subsample import stratified_indices
+
+# Adding a dataset is one decorated builder: ``@dastat.data.register("name")``.
+register = DATASETS.register
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -20,7 +26,10 @@ __all__ = [
     "ImageTensorDataset",
     "StreamingImageDataset",
     "channel_stats",
+    "default_cache_dir",
     "list_datasets",
     "load",
+    "parse_bytes",
+    "register",
     "stratified_indices",
 ]
