@@ -102,3 +102,13 @@ def test_worker_errors_reach_the_caller_as_data_errors(tmp_path):
         for _ in stream.iter_batches(2):
             pass
     assert str(bad) in str(info.value) and "Traceback" not in str(info.value)
+
+
+@pytest.mark.gpu
+def test_streaming_to_cuda_matches_in_memory_on_cuda(tmp_path):
+    make_imagefolder(tmp_path, per_class=5)
+    memory = data.load("imagefolder", root=tmp_path, image_size=8, num_workers=0).to("cuda")
+    stream = data.load("imagefolder", root=tmp_path, image_size=8, max_memory=100, num_workers=0).to("cuda")
+    g1, g2 = torch.Generator("cuda").manual_seed(0), torch.Generator("cuda").manual_seed(0)
+    for (xa, la), (xb, lb) in zip(memory.iter_batches(3, g1), stream.iter_batches(3, g2)):
+        assert xb.device.type == "cuda" and torch.equal(xa, xb) and torch.equal(la, lb)
