@@ -65,7 +65,6 @@ def blend(images: Tensor, partner: Tensor, lam: Tensor) -> Tensor:
     Rounds to the nearest value where the reference truncates floats (SPEC §1's documented
     deviation, < 0.5/255 per pixel).
     """
-    x = images.float()
-    other = x[partner]
     weight = lam.to(device=images.device, dtype=torch.float32)[:, None, None, None]
-    return other.add_(weight * (x - other)).round_().clamp_(0, 255).to(torch.uint8)
+    # lerp: other + weight·(x − other) in one pass; stays within [0, 255], so no clamp is needed
+    return images[partner].float().lerp_(images.float(), weight).round_().to(torch.uint8)
