@@ -1,0 +1,280 @@
+"""Knowledge distillation with a data augmentation, exactly as the paper's recipe (SPEC §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dastat.checks import check_float, check_int
+from dastat.data.dataset import ImageTensorDataset
+from dastat.device import resolve_device
+from dastat.errors import InvalidArgumentError
+from dastat.train import distributed as dd
+from dastat.train import inputs
+from dastat.train.loop import LoopSpec, run_loop
+from dastat.train.loss import TEMPERATURE, kd_loss
+from dastat.train.result import TrainResult
+from dastat.train.schedule import default_lr, milestones_for
+
+
+class StudentScorer(nn.Module):
+    """The student as a picking scorer: eval mode, no gradients, BatchNorm statistics untouched.
+
+    The reference code scores CutMixPick_S candidates with the student in train mode, which both
+    normalises with batch statistics and updates the running statistics with the candidate pool.
+    dastat scores with the running statistics and leaves them as they were, so that the candidates a
+    scheme *considers* never change the student; the ranking of candidates can differ slightly.
+    """
+
+    def __init__(self, student: nn.Module):
+        super().__init__()
+        self.student = student
+
+    def forward(self, x: Tensor) -> Tensor:
+        was_training = self.student.training
+        self.student.eval()
+        try:
+            with torch.no_grad():
+                return self.student(x)
+        finally:
+            self.student.train(was_training)
+
+
+def _scheme_of(scheme: Any, train_set: ImageTensorDataset):
+    from dastat import augment
+
+    if isinstance(scheme, str):
+        # SPEC §2: cutout fills with the dataset's mean colour (the reference zeroes normalised pixels).
+        fill = tuple(round(255 * m) for m in train_set.mean)
+        return augment.get(scheme, image_size=train_set.image_size, fill=fill)
+    if callable(scheme) and hasattr(scheme, "name"):
+        return scheme
+    raise InvalidArgumentError(
+        f"scheme must be a scheme name (see dastat.augment.list_schemes()) or a scheme from "
+        f"dastat.augment.get(); got {type(scheme).__name__}"
+    )
+
+
+def _open_store(store: Any):
+    if store is None or hasattr(store, "add_student_run"):
+        return store
+    from dastat import store as store_mod
+
+    return store_mod.open(store)
+
+
+def distill(
+    teacher: nn.Module,
+    student: str | nn.Module,
+    train_set: ImageTensorDataset,
+    test_set: ImageTensorDataset,
+    scheme: Any = "identity",
+    *,
+    epochs: int | None = None,
+    epoch_factor: float = 1,
+    lr: float | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: str = "auto",
+    amp: bool = False,
+    channels_last: bool | None = None,
+    compile: bool = False,
+    out_dir: str | Path | None = None,
+    checkpoint_every: int = 10,
+    resume: bool = False,
+    store: Any = None,
+    progress: bool = False,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Distil ``teacher`` into ``student`` with the scheme's x' beside the standard x (SPEC §3).
+
+    Per step: x = the standard per-sample crop (zero padding) + flip of the batch; x' = scheme(x);
+    loss = ``0.1*CE(s(x), y) + 0.9*(KL_tau(s(x)||t(x)) + KL_tau(s(x')||t(x')))``, tau = 4. x and x'
+    go through the student in two forward passes (BatchNorm sees each batch alone, as in the
+    reference code); the teacher, in eval mode under inference mode, takes both at once. Schemes that
+    pick by entropy score with the teacher, or (``cutmixpick_s``) with the student in eval mode (see
+    :class:`StudentScorer` for how that differs from the reference). A last batch smaller than a
+    mixing scheme's ``min_batch`` (a single image) uses x' = x.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        A ``dastat.models.Classifier`` (``load_teacher`` / ``embedded_teacher``): uint8 in, logits out.
+    student : str or nn.Module
+        A zoo name (built for the dataset's classes and image size, initial weights from ``seed``), a
+        network (wrapped with the dataset's mean/std) or a Classifier.
+    train_set, test_set : ImageTensorDataset
+        Same classes as the teacher; moved to ``device`` once.
+    scheme : str or Scheme
+        The DA making x' (``dastat.augment.list_schemes()``); a name is built for the dataset's
+        image size with the dataset's mean colour as fill.
+    epochs : int, optional
+        Epochs to run; default 240 x ``epoch_factor``. The lr decays (x0.1) at 150/180/210 of 240
+        scaled to the epochs run (``epochs=480``: 300/360/420; ``epochs=4``: 2/3/4 after rounding).
+    epoch_factor : float
+        SPEC §3's epoch factor k; recorded with the run.
+    lr : float, optional
+        Default 0.05, or 0.01 for MobileNetV2 / ShuffleV1 / ShuffleV2 students.
+    batch_size : int
+        Per process (under torchrun, each rank takes this many images per step).
+    seed : int
+        Decides data order, augmentation draws and the student's initial weights.
+    device : str
+        ``auto``, ``cpu`` or ``cuda[:N]`` (under torchrun, ``cuda:LOCAL_RANK``).
+    amp : bool
+        bf16 autocast for the forward passes (meant for CUDA).
+    channels_last : bool, optional
+        Channels-last memory format for the student and teacher; default on for CUDA.
+    compile : bool
+        ``torch.compile`` the student.
+    out_dir : str or Path, optional
+        Run directory: ``checkpoint.pt`` (every ``checkpoint_every`` epochs and at the end, written
+        atomically), ``records.jsonl`` (one line per epoch, then the final record) and ``student.pt``
+        (the trained student, loadable by ``dastat.models.load_teacher``).
+    checkpoint_every : int
+        Epochs between checkpoints.
+    resume : bool
+        Continue from ``out_dir/checkpoint.pt`` (fresh start when there is none). A directory
+        holding a different configuration is refused, naming what differs.
+    store : Store or path, optional
+        A ``dastat.store`` Store (or its path): the run is added with ``add_student_run``.
+    progress : bool
+        A progress bar over epochs (loss, test accuracy, ETA).
+    on_step : callable, optional
+        ``on_step(epoch, step)`` after every optimiser step (both count from 1).
+
+    Returns
+    -------
+    TrainResult
+        ``record``: last epoch's ``test_loss``, ``test_acc1``, ``test_acc5`` (percent), ``train_loss``,
+        the best epoch's figures, the configuration; ``curve``: one row per epoch.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Class counts of teacher, student and data differ; epochs < 1; bad arguments.
+    UnknownNameError
+        Unknown student architecture or scheme.
+    ConfigError
+        ``out_dir`` holds another run (without ``resume``) or a different configuration.
+    NumericalError
+        The loss became NaN or infinite (names the epoch and step; the last good checkpoint is kept).
+    """
+    train_set, test_set = inputs.check_datasets(train_set, test_set)
+    if not isinstance(teacher, nn.Module):
+        raise InvalidArgumentError(
+            f"teacher must be a torch.nn.Module (dastat.models.load_teacher); got {type(teacher).__name__}"
+        )
+    epochs, epoch_factor = inputs.resolve_epochs(epochs, epoch_factor)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    seed = check_int(seed, "seed", low=0)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1)
+    inputs.check_classes(teacher, train_set, "teacher")
+    student_model = inputs.as_classifier(student, train_set, seed=seed, role="student")
+    inputs.check_classes(student_model, train_set, "student")
+    lr = default_lr(student_model.arch) if lr is None else check_float(lr, "lr", low=0, low_open=True)
+    aug = _scheme_of(scheme, train_set)
+    scorer_kind = getattr(aug, "scorer", None)
+
+    dev = resolve_device(device)
+    world = dd.detect_world()
+    if world.is_distributed and dev.type == "cuda":
+        dev = torch.device("cuda", world.local_rank)
+    dd.init_process_group(world, dev)
+    channels_last = dev.type == "cuda" if channels_last is None else bool(channels_last)
+    teacher = teacher.to(dev).eval()
+    if channels_last:
+        teacher = teacher.to(memory_format=torch.channels_last)
+    student_model = student_model.to(dev)
+    train_set, test_set = train_set.to(dev), test_set.to(dev)
+    milestones = milestones_for(epochs)
+    store = _open_store(store) if world.is_main else None
+
+    config: dict[str, Any] = {
+        "kind": "distill",
+        "teacher": getattr(teacher, "arch", type(teacher).__name__),
+        "teacher_checksum": getattr(teacher, "checksum", None),
+        "teacher_mean": list(getattr(teacher, "mean", ()) or ()),
+        "teacher_std": list(getattr(teacher, "std", ()) or ()),
+        "student": student_model.arch,
+        "dataset": train_set.name,
+        "n_train": len(train_set),
+        "n_test": len(test_set),
+        "image_size": train_set.image_size,
+        "num_classes": train_set.num_classes,
+        "scheme": aug.name,
+        "scheme_params": dict(getattr(aug, "hparams", {}) or {}),
+        "seed": seed,
+        "epochs": epochs,
+        "epoch_factor": epoch_factor,
+        "lr": lr,
+        "batch_size": batch_size,
+        "milestones": milestones,
+        "temperature": TEMPERATURE,
+        "amp": bool(amp),
+        "channels_last": channels_last,
+        "compile": bool(compile),
+        "world_size": world.size,
+        **inputs.versions(),
+    }
+    spec = LoopSpec(
+        epochs=epochs, lr=lr, milestones=milestones, batch_size=batch_size, seed=seed, device=dev,
+        config=config, augment=inputs.standard_augment(train_set.image_size), extra_streams=("scheme",),
+        amp=bool(amp), channels_last=channels_last, compile=bool(compile),
+        out_dir=inputs.resolve_out_dir(out_dir), checkpoint_every=checkpoint_every, resume=resume,
+        progress=progress, on_step=on_step, world=world,
+    )
+    student_scorer = StudentScorer(student_model)
+    scorer = {None: None, "teacher": teacher, "student": student_scorer,
+              "teacher+student": (teacher, student_scorer)}.get(scorer_kind, teacher)
+    min_batch = getattr(aug, "min_batch", 1)
+
+    def make_step(train_model: nn.Module, gens: dict[str, torch.Generator]):
+        def step(x: Tensor, labels: Tensor) -> Tensor:
+            if len(x) >= min_batch:
+                with torch.no_grad():
+                    x_prime = aug(x, generator=gens["scheme"], scorer=scorer)
+            else:
+                x_prime = x  # a lone last image cannot be mixed with a partner
+            with torch.inference_mode():
+                logits_t = teacher(torch.cat([x, x_prime]))  # [B + B', C]
+            # Inference tensors cannot be saved for backward: clone outside inference mode.
+            logits_t = logits_t.clone()
+            logits_s_x = train_model(x)  # [B, C]
+            logits_s_xp = train_model(x_prime)  # [B', C]
+            return kd_loss(logits_s_x, logits_t[: len(x)], labels, logits_s_xp, logits_t[len(x):])
+
+        return step
+
+    def finish(summary: dict[str, Any]) -> dict[str, Any]:
+        last = summary["last"]
+        return {
+            "teacher": config["teacher"],
+            "teacher_checksum": config["teacher_checksum"],
+            "student": config["student"],
+            "dataset": config["dataset"],
+            "scheme": config["scheme"],
+            "scheme_params": config["scheme_params"],
+            "seed": seed,
+            "epochs": epochs,
+            "epoch_factor": epoch_factor,
+            "test_loss": last["test_loss"],
+            "test_acc1": last["test_acc1"],
+            "test_acc5": last["test_acc5"],
+            **summary["best"],
+            "train_loss": last["train_loss"],
+            "elapsed_s": summary["elapsed_s"],
+            "dastat_version": config["dastat_version"],
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": config,
+        }
+
+    result = run_loop(student_model, train_set, test_set, spec, make_step, finish)
+    if store is not None:
+        result.run_id = store.add_student_run(result.record, result.curve)
+    return result

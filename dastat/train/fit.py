@@ -1,0 +1,142 @@
+"""Plain cross-entropy training (teachers, and the embedded digits teacher)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch.nn.functional as F
+from torch import nn
+
+from dastat.checks import check_float, check_int
+from dastat.data.dataset import ImageTensorDataset
+from dastat.device import resolve_device
+from dastat.train import distributed as dd
+from dastat.train import inputs
+from dastat.train.loop import LoopSpec, run_loop
+from dastat.train.result import TrainResult
+from dastat.train.schedule import milestones_for
+
+
+def fit(
+    model: str | nn.Module,
+    train_set: ImageTensorDataset,
+    test_set: ImageTensorDataset,
+    *,
+    epochs: int,
+    lr: float = 0.05,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: str = "auto",
+    augment: Callable | None = None,
+    milestones: list[int] | None = None,
+    amp: bool = False,
+    out_dir: str | Path | None = None,
+    checkpoint_every: int = 10,
+    resume: bool = False,
+    progress: bool = False,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train a classifier with cross-entropy on hard labels (SGD 0.9 / 5e-4, step decay).
+
+    Parameters
+    ----------
+    model : str or nn.Module
+        A zoo name (built with ``num_classes`` and image size of ``train_set``, initial weights from
+        ``seed``), a network (wrapped with the dataset's mean/std) or a ``dastat.models.Classifier``.
+    train_set, test_set : ImageTensorDataset
+        Moved to ``device`` once; every epoch is one shuffled pass over ``train_set``.
+    epochs : int
+        Epochs to run (>= 1).
+    lr : float
+        Initial learning rate, multiplied by 0.1 at ``milestones``.
+    batch_size : int
+        Images per step; the last short batch is kept.
+    seed : int
+        Decides the data order, the augmentation draws and (for a zoo name) the initial weights.
+    device : str
+        ``auto``, ``cpu`` or ``cuda[:N]``.
+    augment : callable, optional
+        ``augment(x_uint8, generator=g) -> x``; default the standard per-sample crop (zero pad) + flip.
+    milestones : list of int, optional
+        Decay epochs; default 150/180/210 of 240 scaled to ``epochs``.
+    amp : bool
+        bf16 autocast.
+    out_dir, checkpoint_every, resume, progress, on_step
+        As in :func:`dastat.train.distill`.
+
+    Returns
+    -------
+    TrainResult
+        ``record`` holds the last and best epoch's test metrics; ``model`` is the trained Classifier.
+    """
+    train_set, test_set = inputs.check_datasets(train_set, test_set)
+    epochs = check_int(epochs, "epochs", low=1)
+    lr = check_float(lr, "lr", low=0, low_open=True)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    seed = check_int(seed, "seed", low=0)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1)
+    dev = resolve_device(device)
+    world = dd.detect_world()
+    if world.is_distributed and dev.type == "cuda":
+        import torch
+
+        dev = torch.device("cuda", world.local_rank)
+    dd.init_process_group(world, dev)
+
+    classifier = inputs.as_classifier(model, train_set, seed=seed, role="model")
+    inputs.check_classes(classifier, train_set, "model")
+    classifier = classifier.to(dev)
+    train_set, test_set = train_set.to(dev), test_set.to(dev)
+    milestones = list(milestones) if milestones is not None else milestones_for(epochs)
+    config: dict[str, Any] = {
+        "kind": "fit",
+        "model": classifier.arch,
+        "dataset": train_set.name,
+        "n_train": len(train_set),
+        "n_test": len(test_set),
+        "image_size": train_set.image_size,
+        "num_classes": train_set.num_classes,
+        "seed": seed,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "milestones": milestones,
+        "amp": amp,
+        "world_size": world.size,
+        **inputs.versions(),
+    }
+    spec = LoopSpec(
+        epochs=epochs, lr=lr, milestones=milestones, batch_size=batch_size, seed=seed, device=dev,
+        config=config, augment=augment or inputs.standard_augment(train_set.image_size), amp=amp,
+        out_dir=inputs.resolve_out_dir(out_dir), checkpoint_every=checkpoint_every, resume=resume,
+        progress=progress, on_step=on_step, world=world,
+    )
+
+    def make_step(train_model: nn.Module, gens):
+        def step(x, labels):
+            return F.cross_entropy(train_model(x).float(), labels)
+
+        return step
+
+    def finish(summary: dict[str, Any]) -> dict[str, Any]:
+        last = summary["last"]
+        return {
+            "model": classifier.arch,
+            "dataset": train_set.name,
+            "seed": seed,
+            "epochs": epochs,
+            "test_loss": last["test_loss"],
+            "test_acc1": last["test_acc1"],
+            "test_acc5": last["test_acc5"],
+            **summary["best"],
+            "train_loss": last["train_loss"],
+            "elapsed_s": summary["elapsed_s"],
+            "dastat_version": config["dastat_version"],
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": config,
+        }
+
+    return run_loop(classifier, train_set, test_set, spec, make_step, finish)
