@@ -37,7 +37,8 @@ def _read(path: Path) -> pd.DataFrame:
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             return pd.DataFrame(data if isinstance(data, list) else data.get("records", data))
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        # Only an empty cell is "not stated"; a written "nan"/"inf" is a bad number and is refused.
+        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", keep_default_na=False, na_values=[""])
     except (ValueError, OSError, ImportError, pd.errors.ParserError) as err:
         raise fail(path, None, f"cannot read it as a {suffix[1:]} table: {err}") from None
 
@@ -71,7 +72,9 @@ def parse(path: Path, mapping: Mapping[str, str] | None = None, constants: Mappi
             fields = PROBE_FIELDS if kind == "probe" else STUDENT_FIELDS
             key = "t_stddev" if kind == "probe" else "test_loss"
             if row.get(key) is None and key in frame.columns:
-                continue  # this row has no value of this kind
+                if len(kinds) == 1:
+                    raise fail(path, line, f"{key} is empty; expected a number")
+                continue  # a mixed table: this row is of the other kind
             try:
                 value = float(row[key]) if row.get(key) is not None else None
             except (TypeError, ValueError):
