@@ -123,6 +123,20 @@ def test_dastat_jsonl_records(tmp_path):
     assert "line 5: expected one JSON object per line (the file is truncated)" in summary.skipped[0]["error"]
 
 
+def test_the_trainers_records_file_is_read(tmp_path):
+    from dastat.train.result import write_records
+
+    curve = [{"epoch": e, "test_loss": 1.0 / e, "test_acc1": 50.0 + e, "test_acc5": 90.0, "train_loss": 1.0,
+              "lr": 0.05, "wall_s": float(e)} for e in (1, 2, 3)]
+    final = {"teacher": "resnet20", "student": "resnet8", "dataset": "digits", "scheme": "flip", "seed": 0,
+             "epochs": 3, "test_loss": 1.0 / 3, "test_acc1": 53.0, "test_acc5": 90.0, "config": {"lr": 0.05}}
+    write_records(tmp_path, curve, final)
+    store = dastat.store.open(tmp_path / "s.sqlite")
+    assert ingest([tmp_path], store).exit_code == 0
+    assert store.students().loc[0, "test_acc1"] == 53.0
+    assert store.curves()["test_loss"].tolist() == [1.0, 0.5, 1.0 / 3]
+
+
 def test_cli_exit_codes(tmp_path, capsys):
     store = str(tmp_path / "s.sqlite")
     good = _csv(tmp_path / "good.csv")

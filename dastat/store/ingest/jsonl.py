@@ -1,9 +1,9 @@
 """dastat's own JSON-lines records (the trainer's ``records.jsonl``, the probe's records).
 
-Each line is one JSON object with ``"kind"``: ``"epoch"`` (a curve row), ``"student"`` (a student
-record) or ``"probe"`` (a ProbeResult dict), in the record formats of :mod:`dastat.store`. Epoch rows
-join the student record with the same ``run_id``; without run ids, the epoch rows since the previous
-student record belong to the next one.
+Each line is one JSON object with ``"kind"``: ``"epoch"`` (a curve row), ``"student"`` or
+``"final"`` (a student record; the trainer writes ``final``) or ``"probe"`` (a ProbeResult dict), in
+the record formats of :mod:`dastat.store`. Epoch rows join the student record with the same
+``run_id``; without run ids, the epoch rows since the previous student record belong to the next one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 from dastat.store.ingest.parsed import Parsed, fail
 
 NAME = "dastat_jsonl"
-_KINDS = ("epoch", "student", "probe")
+# The trainer (dastat/train/result.py) writes its student record as "final".
+_KINDS = ("epoch", "student", "final", "probe")
 
 
 def sniff(path: Path, head: str) -> bool:
@@ -57,7 +58,7 @@ def parse(path: Path) -> Parsed:
                 curves.setdefault(str(obj["run_id"]), []).append(obj)
             else:
                 pending.append(obj)
-        elif kind == "student":
+        elif kind in ("student", "final"):
             if not obj.get("run_id"):
                 obj["run_id"] = f"{path.parent.name}/{path.name}:{n}"
             curves.setdefault(str(obj["run_id"]), []).extend(pending)
