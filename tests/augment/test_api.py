@@ -123,3 +123,15 @@ def test_wrapped_transform_must_keep_the_shape():
     scheme = A.from_transform(lambda t: t[:, :, :4], per_sample=False)
     with pytest.raises(InvalidArgumentError, match="shaped like its input"):
         scheme(_images(), generator=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", PAPER_SCHEMES)
+def test_schemes_stay_on_the_gpu_and_replay(name):
+    x = _images(size=32).cuda()
+    scheme = A.get(name, fill=(120, 110, 100))
+    scorer = _scorer if scheme.scorer else None
+    y1 = scheme(x, generator=torch.Generator(device="cuda").manual_seed(2), scorer=scorer)
+    y2 = scheme(x, generator=torch.Generator(device="cuda").manual_seed(2), scorer=scorer)
+    assert y1.device == x.device and y1.dtype == torch.uint8 and y1.shape == x.shape
+    assert torch.equal(y1, y2)
