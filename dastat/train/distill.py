@@ -275,6 +275,12 @@ def distill(
         }
 
     result = run_loop(student_model, train_set, test_set, spec, make_step, finish)
+    if world.is_main and spec.out_dir is not None:
+        from dastat import models
+
+        models.save_checkpoint(result.model, Path(spec.out_dir) / "student.pt", teacher=config["teacher"],
+                               scheme=config["scheme"], seed=seed, epochs=epochs,
+                               test_acc1=result.record["test_acc1"], test_loss=result.record["test_loss"])
     if store is not None:
         result.run_id = store.add_student_run(result.record, result.curve)
     return result

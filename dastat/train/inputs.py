@@ -87,7 +87,7 @@ def standard_augment(image_size: int):
 
 
 def versions() -> dict[str, Any]:
-    return {"dastat_version": dastat.__version__, "torch_version": torch.__version__,
+    return {"dastat_version": dastat.__version__, "torch_version": str(torch.__version__),
             "python_version": platform.python_version()}
 
 

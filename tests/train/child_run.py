@@ -1,0 +1,41 @@
+"""A distillation run in its own process, for the kill-and-resume and DDP tests.
+
+usage: python child_run.py OUT_DIR [--resume] [--kill-at EPOCH,STEP] [--epochs N]
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import toy_split, toy_teacher
+
+from dastat.train import distill
+
+torch.set_num_threads(1)
+parser = argparse.ArgumentParser()
+parser.add_argument("out")
+parser.add_argument("--resume", action="store_true")
+parser.add_argument("--kill-at", default=None)
+parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--scheme", default="cutmix")
+args = parser.parse_args()
+stop = tuple(int(v) for v in args.kill_at.split(",")) if args.kill_at else None
+
+
+def on_step(epoch, step):
+    if (epoch, step) == stop:
+        print("READY", flush=True)  # the parent now sends SIGKILL
+        time.sleep(600)
+
+
+result = distill(toy_teacher(), "resnet8", toy_split(32, "train"), toy_split(16, "test"), args.scheme,
+                 epochs=args.epochs, batch_size=12, seed=3, device="cpu", out_dir=args.out,
+                 checkpoint_every=1, resume=args.resume, on_step=on_step)
+if int(os.environ.get("RANK", 0)) == 0:
+    torch.save(result.model.state_dict(), Path(args.out) / "final_weights.pt")
+print("DONE", flush=True)
