@@ -27,19 +27,37 @@ _DATASET_SIZE = {"cifar100": 32, "cifar10": 32, "tinyimagenet": 64, "digits": 32
 
 
 @functools.cache
-def _zoo_signature(arch: str, num_classes: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    # Built on the meta device: shapes only, no memory and no init cost.
-    with torch.device("meta"):
-        net = create(arch, num_classes=num_classes)
-    return tuple(layouts.signature(net).items())
+def _zoo_signature(arch: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """An architecture's ``(key, shape)`` pairs, the class count blanked out (see :func:`_comparable`)."""
+    # Built on the meta device: shapes only, no memory and no init cost. A few torchvision builders
+    # read tensor values while building (regnet); those are built for real.
+    try:
+        with torch.device("meta"):
+            net = create(arch, num_classes=2)
+    except (NotImplementedError, RuntimeError):
+        net = create(arch, num_classes=2)
+    return tuple(_comparable(layouts.signature(net)).items())
 
 
-def _matching_archs(state_dict: Mapping[str, Tensor], num_classes: int) -> tuple[list[str], str, float]:
+def _comparable(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """Shapes with the classifier's output dimension set to -1, so one signature serves every class count."""
+    out = {k: tuple(s) for k, s in shapes.items() if not k.endswith("num_batches_tracked")}
+    head = layouts.classifier_entry({k: torch.empty(s, device="meta") for k, s in out.items()})
+    if head is not None:
+        name = head[0]
+        out[name] = (-1, *out[name][1:])
+        bias = name[: -len("weight")] + "bias"
+        if bias in out and len(out[bias]) == 1:
+            out[bias] = (-1,)
+    return out
+
+
+def _matching_archs(state_dict: Mapping[str, Tensor]) -> tuple[list[str], str, float]:
     """Zoo names whose key set and shapes equal the checkpoint's, and the closest one otherwise."""
-    have = {(k, layouts.shape_of(v)) for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
+    have = set(_comparable({k: layouts.shape_of(v) for k, v in state_dict.items()}).items())
     exact, best, best_score = [], "", -1.0
     for arch in MODELS.names():
-        want = {(k, s) for k, s in _zoo_signature(arch, num_classes) if not k.endswith("num_batches_tracked")}
+        want = set(_zoo_signature(arch))
         if want == have:
             exact.append(arch)
         score = len(want & have) / max(len(want | have), 1)
@@ -88,7 +106,7 @@ def _resolve_num_classes(unpacked: layouts.Unpacked, num_classes, dataset, path:
     return int(stored)
 
 
-def _resolve_arch(unpacked: layouts.Unpacked, arch, num_classes: int, path: Path) -> tuple[str, str]:
+def _resolve_arch(unpacked: layouts.Unpacked, arch, path: Path) -> tuple[str, str]:
     if arch is not None:
         MODELS.get(arch)  # UnknownNameError with the close names
         return arch, "argument"
@@ -98,7 +116,7 @@ def _resolve_arch(unpacked: layouts.Unpacked, arch, num_classes: int, path: Path
     folder = layouts.arch_from_folder(path, MODELS)
     if folder is not None:
         return folder, f"folder {path.parent.name!r}"
-    exact, best, score = _matching_archs(unpacked.state_dict, num_classes)
+    exact, best, score = _matching_archs(unpacked.state_dict)
     if len(exact) >= 1:
         return exact[0], "key match"
     raise CheckpointError(
@@ -177,7 +195,7 @@ def load_teacher(
     unpacked = layouts.unpack(read_checkpoint(path, trust=trust), path)
     checksum = sha256_of(path)
     num_classes = _resolve_num_classes(unpacked, num_classes, dataset, path)
-    arch, arch_from = _resolve_arch(unpacked, arch, num_classes, path)
+    arch, arch_from = _resolve_arch(unpacked, arch, path)
     if image_size is None:
         image_size = unpacked.meta.get("image_size")
     if image_size is None and dataset is not None:
@@ -189,7 +207,7 @@ def load_teacher(
     state = layouts.fill_counters(unpacked.state_dict, expected)
     problem = _describe_mismatch(state, expected)
     if problem:
-        exact, best, score = _matching_archs(state, num_classes)
+        exact, best, score = _matching_archs(state)
         if exact:
             hint = f"Its keys fit {exact[0]!r} exactly: pass arch={exact[0]!r} (--arch {exact[0]})."
         else:
@@ -238,12 +256,12 @@ def load_student(
 
 def _plain(value, key: str):
     """A value torch.load(weights_only=True) can read back: numbers, strings, lists, dicts, tensors."""
+    if isinstance(value, numbers.Number) and hasattr(value, "item"):  # numpy scalars (np.float64 is a float)
+        return value.item()
     if value is None or isinstance(value, (bool, str, int, float)):
         return value
     if isinstance(value, Tensor):
         return value.item() if value.ndim == 0 else value.detach().cpu()
-    if isinstance(value, numbers.Number) and hasattr(value, "item"):  # numpy scalars
-        return value.item()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, Mapping):
