@@ -305,3 +305,18 @@ def test_embedded_teacher_is_ready_to_use():
     x = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     with torch.no_grad():
         assert teacher(x).shape == (2, 10)
+
+
+def test_a_loaded_dataset_gives_stats_size_and_class_check(small, tmp_path):
+    from dastat.data.dataset import ImageTensorDataset
+
+    def dataset(num_classes):
+        return ImageTensorDataset(
+            images=torch.zeros(num_classes, 3, 32, 32, dtype=torch.uint8), labels=torch.arange(num_classes),
+            classes=[str(i) for i in range(num_classes)], mean=MEAN, std=STD, name="mine")
+
+    path = _write(tmp_path / "resnet8_vanilla" / "w.pth", {"model": small[1]})
+    teacher = load_teacher(path, dataset=dataset(10))
+    assert teacher.mean == MEAN and teacher.std == STD and teacher.source["normalisation_from"] == "dataset mine"
+    with pytest.raises(CheckpointError, match=r"class-count mismatch.*dataset 'mine' asks for 12"):
+        load_teacher(path, dataset=dataset(12))
