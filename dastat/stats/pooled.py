@@ -1,0 +1,214 @@
+"""Across pairs: does T. stddev predict the students' test loss once each pair keeps its own level?"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr, ndtri
+
+from dastat.checks import check_choice, check_fraction
+from dastat.errors import InvalidArgumentError
+from dastat.stats.coefficients import coefficient
+from dastat.stats.correlation import MIN_POINTS
+from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, numeric, paired_values, require_columns
+
+COLUMNS = ("model", "term", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_groups",
+           "tau2", "i2", "q", "converged", "confidence", "reason")
+
+
+def _points(df: pd.DataFrame, x: str, y: str, by: tuple[str, ...], standardize: bool) -> pd.DataFrame:
+    """Finite (pair, x, y) rows; with ``standardize``, x and y z-scored within each pair."""
+    xv, yv, _ = paired_values(df, x, y)
+    keep = np.isfinite(numeric(df, x)) & np.isfinite(numeric(df, y))
+    labels = df.loc[keep, list(by)].astype(str).agg(" / ".join, axis=1).to_numpy()
+    points = pd.DataFrame({"pair": labels, "x": xv, "y": yv})
+    if standardize:
+        grouped = points.groupby("pair")
+        for col in ("x", "y"):
+            points[col] = (points[col] - grouped[col].transform("mean")) / grouped[col].transform("std")
+        points = points[np.isfinite(points["x"]) & np.isfinite(points["y"])]
+    return points
+
+
+def _row(model: str, term: str, **values) -> dict:
+    base = dict.fromkeys(COLUMNS, math.nan)
+    base.update(model=model, term=term, converged=True, reason="")
+    base.update(values)
+    return base
+
+
+def _fixed_effects(points: pd.DataFrame, confidence: float) -> list[dict]:
+    import statsmodels.formula.api as smf
+
+    n_groups = points["pair"].nunique()
+    formula = "y ~ x + C(pair)" if n_groups > 1 else "y ~ x"
+    # Cluster-robust by pair, with t on G - 1 degrees of freedom (use_t): few clusters make the
+    # normal reference far too optimistic.
+    if n_groups >= 2:
+        clusters = points["pair"].astype("category").cat.codes
+        fit = smf.ols(formula, data=points).fit(cov_type="cluster", cov_kwds={"groups": clusters}, use_t=True)
+        reason = "" if n_groups >= 10 else f"only {n_groups} clusters: cluster-robust SEs are rough"
+    else:  # one cluster has no between-cluster variance to use: heteroskedasticity-robust instead
+        fit = smf.ols(formula, data=points).fit(cov_type="HC1", use_t=True)
+        reason = "one pair: HC1 standard errors instead of cluster-robust"
+    low, high = fit.conf_int(alpha=1 - confidence).loc["x"]
+    return [_row("ols_fixed_effects", "slope", estimate=float(fit.params["x"]), se=float(fit.bse["x"]),
+                 ci_low=float(low), ci_high=float(high), p_value=float(fit.pvalues["x"]), n=len(points),
+                 n_groups=n_groups, reason=reason)]
+
+
+def _mixed(points: pd.DataFrame, confidence: float, *, random_slope: bool) -> list[dict]:
+    import statsmodels.formula.api as smf
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    model = "mixed_slope" if random_slope else "mixed_intercept"
+    n_groups = points["pair"].nunique()
+    # Fit on unit-scale x and y (T. stddev is ~1e-3): the optimiser behaves; results scale back exactly.
+    sx, sy = float(points["x"].std()), float(points["y"].std())
+    scaled = pd.DataFrame({"pair": points["pair"], "x": points["x"] / sx, "y": points["y"] / sy})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = smf.mixedlm("y ~ x", scaled, groups=scaled["pair"],
+                              re_formula="~x" if random_slope else None).fit(reml=True)
+        except (np.linalg.LinAlgError, ValueError) as err:
+            return [_row(model, "slope", n=len(points), n_groups=n_groups, converged=False,
+                         reason=f"the fit failed: {err}")]
+    problems = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning | RuntimeWarning)]
+    converged = bool(getattr(fit, "converged", True)) and not problems
+    reason = "; ".join(dict.fromkeys(problems))
+    crit = float(ndtri(0.5 + confidence / 2))
+    slope, se = float(fit.fe_params["x"]) * sy / sx, float(fit.bse_fe["x"]) * sy / sx
+    z = slope / se if se > 0 else math.nan
+    rows = [_row(model, "slope", estimate=slope, se=se, ci_low=slope - crit * se, ci_high=slope + crit * se,
+                 p_value=float(2 * ndtr(-abs(z))), n=len(points), n_groups=n_groups, converged=converged,
+                 reason=reason)]
+    cov_re = np.asarray(fit.cov_re)
+    rows.append(_row(model, "group_var", estimate=float(cov_re[0, 0]) * sy**2, n=len(points),
+                     n_groups=n_groups, converged=converged, reason=reason))
+    if random_slope:
+        rows.append(_row(model, "slope_var", estimate=float(cov_re[1, 1]) * (sy / sx) ** 2, n=len(points),
+                         n_groups=n_groups, converged=converged, reason=reason))
+    return rows
+
+
+def meta_analysis(r: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> dict:
+    """DerSimonian–Laird random-effects pooling of correlations on Fisher's z scale.
+
+    Parameters
+    ----------
+    r, n : arrays [k]
+        Per-pair correlations (|r| < 1) and their numbers of points (n > 3); z = atanh r has
+        variance 1 / (n - 3).
+
+    Returns
+    -------
+    dict
+        ``estimate`` (pooled r = tanh of the pooled z), ``se`` (of the pooled z), ``ci_low``, ``ci_high``,
+        ``p_value`` (z test of no correlation), ``tau2`` (between-pair variance of z), ``i2``
+        (share of the spread in z beyond sampling error, Higgins & Thompson 2002), ``q`` (Cochran's Q).
+    """
+    z, v = np.arctanh(r), 1.0 / (n - 3.0)
+    w = 1.0 / v
+    z_fixed = (w * z).sum() / w.sum()
+    q = float((w * (z - z_fixed) ** 2).sum())
+    df = len(z) - 1
+    c = w.sum() - (w**2).sum() / w.sum()
+    tau2 = max(0.0, (q - df) / c) if df > 0 else 0.0
+    w_re = 1.0 / (v + tau2)
+    z_re = float((w_re * z).sum() / w_re.sum())
+    se = float(math.sqrt(1.0 / w_re.sum()))
+    half = float(ndtri(0.5 + confidence / 2)) * se
+    i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
+    return dict(estimate=math.tanh(z_re), se=se, ci_low=math.tanh(z_re - half), ci_high=math.tanh(z_re + half),
+                p_value=float(2 * ndtr(-abs(z_re / se))), tau2=tau2, i2=i2, q=q)
+
+
+def _meta(points: pd.DataFrame, method: str, confidence: float) -> list[dict]:
+    model = f"meta_fisher_z_{method}"
+    rs, ns, skipped = [], [], []
+    for pair, rows in points.groupby("pair", sort=False):
+        r = float(coefficient(method, rows["x"].to_numpy(), rows["y"].to_numpy())[0])
+        if len(rows) <= 3 or not math.isfinite(r) or abs(r) >= 1:
+            skipped.append(f"{pair} (n = {len(rows)}, r = {r:.4g})")
+            continue
+        rs.append(r)
+        ns.append(len(rows))
+    reason = ("left out, Fisher z undefined: " + "; ".join(skipped)) if skipped else ""
+    if not rs:
+        return [_row(model, "r", n=len(points), n_groups=0, converged=False, reason=reason or "no pairs")]
+    ns_eff = np.asarray(ns, float)
+    if method == "spearman":
+        # Spearman's z has variance ~1.06/(n-3) (Fieller, Hartley & Pearson 1957): scale n accordingly.
+        ns_eff = 3 + (ns_eff - 3) / 1.06
+    result = meta_analysis(np.asarray(rs), ns_eff, confidence)
+    return [_row(model, "r", **result, n=int(sum(ns)), n_groups=len(rs), reason=reason)]
+
+
+def pooled(
+    df: pd.DataFrame,
+    x: str = "t_stddev",
+    y: str = "s_test_loss",
+    by: str | Iterable[str] | None = PAIR_KEYS,
+    *,
+    confidence: float = 0.95,
+    standardize: bool = False,
+    meta_method: str = "pearson",
+) -> pd.DataFrame:
+    """Pooled evidence across teacher/student pairs, as one tidy table.
+
+    Three views of "higher T. stddev, higher student loss" over all pairs at once:
+
+    - ``ols_fixed_effects``: OLS of ``y`` on ``x`` with one intercept per pair (fixed effects) and
+      standard errors clustered by pair (t with G - 1 degrees of freedom).
+    - ``mixed_intercept`` / ``mixed_slope``: a linear mixed model (statsmodels MixedLM, REML) with a
+      random intercept per pair, and also a random slope when there are at least 3 pairs of at
+      least 3 points each. Rows ``group_var`` / ``slope_var`` give the random-effect variances.
+    - ``meta_fisher_z_<method>``: DerSimonian–Laird random-effects meta-analysis of the per-pair
+      correlations on Fisher's z scale: pooled r, its interval, ``tau2``, ``i2`` and Cochran's ``q``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        As for :func:`dastat.stats.correlate`: one row per scheme and pair.
+    x, y, by : str, str, sequence of str
+        Predictor, response and the keys that make a pair.
+    confidence : float in (0, 1)
+    standardize : bool
+        Z-score x and y within each pair first, so that slopes are comparable across pairs whose
+        T. stddev scales differ (e.g. CIFAR-100 vs Tiny ImageNet); the slope is then a within-pair
+        correlation-like number.
+    meta_method : {"pearson", "spearman"}
+        Which per-pair correlation the meta-analysis pools.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``model, term, estimate, se, ci_low, ci_high, p_value, n, n_groups, tau2, i2, q,
+        converged, confidence, reason``; a model that cannot be fitted gives a row with NaN estimates
+        and a ``reason``.
+    """
+    df = check_frame(df)
+    by = check_by(by)
+    confidence = check_fraction(confidence, "confidence")
+    meta_method = check_choice(meta_method, "meta_method", ("pearson", "spearman"))
+    require_columns(df, [*by, x, y])
+    if not by:  # one pool of points: a single "pair"
+        df, by = df.assign(_pool="all"), ("_pool",)
+    points = _points(df, x, y, by, standardize)
+    if len(points) < MIN_POINTS:
+        raise InvalidArgumentError(f"pooled needs at least {MIN_POINTS} rows with finite {x!r} and {y!r}; "
+                                   f"got {len(points)}")
+    sizes = points.groupby("pair").size()
+    rows = _fixed_effects(points, confidence)
+    rows += _mixed(points, confidence, random_slope=False)
+    if len(sizes) >= 3 and sizes.min() >= 3:
+        rows += _mixed(points, confidence, random_slope=True)
+    rows += _meta(points, meta_method, confidence)
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table["confidence"] = confidence
+    return table
