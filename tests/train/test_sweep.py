@@ -1,0 +1,73 @@
+"""Sweeps: grid expansion, skipping finished jobs, failures reported, submitit's debug executor."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import SIZE, toy_teacher
+
+from dastat import models
+from dastat.cli import main
+from dastat.errors import ConfigError
+from dastat.train.sweep import expand, load_config, run_sweep
+
+
+@pytest.fixture
+def sweep_file(tmp_path):
+    teacher = models.save_checkpoint(toy_teacher(), tmp_path / "t" / "resnet8_vanilla" / "ckpt.pt")
+    config = {
+        "data": "synthetic",
+        "data_options": {"num_classes": 4, "num_images": 24},
+        "image_size": SIZE,
+        "pairs": [{"teacher": str(teacher), "student": "resnet8"}],
+        "schemes": ["flip", "no_such_scheme"],
+        "seeds": [0],
+        "epochs": 1,
+        "batch_size": 12,
+        "device": "cpu",
+        "out": str(tmp_path / "runs"),
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_grid_expands_pairs_schemes_seeds_factors_and_probes():
+    config = {"pairs": [{"teacher": "embedded", "student": "resnet8"}, {"teacher": "embedded", "student": "resnet14"}],
+              "schemes": ["flip", "cutmix"], "seeds": [0, 1], "epoch_factors": [1, 2],
+              "probe": {"schemes": ["flip", "cutmix", "mixup"], "seeds": [0]}}
+    jobs = expand(config)
+    assert sum(j.kind == "train" for j in jobs) == 2 * 2 * 2 * 2
+    assert sum(j.kind == "probe" for j in jobs) == 3
+    assert len({j.out_dir for j in jobs if j.kind == "train"}) == 16
+
+
+def test_bad_sweep_file_names_the_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("pairs: []\nschemas: [flip]\n")
+    with pytest.raises(ConfigError, match=r"unknown keys \['schemas'\]"):
+        load_config(path)
+
+
+def test_failing_job_does_not_stop_the_others_and_done_jobs_are_skipped(sweep_file, capsys):
+    summary = run_sweep(sweep_file)
+    assert len(summary["ok"]) == 1 and len(summary["failed"]) == 1, summary
+    assert "no_such_scheme" in summary["failed"][0]["job"]
+    assert "unknown scheme 'no_such_scheme'" in summary["failed"][0]["error"]
+
+    assert main(["sweep", str(sweep_file)]) == 1  # the failure is reported again, the finished job skipped
+    out = capsys.readouterr().out
+    assert "2 jobs: 1 already done, 0 ran, 1 failed" in out and "FAILED" in out
+
+
+def test_submitit_debug_executor_runs_the_jobs(sweep_file):
+    config = load_config(sweep_file)
+    config["schemes"] = ["flip"]
+    summary = run_sweep(config, executor="debug")
+    assert summary["ok"] and not summary["failed"]
+    assert summary["results"][0]["scheme"] == "flip"
