@@ -101,7 +101,7 @@ class Pick(Scheme):
         pool = torch.cat([augmented for augmented, _ in runs])  # [pool_factor·B, 3, H, W]
         scores = self._scores(pool, scorer)
         kept = scores.topk(self.kept_count(images.shape[0])).indices
-        return pool[kept], PickParams(tuple(p for _, p in runs), scores, kept)
+        return pool.index_select(0, kept), PickParams(tuple(p for _, p in runs), scores, kept)
 
 
 def pick(
