@@ -1,0 +1,97 @@
+"""``dastat correlate``: Figure-4 correlations (with intervals and permutation p-values) per pair."""
+
+from __future__ import annotations
+
+import argparse
+
+from dastat.cli.common import add_command, print_frame, print_json
+
+_SHOWN = ("method", "n", "r", "ci_low", "ci_high", "ci_method", "p_value", "p_perm", "printed")
+
+
+def add_source(p: argparse.ArgumentParser) -> None:
+    """--store / --csv / --reference and the row filters; shared with ``dastat plot``."""
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--store", default=None,
+                        help="results store (SQLite); default $DASTAT_STORE or results/dastat.sqlite")
+    source.add_argument("--csv", default=None, metavar="FILE",
+                        help="a CSV/Parquet/JSON table with the columns of the store's table")
+    source.add_argument("--reference", default=None, choices=["paper"],
+                        help="bundled reference data: 'paper' = the points of the paper's Figure 4")
+    p.add_argument("--dataset", default=None, help="keep only rows of this dataset")
+    p.add_argument("--teacher", default=None, help="keep only rows of this teacher")
+    p.add_argument("--student", default=None, help="keep only rows of this student")
+    p.add_argument("--x", default="t_stddev", help="x column (default: t_stddev)")
+    p.add_argument("--y", default="s_test_loss", help="y column (default: s_test_loss)")
+    p.add_argument("--by", default="dataset,teacher,student",
+                   help="comma-separated group keys, one panel each (default: dataset,teacher,student)")
+
+
+def read_source(args: argparse.Namespace, view: str = "table"):
+    """The filtered table that ``add_source``'s options name."""
+    from dastat.stats.sources import read_results, select_rows
+
+    table = read_results(store=args.store, csv=args.csv, reference=args.reference, view=view)
+    return select_rows(table, dataset=args.dataset, teacher=args.teacher, student=args.student)
+
+
+def register(sub) -> None:
+    p = add_command(sub, "correlate", _run,
+                    help="correlate T. stddev with student test loss per teacher/student pair",
+                    description="Pearson, Spearman and Kendall correlations of T. stddev with the students' "
+                    "test loss per (dataset, teacher, student), with intervals, scipy's p-values and "
+                    "permutation p-values; optionally pooled models and the scheme-selection check.")
+    add_source(p)
+    p.add_argument("--methods", default="pearson,spearman,kendall", help="comma-separated methods")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
+    p.add_argument("--n-resamples", type=int, default=9999,
+                   help="bootstrap resamples and Monte Carlo pairings (default: 9999; 0 skips both)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutations (default: 0)")
+    p.add_argument("--alternative", default="two-sided", choices=["two-sided", "greater", "less"])
+    p.add_argument("--pooled", action="store_true", help="also fit the pooled models across pairs")
+    p.add_argument("--selection", action="store_true",
+                   help="also check whether the lowest T. stddev picks the lowest-loss scheme")
+    p.add_argument("--runs", action="store_true",
+                   help="also the run-level bootstrap interval (needs --store: reads store.runs())")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dastat.stats import correlate, correlate_runs, format_printed, pooled, selection
+
+    table = read_source(args)
+    result = correlate(table, x=args.x, y=args.y, by=args.by, methods=args.methods,
+                       confidence=args.confidence, n_resamples=args.n_resamples, seed=args.seed,
+                       alternative=args.alternative)
+    result["printed"] = [format_printed(r, p) for r, p in zip(result["r"], result["p_value"])]
+    extra = {}
+    if args.pooled:
+        extra["pooled"] = pooled(table, x=args.x, y=args.y, by=args.by, confidence=args.confidence)
+    if args.selection:
+        extra["selection"] = selection(table, x=args.x, y=args.y, by=args.by)
+    if args.runs:
+        runs = read_source(args, view="runs")
+        extra["runs"] = correlate_runs(runs, x=args.x, y=args.y, by=args.by, methods=args.methods,
+                                       confidence=args.confidence, seed=args.seed)
+    if args.json:
+        payload = {"correlations": result.to_dict(orient="records")}
+        for name, value in extra.items():
+            payload[name] = value.to_dict() if name == "selection" else value.to_dict(orient="records")
+        print_json(payload)
+        return 0
+    keys = [k for k in result.columns if k not in result.columns[result.columns.get_loc("x"):]]
+    print_frame(result[[*keys, *_SHOWN]], floatfmt="{:.4g}")
+    if "pooled" in extra:
+        print("\nPooled across pairs:")
+        print_frame(extra["pooled"][["model", "term", "estimate", "se", "ci_low", "ci_high", "p_value",
+                                     "n_groups", "tau2", "i2", "converged"]], floatfmt="{:.4g}")
+    if "selection" in extra:
+        sel = extra["selection"]
+        print(f"\nScheme selection: lowest T. stddev picks the lowest-loss scheme in {sel.frac_best:.0%} of "
+              f"{sel.n_pairs} pairs; mean regret {sel.mean_regret:.4g}, max {sel.max_regret:.4g}"
+              + ("" if sel.frac_within_noise != sel.frac_within_noise
+                 else f"; within the best's seed noise in {sel.frac_within_noise:.0%}"))
+        print_frame(sel.pairs, floatfmt="{:.4g}")
+    if "runs" in extra:
+        print("\nRun-level bootstrap (probe and student runs resampled within each scheme):")
+        print_frame(extra["runs"], floatfmt="{:.4g}")
+    return 0

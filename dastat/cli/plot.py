@@ -1,0 +1,36 @@
+"""``dastat plot``: the paper's Figure-4 grid or a T. stddev ranking chart, as PNG, SVG or PDF."""
+
+from __future__ import annotations
+
+import argparse
+
+from dastat.cli.common import add_command, print_json
+from dastat.cli.correlate import add_source, read_source
+
+
+def register(sub) -> None:
+    p = add_command(sub, "plot", _run, help="draw Figure 4 (T. stddev vs student test loss) or a ranking chart",
+                    description="Draw the Figure-4 grid (one panel per dataset/teacher/student, with "
+                    "Pearson/Spearman/Kendall in each title) or the ranking bar chart of a probe table.")
+    add_source(p)
+    p.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
+    p.add_argument("--kind", default="fig4", choices=["fig4", "ranking"],
+                   help="fig4: scatter grid (default); ranking: T. stddev bars with intervals "
+                   "(reads the store's probes, or the CSV as a probe table)")
+    p.add_argument("--ncols", type=int, default=4, help="panels per row for fig4 (default: 4)")
+    p.add_argument("--dpi", type=int, default=150, help="resolution of PNG output (default: 150)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dastat.plot import fig4, ranking, save_figure
+
+    if args.kind == "ranking":
+        figure = ranking(read_source(args, view="probes"), x=args.x)
+    else:
+        figure = fig4(read_source(args), x=args.x, y=args.y, by=args.by, ncols=args.ncols)
+    path = save_figure(figure, args.out, dpi=args.dpi)
+    if args.json:
+        print_json({"out": str(path), "kind": args.kind})
+    else:
+        print(f"wrote {path}")
+    return 0
