@@ -40,7 +40,10 @@ def _with_feat(base: type) -> type:
             handle.remove()
         return [seen[-1]], logits
 
-    return type(base.__name__, (base,), {"forward": forward, "__module__": __name__})
+    name = f"Tv{base.__name__}"
+    cls = type(name, (base,), {"forward": forward, "__module__": __name__, "__qualname__": name})
+    globals()[name] = cls  # findable by name, so whole models pickle (multiprocessing, torch.save)
+    return cls
 
 
 def _register(name: str) -> None:
@@ -55,3 +58,10 @@ def _register(name: str) -> None:
 
 for _name in TORCHVISION_NAMES:
     _register(_name)
+
+
+def __getattr__(name: str):
+    # A fresh process unpickling a model finds its class here before any create() made it.
+    if name.startswith("Tv") and isinstance(getattr(tvm, name[2:], None), type):
+        return _with_feat(getattr(tvm, name[2:]))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

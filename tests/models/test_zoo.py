@@ -100,3 +100,13 @@ def test_every_torchvision_model_runs_at_64_px(arch):
     net = create(arch, num_classes=10, image_size=64).eval()
     with torch.no_grad():
         assert net(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+
+
+def test_torchvision_models_pickle_whole():
+    import pickle
+
+    net = create("tv_shufflenet_v2_x1_0", num_classes=3).eval()
+    again = pickle.loads(pickle.dumps(net))
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), net(x))
