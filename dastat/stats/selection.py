@@ -20,7 +20,8 @@ class Selection:
     ``chosen_tied`` (other schemes sharing that lowest x, ";"-joined), ``best`` (lowest y),
     ``chosen_loss``, ``best_loss``, ``regret`` (chosen_loss - best_loss >= 0), ``chosen_rank``
     (1 = best; ties share the lower rank), ``picks_best``, ``best_noise`` (the best scheme's
-    y error, NaN without one) and ``within_noise`` (regret <= best_noise; NaN without one).
+    y error, NaN without one) and ``within_noise`` (True when the pick is the best, else
+    regret <= best_noise; NaN when the pick is not the best and the best has no error).
     """
 
     pairs: pd.DataFrame
@@ -88,7 +89,8 @@ def selection(
                      "best": names[best], "chosen_loss": float(yv[pick]), "best_loss": float(yv[best]),
                      "regret": regret, "chosen_rank": int((yv < yv[pick]).sum()) + 1,
                      "picks_best": bool(yv[pick] == yv[best]), "best_noise": noise,
-                     "within_noise": (regret <= noise) if math.isfinite(noise) else math.nan})
+                     # Picking the best is always "within noise"; otherwise it needs the best's error.
+                     "within_noise": True if regret == 0 else (regret <= noise if math.isfinite(noise) else math.nan)})
     columns = [*by, "n", "chosen", "chosen_tied", "best", "chosen_loss", "best_loss", "regret",
                "chosen_rank", "picks_best", "best_noise", "within_noise"]
     pairs = pd.DataFrame(rows, columns=columns)
