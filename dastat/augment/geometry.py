@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from dastat.augment import kernels
-from dastat.augment.scheme import Scheme, register_scheme
+from dastat.augment.scheme import Scheme, get, register_scheme
 from dastat.checks import check_float, check_int
 
 
@@ -113,6 +113,4 @@ def standard(image_size: int, fill: Any = None, randomness: str = "sample") -> S
     Scheme
         The ``flip_crop`` scheme.
     """
-    from dastat.augment.scheme import get
-
     return get("flip_crop", image_size=image_size, randomness=randomness, fill=fill)
