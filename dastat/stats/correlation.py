@@ -204,7 +204,7 @@ def correlate(
     --------
     >>> table = correlate(load_reference("paper"))
     >>> table.loc[0, ["method", "r", "p_value"]].tolist()
-    ['pearson', 0.958..., 4.9...e-05]
+    ['pearson', 0.958..., 4.75...e-05]
     """
     df = check_frame(df)
     by = check_by(by)
