@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from dastat.checks import check_choice
 from dastat.errors import InvalidArgumentError
 from dastat.plot.labels import scheme_colours, scheme_label
 from dastat.stats.tables import check_frame, has_values, numeric, require_columns
@@ -21,6 +22,7 @@ def ranking(
     floor: str | None = "floor",
     title: str | None = None,
     width: float = 6.0,
+    duplicates: str = "error",
 ) -> Figure:
     """Horizontal bars of T. stddev per scheme, lowest (best for KD) at the top, with CI error bars.
 
@@ -36,6 +38,9 @@ def ranking(
         Defaults to the table's teacher and dataset where it has them.
     width : float
         Figure width in inches; the height grows with the number of schemes.
+    duplicates : {"error", "latest"}
+        What to do with several rows for one scheme (e.g. ``store.probes()`` after repeated probes):
+        refuse, or keep the latest (by ``created_at`` where present, else the last row).
 
     Returns
     -------
@@ -56,10 +61,15 @@ def ranking(
                 f"probe_table mixes {table[key].nunique()} values of {key!r} "
                 f"({', '.join(map(str, table[key].unique()))}); a ranking is for one teacher on one "
                 f"dataset: select one (e.g. --{key} NAME)")
+    check_choice(duplicates, "duplicates", ("error", "latest"))
+    if duplicates == "latest":
+        if "created_at" in table.columns:
+            table = table.sort_values("created_at", kind="stable")
+        table = table.drop_duplicates(subset=[scheme], keep="last")
     if table[scheme].duplicated().any():
         dup = table.loc[table[scheme].duplicated(), scheme].iloc[0]
         raise InvalidArgumentError(f"probe_table has several rows for scheme {dup!r}; keep one per scheme "
-                                   "(e.g. the latest probe, or filter by protocol)")
+                                   "(e.g. duplicates='latest', or filter by protocol)")
     table = table.assign(_value=numeric(table, x)).sort_values("_value", kind="stable")
     values = table["_value"].to_numpy()
     names = table[scheme].astype(str).to_numpy()

@@ -52,3 +52,10 @@ def test_mixed_teachers_and_duplicates_are_refused(probe_table):
         ranking(mixed)
     with pytest.raises(DastatError, match="several rows for scheme"):
         ranking(pd.concat([probe_table, probe_table.iloc[:1]]))
+
+
+def test_duplicates_latest_keeps_the_newest_probe(probe_table):
+    older = probe_table.iloc[:1].assign(t_stddev=0.009, created_at="2020-01-01")
+    table = pd.concat([older, probe_table.assign(created_at="2024-01-01")], ignore_index=True)
+    fig = ranking(table, duplicates="latest")
+    assert max(p.get_width() for p in fig.axes[0].patches) == pytest.approx(0.00547)
