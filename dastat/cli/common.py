@@ -68,3 +68,38 @@ def print_frame(frame, *, floatfmt: str = "{:.6g}") -> None:
         if with_fmt[col].dtype.kind == "f":
             with_fmt[col] = with_fmt[col].map(lambda v: "" if v != v else floatfmt.format(v))
     print(with_fmt.to_string(index=False))
+
+
+def add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="digits", help="dataset name (default: digits, the embedded default)")
+    p.add_argument("--root", default=None, help="folder holding the dataset (default: $DASTAT_DATA)")
+    p.add_argument("--image-size", type=int, default=None, help="resize images to this size (imagefolder)")
+    p.add_argument("--max-images", type=int, default=None,
+                   help="seeded, class-stratified subsample of this many images")
+
+
+def add_teacher(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--teacher", default=None,
+                   help="teacher checkpoint (default: the embedded digits teacher)")
+    p.add_argument("--arch", default=None, help="teacher architecture, when the checkpoint does not say")
+    add_normalisation(p)
+
+
+def load_dataset(args: argparse.Namespace, split: str = "train"):
+    from dastat import data
+
+    return data.load(args.data, root=args.root, split=split, image_size=args.image_size,
+                     max_images=args.max_images, seed=getattr(args, "seed", 0))
+
+
+def load_teacher(args: argparse.Namespace, dataset, device):
+    """The ``--teacher`` checkpoint (or the embedded teacher) for ``dataset``."""
+    from dastat import models
+
+    if args.teacher is None:
+        teacher = models.embedded_teacher(device=device)
+        if args.mean or args.std:
+            teacher = models.wrap(teacher.net, args.mean or teacher.mean, args.std or teacher.std, arch=teacher.arch)
+        return teacher
+    return models.load_teacher(args.teacher, arch=args.arch, device=device, mean=args.mean, std=args.std,
+                               trust=args.trust_checkpoint, dataset=dataset)

@@ -1,0 +1,92 @@
+"""``dastat probe``: T. stddev of one scheme for one teacher, recorded in the results store."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from dastat.cli import common
+
+
+def add_probe_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``probe`` and ``rank``."""
+    common.add_teacher(p)
+    common.add_data(p)
+    p.add_argument("--student", default=None, help="student checkpoint (needed by cutmixpick_s)")
+    p.add_argument("--protocol", choices=("fast", "paper"), default="fast",
+                   help="fast: stop at --rtol (default); paper: the reference procedure, --epochs passes")
+    p.add_argument("--rtol", type=float, default=0.05,
+                   help="stop when the 95%% interval's half-width is at most this fraction (default 0.05)")
+    p.add_argument("--max-sets", type=int, default=None, help="stop after this many sets (fast; default 2000)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the data (paper protocol; default 10)")
+    p.add_argument("--randomness", choices=("sample", "batch"), default=None,
+                   help="draw scheme parameters per image or once per batch (default: per protocol)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    p.add_argument("--no-record", action="store_true", help="do not write the result to the store")
+    common.add_device(p)
+    common.add_store(p)
+
+
+def probe_options(args: argparse.Namespace) -> dict:
+    return {"protocol": args.protocol, "rtol": args.rtol, "max_sets": args.max_sets, "epochs": args.epochs,
+            "randomness": args.randomness, "batch_size": args.batch_size, "seed": args.seed,
+            "device": args.device, "amp": args.amp, "progress": common.show_progress(args)}
+
+
+def load_inputs(args: argparse.Namespace):
+    """(teacher, dataset, student) from the command line."""
+    from dastat import models
+    from dastat.device import resolve_device
+
+    device = resolve_device(args.device)
+    dataset = common.load_dataset(args)
+    teacher = common.load_teacher(args, dataset, device)
+    student = None
+    if args.student:
+        student = models.load_student(args.student, device=device, trust=args.trust_checkpoint, dataset=dataset)
+    return teacher, dataset, student
+
+
+def record(args: argparse.Namespace, results) -> str | None:
+    """Write the results to the store; returns its path (None with --no-record)."""
+    if args.no_record:
+        return None
+    from dastat import store as results_store
+
+    with results_store.open(args.store) as db:
+        for result in results:
+            db.add_probe(result.to_dict())
+        return str(db.path)
+
+
+def register(sub) -> None:
+    p = common.add_command(sub, "probe", _run, help="T. stddev of one DA scheme for a teacher, with its interval")
+    p.add_argument("--scheme", required=True, help="DA scheme (see `dastat info`)")
+    add_probe_options(p)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dastat import probe
+
+    teacher, dataset, student = load_inputs(args)
+    result = probe.t_stddev(teacher, dataset, args.scheme, student=student, **probe_options(args))
+    where = record(args, [result])
+    if args.json:
+        common.print_json({**result.to_dict(), "store": where})
+        return 0
+    print(f"{result.scheme} on {result.dataset} (teacher {result.teacher}, protocol {result.protocol}, "
+          f"randomness {result.randomness}, seed {result.seed})")
+    print(f"  T. stddev     {result.t_stddev:.6g}  95% CI [{result.ci_low:.6g}, {result.ci_high:.6g}] "
+          f"(±{100 * result.rel_halfwidth:.1f}%)")
+    print(f"  floor         {result.floor:.6g}  (t_stddev_rel {result.t_stddev_rel:.3f})")
+    print(f"  T. CE stddev  {result.t_ce_stddev:.6g}")
+    print(f"  entropy       x {result.mean_entropy_x:.4f}   x' {result.mean_entropy_xprime:.4f}")
+    acc_xp = "n/a" if math.isnan(result.teacher_acc_xprime) else f"{100 * result.teacher_acc_xprime:.2f}%"
+    print(f"  teacher acc   x {100 * result.teacher_acc_x:.2f}%   x' {acc_xp}")
+    print(f"  sets {result.n_sets} of {result.rows_per_set:.0f} rows, {result.n_teacher_forwards} teacher "
+          f"forwards, {result.elapsed_s:.1f} s")
+    if where:
+        print(f"  recorded in {where}")
+    return 0

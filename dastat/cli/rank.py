@@ -1,0 +1,70 @@
+"""``dastat rank``: rank DA schemes for a teacher by T. stddev, on common random numbers."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+
+from dastat.cli import common
+from dastat.cli.probe import add_probe_options, load_inputs, probe_options, record
+
+
+def register(sub) -> None:
+    p = common.add_command(
+        sub, "rank", _run,
+        help="rank DA schemes for a teacher by T. stddev (lower is better); runs on the embedded default",
+    )
+    p.add_argument("--schemes", default="all",
+                   help="comma-separated scheme names, or 'all' (the paper's schemes that need no student, "
+                        "plus cutmixpick_s with --student)")
+    p.add_argument("--resolve", action="store_true",
+                   help="keep sampling until every adjacent pair in the ranking differs significantly")
+    p.add_argument("--plot", default=None, help="bar chart file (default: next to the store)")
+    add_probe_options(p)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dastat import plot, probe
+    from dastat import store as results_store
+
+    teacher, dataset, student = load_inputs(args)
+    schemes = "all" if args.schemes == "all" else [s.strip() for s in args.schemes.split(",") if s.strip()]
+    table, results = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve,
+                                return_results=True, **probe_options(args))
+    where = record(args, results)
+    chart = Path(args.plot) if args.plot else (
+        Path(where or results_store.default_path()).parent / f"rank_{_slug(dataset.name)}_{_slug(teacher.arch)}.png"
+    )
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    plot.ranking(table).savefig(chart, dpi=120, bbox_inches="tight")
+    if args.json:
+        common.print_json({"ranking": table.to_dict(orient="records"), "store": where, "plot": str(chart)})
+        return 0
+    first = results[0]
+    print(f"T. stddev ranking on {dataset.name} (teacher {first.teacher or 'custom'}, protocol {first.protocol}, "
+          f"randomness {first.randomness}, sets of {first.set_size}, seed {first.seed}); lower is better.")
+    print(_format(table))
+    print("'<' : significantly lower than the next scheme (paired bootstrap, 95%); '~' : not resolved.")
+    print("floor = the value of a perfect one-hot teacher on the same sets; rel = T. stddev / floor.")
+    if where:
+        print(f"recorded in {where}")
+    print(f"chart: {chart}")
+    return 0
+
+
+def _format(table) -> str:
+    lines = [f"{'rank':>4}  {'scheme':<14} {'T. stddev':>10}  {'95% CI':<23} {'±%':>5} {'rel':>6} {'sets':>5}  next"]
+    for row in table.itertuples():
+        mark = "" if row.significant is None else ("<" if row.significant else "~")
+        lines.append(
+            f"{row.rank:>4}  {row.scheme:<14} {row.t_stddev:>10.6f}  [{row.ci_low:.6f}, {row.ci_high:.6f}] "
+            f"{100 * (row.ci_high - row.ci_low) / 2 / row.t_stddev:>5.1f} {row.t_stddev_rel:>6.3f} "
+            f"{row.n_sets:>5}  {mark}" + ("" if math.isnan(row.p_value) else f" (p={row.p_value:.3f})")
+        )
+    return "\n".join(lines)
+
+
+def _slug(text: str | None) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text or "teacher")

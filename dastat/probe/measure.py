@@ -1,0 +1,259 @@
+"""``t_stddev`` and ``rank``: the probe's public entry points."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from dastat import augment
+from dastat.data.dataset import ImageTensorDataset
+from dastat.errors import DastatError, InvalidArgumentError
+from dastat.probe import distributed, engine, protocols
+from dastat.probe.estimator import paired_difference
+from dastat.probe.progress import RoundProgress
+from dastat.probe.result import ProbeResult, summarise
+
+# The paper's schemes that need no student (SPEC §2); cutmixpick_s joins them when a student is given.
+STUDENT_FREE = ("identity", "flip", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix", "cutmixpick_t")
+
+
+class ProbeInterrupted(DastatError):
+    """Ctrl-C during a probe; ``partial`` holds the estimates so far (nothing was recorded)."""
+
+    def __init__(self, partial: list[ProbeResult]):
+        shown = ", ".join(f"{r.scheme} {r.t_stddev:.6g} ({r.n_sets} sets)" for r in partial)
+        super().__init__(f"probe interrupted; estimates so far, not recorded: {shown or 'none'}")
+        self.partial = partial
+
+
+def _run(
+    teacher: nn.Module,
+    dataset: ImageTensorDataset,
+    schemes: Sequence,
+    *,
+    protocol: str,
+    batch_size: int,
+    set_blocks: int,
+    epochs: int,
+    rtol: float,
+    max_sets: int | None,
+    min_sets: int,
+    check_every: int | None,
+    confidence: float,
+    randomness: str | None,
+    seed: int,
+    device,
+    amp: bool,
+    student: nn.Module | None,
+    resolve: bool,
+    return_sets: bool,
+    progress: bool,
+) -> list[ProbeResult]:
+    teacher, dataset, dev = protocols.prepare(teacher, dataset, device)
+    distributed.init_from_env(dev)
+    if student is not None:
+        student = student.to(dev).eval()
+    cfg = protocols.settings(
+        protocol, len(dataset), batch_size=batch_size, set_blocks=set_blocks, epochs=epochs, rtol=rtol,
+        max_sets=max_sets, min_sets=min_sets, check_every=check_every, confidence=confidence,
+        randomness=randomness, seed=seed, amp=amp,
+    )
+    fill = protocols.fill_colour(teacher, dataset)
+    jobs = [protocols.make_job(s, dataset=dataset, teacher=teacher, student=student, cfg=cfg, fill=fill)
+            for s in schemes]
+    names = [job.name for job in jobs]
+    if len(set(names)) != len(names):
+        raise InvalidArgumentError(f"schemes must be distinct; got {names}")
+    # x is always the per-sample standard crop + flip (the reference's data loader, SPEC §1).
+    base = augment.standard(dataset.image_size, randomness="sample")
+
+    def controller(out: engine.EngineOutput) -> set[str]:
+        left = protocols.unconverged(out, names, cfg)
+        if left:
+            return set(names)  # keep every scheme on the same sets until all intervals are tight
+        return protocols.unresolved(out, names, cfg) if resolve else set()
+
+    bar = RoundProgress(cfg, names, enabled=progress and distributed.rank() == 0)
+    with bar:
+        out = engine.run(
+            teacher, dataset, jobs, base=base, batch_size=cfg.batch_size, batches_per_set=cfg.batches_per_set,
+            seed=cfg.seed, max_sets=cfg.max_sets, check_every=cfg.check_every,
+            controller=None if cfg.protocol == "paper" else controller, amp=cfg.amp, on_round=bar.update,
+        )
+    common = {
+        "protocol": cfg.protocol,
+        "randomness": cfg.randomness,
+        "set_size": cfg.set_size,
+        "seed": cfg.seed,
+        "rtol": cfg.rtol if cfg.protocol == "fast" else math.nan,
+        "normalisation": {"mean": list(getattr(teacher, "mean", dataset.mean)),
+                          "std": list(getattr(teacher, "std", dataset.std))},
+        "teacher": str(getattr(teacher, "arch", "") or ""),
+        "teacher_checksum": str(getattr(teacher, "checksum", "") or ""),
+        "dataset": dataset.name,
+    }
+    results = [
+        summarise(out, job.name, confidence=cfg.confidence, ci_method="analytic", return_sets=return_sets,
+                  scheme_params=protocols.scheme_params(job), **common)
+        for job in jobs
+    ]
+    if out.interrupted:
+        raise ProbeInterrupted(results)
+    return results
+
+
+def t_stddev(
+    teacher: nn.Module,
+    dataset: ImageTensorDataset,
+    scheme,
+    protocol: str = "fast",
+    *,
+    batch_size: int = 64,
+    set_blocks: int = 10,
+    epochs: int = 10,
+    rtol: float = 0.05,
+    max_sets: int | None = None,
+    min_sets: int = 20,
+    check_every: int | None = None,
+    confidence: float = 0.95,
+    randomness: str | None = None,
+    seed: int = 0,
+    device="auto",
+    amp: bool = False,
+    student: nn.Module | None = None,
+    return_sets: bool = False,
+    progress: bool = False,
+) -> ProbeResult:
+    """T. stddev of one augmentation scheme for a teacher (paper Eq. 10; SPEC §1).
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        Takes uint8 images [B,3,H,W] and returns logits [B,C] (``dastat.models.load_teacher``).
+    dataset : ImageTensorDataset
+        The stream of images (the training split in the paper).
+    scheme : str or Scheme
+        A registered scheme name (``dastat.augment.list_schemes()``) or a Scheme object.
+    protocol : {"fast", "paper"}
+        ``fast`` (default): per-sample randomness, stops when the interval's relative half-width
+        is at most ``rtol`` (or at ``max_sets``). ``paper``: the reference procedure, ``epochs``
+        passes, scheme randomness drawn once per batch.
+    batch_size, set_blocks
+        A set is ``set_blocks`` blocks of ``batch_size`` rows, alternating x and x' (K = 640).
+    randomness : {"sample", "batch"}, optional
+        Overrides the protocol's randomness of the scheme.
+    seed : int
+        Every random draw (image order, base crop/flip, scheme) derives from it.
+    device : "auto", "cpu" or "cuda[:N]"
+    amp : bool
+        bf16 autocast on CUDA.
+    student : nn.Module, optional
+        Needed by ``cutmixpick_s``.
+    return_sets : bool
+        Keep the per-set mean probabilities ([n_sets, C]) in ``result.set_means``.
+
+    Returns
+    -------
+    ProbeResult
+
+    Raises
+    ------
+    DastatError
+        Class-count or image-size mismatch, a scheme that needs a missing student, bad options,
+        NaN/inf teacher outputs (NumericalError), Ctrl-C (ProbeInterrupted, with the partial result).
+    """
+    return _run(
+        teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
+        epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
+        confidence=confidence, randomness=randomness, seed=seed, device=device, amp=amp, student=student,
+        resolve=False, return_sets=return_sets, progress=progress,
+    )[0]
+
+
+def rank(
+    teacher: nn.Module,
+    dataset: ImageTensorDataset,
+    schemes: Sequence | str = "all",
+    protocol: str = "fast",
+    *,
+    resolve: bool = False,
+    student: nn.Module | None = None,
+    n_resamples: int = 2000,
+    return_results: bool = False,
+    **options,
+) -> pd.DataFrame | tuple[pd.DataFrame, list[ProbeResult]]:
+    """Probe several schemes on common random numbers and rank them by T. stddev (lowest first).
+
+    Every scheme sees the same image order and the same base crop/flip, so differences between
+    schemes are estimated on paired sets. Each row but the last compares the scheme with the
+    next one in the ranking: ``diff_next`` (next minus this), its paired-bootstrap interval,
+    ``p_value`` and ``significant`` at the chosen confidence.
+
+    Parameters
+    ----------
+    schemes : "all" or list of names / Scheme objects
+        "all" = the paper's student-free schemes, plus ``cutmixpick_s`` when ``student`` is given.
+    resolve : bool
+        Keep sampling the schemes of adjacent pairs that are not yet significantly different,
+        until all are or ``max_sets`` is spent (fast protocol).
+    options
+        As for :func:`t_stddev` (protocol, rtol, max_sets, seed, device, ...).
+
+    Returns
+    -------
+    DataFrame, one row per scheme (and the ProbeResults when ``return_results``).
+    """
+    if isinstance(schemes, str):
+        if schemes != "all":
+            raise InvalidArgumentError(f"schemes must be 'all' or a list of schemes; got {schemes!r}")
+        schemes = [*STUDENT_FREE, "cutmixpick_s"] if student is not None else list(STUDENT_FREE)
+    if not schemes:
+        raise InvalidArgumentError("schemes must name at least one scheme")
+    return_sets = options.pop("return_sets", False)
+    results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
+                   return_sets=True, **_with_defaults(options))
+    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed)
+    if not return_sets:
+        results = [_without_sets(r) for r in results]
+    return (table, results) if return_results else table
+
+
+def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """The ranked table of :func:`rank` from results that kept their ``set_means``."""
+    ordered = sorted(results, key=lambda r: r.t_stddev)
+    rows = []
+    g = torch.Generator().manual_seed(seed)
+    for i, res in enumerate(ordered):
+        row = {"rank": i + 1, **{k: v for k, v in res.to_dict().items()
+                                 if k not in ("normalisation", "scheme_params")}}
+        if i + 1 < len(ordered):
+            nxt = ordered[i + 1]
+            pair = paired_difference(torch.from_numpy(res.set_means), torch.from_numpy(nxt.set_means),
+                                     confidence=res.confidence, n_resamples=n_resamples, generator=g)
+            row.update(next_scheme=nxt.scheme, diff_next=pair.diff, diff_ci_low=pair.ci_low,
+                       diff_ci_high=pair.ci_high, p_value=pair.p_value, significant=pair.is_significant)
+        else:
+            row.update(next_scheme=None, diff_next=math.nan, diff_ci_low=math.nan, diff_ci_high=math.nan,
+                       p_value=math.nan, significant=None)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _with_defaults(options: dict) -> dict:
+    defaults = {"batch_size": 64, "set_blocks": 10, "epochs": 10, "rtol": 0.05, "max_sets": None,
+                "min_sets": 20, "check_every": None, "confidence": 0.95, "randomness": None, "seed": 0,
+                "device": "auto", "amp": False, "progress": False}
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise InvalidArgumentError(f"unknown option(s) for rank: {', '.join(sorted(unknown))}")
+    return {**defaults, **options}
+
+
+def _without_sets(result: ProbeResult) -> ProbeResult:
+    from dataclasses import replace
+
+    return replace(result, set_means=None)

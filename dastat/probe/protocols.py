@@ -1,0 +1,191 @@
+"""The two probe protocols of SPEC §1 and what they share: checks, schemes, stopping rules."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dastat import augment
+from dastat.checks import check_choice, check_float, check_int
+from dastat.data.dataset import ImageTensorDataset
+from dastat.device import resolve_device
+from dastat.errors import DastatError, InvalidArgumentError
+from dastat.probe import engine
+from dastat.probe.estimator import analytic_halfwidth, influence, t_stddev, z_value
+
+PROTOCOLS = ("fast", "paper")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides which sets a probe closes and when it stops."""
+
+    protocol: str
+    randomness: str
+    batch_size: int
+    batches_per_set: int
+    seed: int
+    max_sets: int
+    min_sets: int
+    check_every: int
+    rtol: float
+    confidence: float
+    amp: bool
+
+    @property
+    def set_size(self) -> int:
+        return 2 * self.batch_size * self.batches_per_set
+
+
+def settings(
+    protocol: str,
+    num_images: int,
+    *,
+    batch_size: int,
+    set_blocks: int,
+    epochs: int,
+    rtol: float,
+    max_sets: int | None,
+    min_sets: int,
+    check_every: int | None,
+    confidence: float,
+    randomness: str | None,
+    seed: int,
+    amp: bool,
+) -> Settings:
+    """Validate the user's options and fill in each protocol's defaults."""
+    protocol = check_choice(protocol, "protocol", PROTOCOLS)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    set_blocks = check_int(set_blocks, "set_blocks", low=2)
+    if set_blocks % 2:
+        raise InvalidArgumentError(f"set_blocks must be even (a block of x, then one of x'); got {set_blocks}")
+    batches_per_set = set_blocks // 2
+    rtol = check_float(rtol, "rtol", low=0, low_open=True)
+    confidence = check_float(confidence, "confidence", low=0, high=1, low_open=True, high_open=True)
+    seed = check_int(seed, "seed", low=0)
+    min_sets = check_int(min_sets, "min_sets", low=2)
+    if protocol == "paper":
+        epochs = check_int(epochs, "epochs", low=1)
+        # Sets run on across epochs; only complete sets count (the trailing partial one is dropped).
+        total = epochs * math.ceil(num_images / batch_size) // batches_per_set
+        if total < 2:
+            raise InvalidArgumentError(
+                f"protocol 'paper' closes only {total} set(s) in {epochs} epoch(s) of {num_images} images; "
+                "raise epochs"
+            )
+        return Settings(protocol, randomness or "batch", batch_size, batches_per_set, seed,
+                        total, total, total, rtol, confidence, amp)
+    max_sets = 2000 if max_sets is None else check_int(max_sets, "max_sets", low=2)
+    check_every = 8 if check_every is None else check_int(check_every, "check_every", low=1)
+    randomness = check_choice(randomness or "sample", "randomness", ("sample", "batch"))
+    return Settings(protocol, randomness, batch_size, batches_per_set, seed, max_sets,
+                    min(min_sets, max_sets), check_every, rtol, confidence, amp)
+
+
+def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch.device):
+    """Move teacher and data to the device and check that they fit each other."""
+    dev = resolve_device(device)
+    if not isinstance(dataset, ImageTensorDataset):
+        raise InvalidArgumentError(
+            f"dataset must be an ImageTensorDataset from dastat.data.load(); got {type(dataset).__name__}"
+        )
+    num_classes = getattr(teacher, "num_classes", None)
+    if num_classes is not None and num_classes != dataset.num_classes:
+        raise DastatError(
+            f"the teacher has {num_classes} classes but dataset {dataset.name!r} has {dataset.num_classes}; "
+            "probe a teacher trained on this dataset"
+        )
+    teacher = teacher.to(dev).eval()
+    if dev.type == "cuda":
+        teacher = teacher.to(memory_format=torch.channels_last)
+    dataset = dataset.to(dev)
+    try:
+        with torch.inference_mode():
+            logits = teacher(dataset.images[:2])
+    except RuntimeError as err:
+        size = dataset.image_size
+        raise DastatError(
+            f"the teacher cannot take {size}x{size} images from {dataset.name!r}: {str(err).splitlines()[0]}. "
+            "Use a dataset (or --image-size) that matches what the teacher was trained on"
+        ) from None
+    if logits.ndim != 2 or logits.shape[1] != dataset.num_classes:
+        raise DastatError(
+            f"the teacher returned logits of shape {tuple(logits.shape)}; expected [B, {dataset.num_classes}]"
+        )
+    return teacher, dataset, dev
+
+
+def fill_colour(teacher: nn.Module, dataset: ImageTensorDataset) -> tuple[int, int, int]:
+    """The teacher's mean colour in uint8: zero after its normalisation (SPEC §2, cutout)."""
+    mean = getattr(teacher, "mean", None) or dataset.mean
+    return tuple(round(255 * m) for m in mean)
+
+
+def make_job(
+    scheme,
+    *,
+    dataset: ImageTensorDataset,
+    teacher: nn.Module,
+    student: nn.Module | None,
+    cfg: Settings,
+    fill: tuple[int, int, int],
+) -> engine.Job:
+    """A scheme (a name or a ready Scheme) with the network its picking needs."""
+    if isinstance(scheme, str):
+        obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill)
+        if obj.scorer is not None and cfg.protocol == "paper":
+            # The reference keeps an absolute 64 of each pool (SPEC §2), i.e. the batch size.
+            obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill,
+                              keep_count=cfg.batch_size)
+        name = scheme
+    else:
+        obj, name = scheme, getattr(scheme, "name", type(scheme).__name__)
+    needs = getattr(obj, "scorer", None)
+    if needs == "student" and student is None:
+        raise DastatError(f"scheme {name!r} ranks images by the student's entropy and needs a student: "
+                          "pass student= (API) or --student PATH (CLI)")
+    scorer = {"teacher": teacher, "student": student}.get(needs) if needs else None
+    return engine.Job(name, obj, scorer)
+
+
+def scheme_params(job: engine.Job) -> dict:
+    """The scheme's settings for the record (plain values only)."""
+    params = {}
+    for key, value in vars(job.scheme).items():
+        if not key.startswith("_") and isinstance(value, int | float | str | bool | tuple | type(None)):
+            params[key] = list(value) if isinstance(value, tuple) else value
+    return params
+
+
+def rel_halfwidth(means: torch.Tensor, confidence: float) -> float:
+    estimate = float(t_stddev(means))
+    return float(analytic_halfwidth(means, confidence)) / estimate if estimate > 0 else math.inf
+
+
+def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -> set[str]:
+    """The schemes whose interval is still wider than rtol (all of them before min_sets)."""
+    if not names:
+        return set()
+    if out.counts[names[0]] < cfg.min_sets:
+        return set(names)
+    return {n for n in names if rel_halfwidth(out.set_means(n), cfg.confidence) > cfg.rtol}
+
+
+def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -> set[str]:
+    """Schemes in an adjacent pair of the ranking whose paired difference is not yet significant."""
+    ordered = sorted(names, key=lambda n: float(t_stddev(out.set_means(n))))
+    z = z_value(cfg.confidence)
+    left = set()
+    for a, b in itertools.pairwise(ordered):
+        m = min(out.counts[a], out.counts[b])
+        ma, mb = out.set_means(a)[:m], out.set_means(b)[:m]
+        diff = float(t_stddev(mb) - t_stddev(ma))
+        half = z * float((influence(mb) - influence(ma)).std(correction=1)) / math.sqrt(m)
+        if abs(diff) <= half:
+            left |= {a, b}
+    return left

@@ -1,0 +1,116 @@
+"""ProbeResult: one scheme's T. stddev with its interval and the by-products of the same forwards."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from dastat.probe import engine
+from dastat.probe.estimator import interval, t_stddev
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """T. stddev of one scheme for one teacher on one dataset (SPEC §1).
+
+    ``floor`` is the same estimator on the one-hot labels of the same sets (the value a perfect
+    one-hot teacher would get), and ``t_stddev_rel = t_stddev / floor``.
+    """
+
+    scheme: str
+    t_stddev: float
+    ci_low: float
+    ci_high: float
+    n_sets: int
+    rows_per_set: float
+    n_teacher_forwards: int
+    t_ce_stddev: float
+    mean_entropy_x: float
+    mean_entropy_xprime: float
+    teacher_acc_x: float
+    teacher_acc_xprime: float
+    floor: float
+    t_stddev_rel: float
+    protocol: str
+    randomness: str
+    set_size: int
+    normalisation: dict
+    seed: int
+    elapsed_s: float
+    confidence: float = 0.95
+    ci_method: str = "analytic"
+    rtol: float = math.nan
+    interrupted: bool = False
+    teacher: str = ""
+    teacher_checksum: str = ""
+    dataset: str = ""
+    scheme_params: dict = field(default_factory=dict)
+    set_means: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def rel_halfwidth(self) -> float:
+        return (self.ci_high - self.ci_low) / 2 / self.t_stddev if self.t_stddev > 0 else math.inf
+
+    def to_dict(self) -> dict:
+        """Plain values (JSON- and SQLite-ready); ``set_means`` left out."""
+        record = asdict(self)
+        record.pop("set_means")
+        return record
+
+
+def summarise(
+    out: engine.EngineOutput,
+    name: str,
+    *,
+    confidence: float,
+    ci_method: str,
+    return_sets: bool,
+    **fields,
+) -> ProbeResult:
+    """Turn the engine's per-set records for scheme ``name`` into a ProbeResult."""
+    means = out.set_means(name)
+    n = means.shape[0]
+    if n >= 2:
+        ci = interval(means, confidence=confidence, method=ci_method)
+        floor = float(t_stddev(out.label_means(name)))
+        ce_stddev = float(out.column(name, engine.ENTROPY).std(correction=1))
+    else:
+        ci = None
+        floor = ce_stddev = math.nan
+    rows_x, rows_xp = out.column(None, engine.ROWS)[:n], out.column(name, engine.ROWS)
+    estimate = ci.estimate if ci else math.nan
+    return ProbeResult(
+        scheme=name,
+        t_stddev=estimate,
+        ci_low=ci.ci_low if ci else math.nan,
+        ci_high=ci.ci_high if ci else math.nan,
+        n_sets=n,
+        rows_per_set=float((rows_x + rows_xp).mean()) if n else math.nan,
+        n_teacher_forwards=int(out.column(None, engine.FORWARDS)[:n].sum() + out.column(name, engine.FORWARDS).sum()),
+        t_ce_stddev=ce_stddev,
+        mean_entropy_x=_weighted(out.column(None, engine.ENTROPY)[:n], rows_x),
+        mean_entropy_xprime=_weighted(out.column(name, engine.ENTROPY_XPRIME), rows_xp),
+        teacher_acc_x=_ratio(out.column(None, engine.CORRECT)[:n], rows_x),
+        teacher_acc_xprime=_ratio(out.column(name, engine.CORRECT), rows_xp),
+        floor=floor,
+        t_stddev_rel=estimate / floor if floor > 0 else math.nan,
+        elapsed_s=out.elapsed_s,
+        confidence=confidence,
+        ci_method=ci_method,
+        interrupted=out.interrupted,
+        set_means=means.numpy().copy() if return_sets else None,
+        **fields,
+    )
+
+
+def _weighted(values: torch.Tensor, weights: torch.Tensor) -> float:
+    total = float(weights.sum())
+    return float((values * weights).sum()) / total if total else math.nan
+
+
+def _ratio(counts: torch.Tensor, rows: torch.Tensor) -> float:
+    total = float(rows.sum())
+    return float(counts.sum()) / total if total else math.nan

@@ -1,0 +1,105 @@
+"""The probe engine against a plain reference, seeds, protocols and common random numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dastat import augment, data, probe
+from dastat.probe.stream import BatchStream, generator_for
+
+
+def _reference_set_means(teacher, dataset, scheme_name, *, seed, num_sets, batch_size=64, batches_per_set=5):
+    """Loop over sets as SPEC §1 describes: blocks of p(x) and p(x'), mean of all rows, then numpy."""
+    base = augment.standard(dataset.image_size)
+    fill = tuple(round(255 * m) for m in teacher.mean)
+    scheme = augment.get(scheme_name, image_size=dataset.image_size, fill=fill)
+    stream = BatchStream(len(dataset), batch_size, seed=seed, device=torch.device("cpu"))
+    means = []
+    for k in range(num_sets):
+        g_base = generator_for(seed, f"base:{k}", torch.device("cpu"))
+        g_scheme = generator_for(seed, f"scheme:{scheme_name}:{k}", torch.device("cpu"))
+        rows = []
+        for b in range(k * batches_per_set, (k + 1) * batches_per_set):
+            x = base(dataset.images[stream.batch(b)], generator=g_base)
+            x_prime = scheme(x, generator=g_scheme, scorer=teacher)
+            with torch.inference_mode():
+                logits = teacher(torch.cat([x, x_prime]))
+            rows.append(logits.double().softmax(-1).numpy())
+        means.append(np.concatenate(rows).mean(0))
+    means = np.stack(means)
+    return means, np.std(means, axis=0, ddof=1).mean()
+
+
+@pytest.mark.parametrize("scheme", ["cutout", "mixup", "cutmixpick_t"])
+def test_engine_matches_a_plain_reference(digits, teacher, scheme):
+    result = probe.t_stddev(teacher, digits, scheme, max_sets=6, min_sets=2, check_every=3, rtol=1e-9,
+                            device="cpu", return_sets=True)
+    means, expected = _reference_set_means(teacher, digits, scheme, seed=0, num_sets=6)
+    assert result.n_sets == 6
+    np.testing.assert_allclose(result.set_means, means, rtol=0, atol=1e-12)
+    assert result.t_stddev == pytest.approx(expected, rel=1e-12)
+
+
+def test_seeded_runs_are_bit_identical_and_seeds_differ(digits, teacher):
+    kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu", return_sets=True)
+    first = probe.t_stddev(teacher, digits, "cutmix", seed=3, **kwargs)
+    again = probe.t_stddev(teacher, digits, "cutmix", seed=3, **kwargs)
+    other = probe.t_stddev(teacher, digits, "cutmix", seed=4, **kwargs)
+    assert np.array_equal(first.set_means, again.set_means)
+    assert first.t_stddev == again.t_stddev
+    assert not np.array_equal(first.set_means, other.set_means)
+
+
+def test_rank_uses_common_random_numbers(digits, teacher):
+    """A scheme's sets in a ranking are those it gets alone: same order, same x, its own stream."""
+    kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu")
+    table, results = probe.rank(teacher, digits, ["flip", "cutout", "mixup"], return_results=True,
+                                return_sets=True, **kwargs)
+    alone = probe.t_stddev(teacher, digits, "cutout", return_sets=True, **kwargs)
+    in_rank = next(r for r in results if r.scheme == "cutout")
+    assert np.array_equal(in_rank.set_means, alone.set_means)
+    assert list(table["t_stddev"]) == sorted(table["t_stddev"])
+    assert table["rank"].tolist() == [1, 2, 3]
+    assert table["diff_next"].iloc[:2].gt(0).all() and math.isnan(table["diff_next"].iloc[2])
+    # The floor (labels only) is the same for every scheme: all see the same images.
+    assert table["floor"].nunique() == 1
+
+
+def test_paper_protocol_counts_sets_over_epochs_and_keeps_short_batches(teacher):
+    ds = data.load("digits").subset(torch.arange(280))  # 280 images: 5 batches, the last of 24
+    result = probe.t_stddev(teacher, ds, "cutmixpick_t", protocol="paper", epochs=3, device="cpu")
+    # 3 epochs x 5 batches = 15 batches = 3 sets; each set holds one short batch of 24 rows.
+    assert result.n_sets == 3
+    # x: 4 x 64 + 24 rows; x': 64 of each pool of 128, and all 48 of the short batch's pool.
+    assert result.rows_per_set == (4 * 64 + 24) + (4 * 64 + 48)
+    assert result.randomness == "batch"
+    assert result.protocol == "paper"
+
+
+def test_paper_and_fast_batch_randomness_agree_within_the_interval(digits, make_teacher):
+    teacher = make_teacher(digits, seed=1, scale=8.0)
+    paper = probe.t_stddev(teacher, digits, "cutout", protocol="paper", epochs=20, device="cpu", seed=1)
+    fast = probe.t_stddev(teacher, digits, "cutout", randomness="batch", rtol=0.1, device="cpu", seed=2)
+    # Independent estimates of one quantity: their difference is within ~2 combined half-widths.
+    half = math.hypot(paper.ci_high - paper.ci_low, fast.ci_high - fast.ci_low) / 2
+    assert abs(paper.t_stddev - fast.t_stddev) <= half * 1.5
+    assert fast.rel_halfwidth <= 0.1
+
+
+def test_floor_matches_the_binomial_closed_form(make_teacher):
+    """Balanced labels, 320 distinct images a set: floor ≈ mean_c sqrt(p(1-p)/n · fpc)."""
+    n_classes, n_images = 10, 6400
+    ds = data.load("synthetic", num_classes=n_classes, num_images=n_images, image_size=32, seed=0)
+    teacher = make_teacher(ds)
+    result = probe.t_stddev(teacher, ds, "identity", max_sets=150, min_sets=150, rtol=1e-9, device="cpu",
+                            batch_size=64, set_blocks=10)
+    p, n = 1 / n_classes, 320
+    fpc = (n_images - n) / (n_images - 1)  # sets are drawn without replacement inside an epoch
+    expected = math.sqrt(p * (1 - p) / n * fpc)
+    # The sample stddev of M sets has relative error ~ 1/sqrt(2(M-1)) per class, averaged over C.
+    rel_se = 1 / math.sqrt(2 * (result.n_sets - 1) * n_classes)
+    assert result.floor == pytest.approx(expected, rel=4 * rel_se)
