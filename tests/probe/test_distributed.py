@@ -1,0 +1,122 @@
+"""A probe under torchrun: two gloo ranks on CPU share the sets and match a single-process run.
+
+The module is also the child: ``python test_distributed.py OUT_DIR`` probes as the rank its
+environment names (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, as torchrun sets them) and
+writes what it saw to OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+NUM_SETS, CHECK_EVERY, WORLD = 8, 2, 2
+SCHEME = "cutmixpick_t"  # a picking scheme: its scorer forwards must stay on the set's rank too
+
+
+class RecordingNet(nn.Module):
+    """A tiny teacher that logs a fingerprint of every batch it is given (to see who computed what)."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 5, stride=4)
+        self.fc = nn.Linear(8 * 4, num_classes)
+        self.log: list[str] = []
+
+    def forward(self, x):
+        self.log.append(f"{x.shape[0]}:{hashlib.sha1(x.contiguous().numpy().tobytes()).hexdigest()}")
+        h = torch.relu(self.conv(x))
+        return 4 * self.fc(nn.functional.adaptive_avg_pool2d(h, 2).flatten(1))
+
+
+def _probe() -> tuple[np.ndarray, list[str]]:
+    """Probe a seeded tiny teacher on 320 synthetic images (one set an epoch, so 8 epochs)."""
+    from dastat import data, models, probe
+
+    dataset = data.load("synthetic", num_classes=10, num_images=320, image_size=32, seed=0)
+    torch.manual_seed(0)  # tests may seed the global generator; every process builds the same weights
+    net = RecordingNet(dataset.num_classes)
+    teacher = models.wrap(net, dataset.mean, dataset.std, arch="recording").eval()
+    result = probe.t_stddev(teacher, dataset, SCHEME, max_sets=NUM_SETS, min_sets=NUM_SETS,
+                            check_every=CHECK_EVERY, rtol=1e-9, device="cpu", return_sets=True)
+    # The probe's input check sends two images first, on every rank; it belongs to no set.
+    forwards = [entry for entry in net.log if not entry.startswith("2:")]
+    return result.set_means, forwards
+
+
+def _child(out_dir: Path) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    set_means, forwards = _probe()
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    np.save(out_dir / f"set_means_{rank}.npy", set_means)
+    (out_dir / f"forwards_{rank}.json").write_text(json.dumps({"world": world, "forwards": forwards}))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _single_process_run() -> tuple[np.ndarray, list[str]]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the children: the same float32 reductions, so bit-equal logits
+    try:
+        return _probe()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_two_gloo_ranks_compute_disjoint_sets_and_match_one_process(tmp_path):
+    port = _free_port()
+    procs = []
+    for rank in range(WORLD):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank),
+               "WORLD_SIZE": str(WORLD), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        procs.append(subprocess.Popen([sys.executable, __file__, str(tmp_path)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    # The reference runs here while the children start up.
+    single_means, single_forwards = _single_process_run()
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+
+    # Every set makes the same number of forwards (5 batches: scorer on the pool, teacher on x and x').
+    assert len(single_forwards) % NUM_SETS == 0
+    per_set = len(single_forwards) // NUM_SETS
+    assert per_set == 10
+    by_set = [single_forwards[k * per_set : (k + 1) * per_set] for k in range(NUM_SETS)]
+    seen: list[str] = []
+    for rank in range(WORLD):
+        logged = json.loads((tmp_path / f"forwards_{rank}.json").read_text())
+        assert logged["world"] == WORLD
+        # Rounds of WORLD * CHECK_EVERY sets; rank r takes sets r, r + WORLD, ... of each round.
+        expected = [f for k in range(rank, NUM_SETS, WORLD) for f in by_set[k]]
+        assert logged["forwards"] == expected
+        seen += logged["forwards"]
+    # Together the ranks ran each of the single run's forwards exactly once.
+    assert sorted(seen) == sorted(single_forwards)
+    assert len(set(single_forwards)) == len(single_forwards)
+
+    for rank in range(WORLD):
+        gathered = np.load(tmp_path / f"set_means_{rank}.npy")
+        assert gathered.shape == (NUM_SETS, 10)
+        np.testing.assert_allclose(gathered, single_means, rtol=0, atol=1e-12)
+
+
+if __name__ == "__main__":
+    _child(Path(sys.argv[1]))
