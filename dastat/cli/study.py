@@ -1,0 +1,63 @@
+"""``dastat study``: the paper's experiment end to end, from teacher to Figure 4 and a report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dastat.cli.common import add_command, add_device, print_json, show_progress
+
+
+def register(sub) -> None:
+    p = add_command(sub, "study", _run, help="run the paper's experiment end to end (teacher to report)",
+                    description="Teacher (given or trained), T. stddev of every scheme, students for every "
+                    "scheme x seed (skipping finished ones), correlations, Figure 4 and report.md, all under --out.")
+    p.add_argument("--preset", default="digits",
+                   help="digits (default, embedded data), cifar100, tinyimagenet, or a study YAML file "
+                   "(preset: NAME plus keys to override)")
+    p.add_argument("--seeds", type=int, default=None, help="number of student seeds per scheme (0..N-1)")
+    p.add_argument("--schemes", default=None,
+                   help="'all' or a comma-separated list of schemes (default: the preset's)")
+    p.add_argument("--epochs", type=int, default=None, help="student epochs (default: the preset's)")
+    p.add_argument("--teacher-dir", default=None,
+                   help="folder of RepDistiller teachers <arch>_vanilla/ckpt_epoch_240.pth (missing ones are trained)")
+    p.add_argument("--paper-protocol", action="store_true", help="also probe with the paper protocol")
+    p.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local", "debug"],
+                   help="where students are trained: here (default) or on Slurm through submitit")
+    p.add_argument("--jobs", type=int, default=None, help="concurrent student runs for the local executor")
+    p.add_argument("--out", default=None, help="output folder (default: results/studies/<preset>)")
+    p.add_argument("--quick", action="store_true",
+                   help="CI size: one pair, 3 schemes, 1 seed, 1 epoch, a few probe sets (same code path)")
+    p.add_argument("--root", default=None, help="folder holding the dataset (cifar100, tinyimagenet)")
+    add_device(p)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dastat.study import ALL_SCHEMES, load_config, run_study
+
+    schemes = None
+    if args.schemes is not None:
+        names = tuple(s.strip() for s in args.schemes.split(",") if s.strip())
+        schemes = ALL_SCHEMES if args.schemes == "all" else names
+    config = load_config(args.preset, quick=args.quick, seeds=None if args.seeds is None else tuple(range(args.seeds)),
+                         schemes=schemes, epochs=args.epochs, teacher_dir=args.teacher_dir, root=args.root,
+                         jobs=args.jobs)
+    if args.paper_protocol and "paper" not in config.probe.protocols:
+        from dataclasses import replace
+
+        config = replace(config, probe=replace(config.probe, protocols=(*config.probe.protocols, "paper")))
+    out = args.out or f"results/studies/{config.name}{'-quick' if config.quick else ''}"
+    log = None if args.json else (lambda line: print(f"[study] {line}", file=sys.stderr, flush=True))
+    result = run_study(config, out, executor=args.executor, device=args.device, progress=show_progress(args), log=log)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(f"study {config.name}: {result.elapsed_s / 60:.1f} min; report {result.report}")
+        corr = result.analysis.correlations
+        if not corr.empty:
+            for row in corr[corr["method"] == "spearman"].itertuples(index=False):
+                print(f"  {row.teacher} -> {row.student}: Spearman {row.r:+.3f} "
+                      f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}] (n = {row.n})")
+        for failure in result.failed:
+            print(f"  FAILED {failure['job']}: {failure['error']}")
+    return 1 if result.failed else 0

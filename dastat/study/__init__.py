@@ -1,0 +1,29 @@
+"""End-to-end studies: from a teacher to the Figure-4 grid and a report, in one call (``dastat study``).
+
+>>> config = dastat.study.load_config("digits", quick=True)       # doctest: +SKIP
+>>> result = dastat.study.run_study(config, "results/studies/quick")  # doctest: +SKIP
+>>> result.analysis.correlations                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dastat.study.analysis import StudyAnalysis, analyse
+from dastat.study.config import ALL_SCHEMES, PRESETS, ProbeSettings, StudyConfig, list_presets, load_config
+from dastat.study.pipeline import StudyResult, run_study
+from dastat.study.plateau import plateau
+from dastat.study.report import write_report
+
+__all__ = [
+    "ALL_SCHEMES",
+    "PRESETS",
+    "ProbeSettings",
+    "StudyAnalysis",
+    "StudyConfig",
+    "StudyResult",
+    "analyse",
+    "list_presets",
+    "load_config",
+    "plateau",
+    "run_study",
+    "write_report",
+]

@@ -1,0 +1,158 @@
+"""The study's statistics, read back from its store: correlations, pooled models, selection, floor, plateau."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from dastat.errors import InvalidArgumentError
+from dastat.study.plateau import plateau_table
+
+PAIR_KEYS = ("dataset", "teacher", "student")
+# Schemes that blend two images: their x' sits between classes, which can move T. stddev below the floor.
+MIXING = ("mixup", "cutmix", "cutmixpick_t", "cutmixpick_s")
+_PROBE_COLUMNS = ["dataset", "teacher", "scheme", "protocol", "randomness", "t_stddev", "ci_low", "ci_high", "floor",
+                  "t_stddev_rel", "n_sets", "teacher_acc_x", "teacher_acc_xprime", "mean_entropy_xprime",
+                  "t_ce_stddev", "elapsed_s"]
+
+
+@dataclass
+class StudyAnalysis:
+    """Tidy tables of one study (all DataFrames; ``selection`` a :class:`dastat.stats.Selection`)."""
+
+    table: pd.DataFrame  # store.table(): one row per pair and scheme (seed means)
+    correlations: pd.DataFrame  # stats.correlate per pair, three methods
+    run_correlations: pd.DataFrame  # stats.correlate_runs: intervals carrying the seed noise
+    pooled: pd.DataFrame  # stats.pooled across pairs
+    selection: object | None
+    probes: pd.DataFrame  # one row per teacher, protocol and scheme, with floor and t_stddev_rel
+    floor_effect: pd.DataFrame  # per pair: how much of the ranking is schemes below the floor
+    plateau: pd.DataFrame  # per student run
+    paper_correlations: pd.DataFrame = field(default_factory=pd.DataFrame)  # probes of protocol "paper"
+
+    def write(self, out: Path, *, store, name: str) -> dict[str, Path]:
+        """CSV exports, the Figure-4 grid and one ranking chart per teacher; returns their paths."""
+        from dastat import plot
+
+        out = Path(out)
+        paths = {
+            "students": store.export(out / "students.csv", what="students"),
+            "probes": store.export(out / "probes.csv", what="probes"),
+            "curves": store.export(out / "curves.csv", what="curves"),
+        }
+        for key in ("table", "correlations", "run_correlations", "pooled", "probes", "floor_effect", "plateau",
+                    "paper_correlations"):
+            frame = getattr(self, key)
+            if key == "probes":
+                key = "probe_summary"
+            if frame is not None and not frame.empty:
+                paths[key] = out / f"{key}.csv"
+                frame.to_csv(paths[key], index=False)
+        if self.selection is not None:
+            paths["selection"] = out / "selection.csv"
+            self.selection.pairs.to_csv(paths["selection"], index=False)
+        if not self.table.empty:
+            fig = plot.fig4(self.table, correlations=self.correlations if not self.correlations.empty else None)
+            paths["fig4"] = plot.save_figure(fig, out / f"fig4_{name}.png")
+        for (dataset, teacher), rows in self.probes[self.probes["protocol"] == "fast"].groupby(["dataset", "teacher"]):
+            fig = plot.ranking(rows.reset_index(drop=True), title=f"{teacher} on {dataset}: T. stddev (fast)")
+            paths[f"ranking_{teacher}"] = plot.save_figure(fig, out / f"ranking_{teacher}.png")
+        return paths
+
+
+def _latest_probes(store) -> pd.DataFrame:
+    probes = store.probes()
+    if probes.empty:
+        return pd.DataFrame(columns=_PROBE_COLUMNS)
+    probes = probes.sort_values("created_at", kind="stable")
+    probes = probes.drop_duplicates(["dataset", "teacher", "scheme", "protocol", "randomness"], keep="last")
+    return probes[_PROBE_COLUMNS].sort_values(["dataset", "teacher", "protocol", "t_stddev"]).reset_index(drop=True)
+
+
+def floor_effect(table: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
+    """Per pair: which schemes sit below the label-composition floor, and the ranking without them.
+
+    A scheme is below the floor when its interval's upper end is under the floor (SPEC §1's
+    ``floor``). The Spearman correlation is recomputed over the schemes not below the floor, which
+    shows how much of the pair's ordering rests on the schemes that moved below it.
+    """
+    from dastat import stats
+
+    fast = probes[probes["protocol"] == "fast"][["dataset", "teacher", "scheme", "floor", "t_stddev_rel", "ci_high"]]
+    merged = table.merge(fast, on=["dataset", "teacher", "scheme"], how="left")
+    rows = []
+    for keys, group in merged.groupby(list(PAIR_KEYS)):
+        below = group[group["ci_high"] < group["floor"]]
+        above = group[~(group["ci_high"] < group["floor"])]
+        r_all = _spearman(stats, group)
+        r_above = _spearman(stats, above)
+        rows.append({
+            **dict(zip(PAIR_KEYS, keys)), "n": len(group), "floor": float(group["floor"].mean()),
+            "n_below_floor": len(below), "below_floor": ";".join(below["scheme"]),
+            "n_mixing_below": int(below["scheme"].isin(MIXING).sum()),
+            "rel_min": float(group["t_stddev_rel"].min()), "rel_max": float(group["t_stddev_rel"].max()),
+            "spearman_all": r_all, "n_above": len(above), "spearman_above_floor": r_above,
+            "loss_below_mean": float(below["s_test_loss"].mean()) if len(below) else math.nan,
+            "loss_above_mean": float(above["s_test_loss"].mean()) if len(above) else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def _spearman(stats, frame: pd.DataFrame) -> float:
+    if len(frame) < 3:
+        return math.nan
+    return float(stats.correlation(frame["t_stddev"].to_numpy(float), frame["s_test_loss"].to_numpy(float),
+                                   method="spearman", n_resamples=0).r)
+
+
+def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -> StudyAnalysis:
+    """Every table of the report from a study's store.
+
+    Parameters
+    ----------
+    store : dastat.store.Store
+    protocols : sequence of str
+        Probe protocols present; the fast protocol drives the main analysis, ``paper`` gets its own
+        correlation table.
+    quick : bool
+        Fewer resamples (CI runs); the numbers are then rougher but computed the same way.
+    seed : int
+        Seeds the bootstraps and permutation tests.
+    """
+    from dastat import stats
+
+    n_resamples = 200 if quick else 9999
+    main = "fast" if "fast" in protocols else protocols[0]
+    table = store.table(protocol=main, randomness="sample" if main == "fast" else "batch", set_size=None)
+    probes = _latest_probes(store)
+    empty = pd.DataFrame()
+    if table.empty:
+        correlations = run_correlations = pooled = empty
+        selection = None
+    else:
+        correlations = stats.correlate(table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed)
+        runs = store.runs()
+        runs = runs[(runs["kind"] == "student") | (runs["protocol"] == main)]
+        run_correlations = stats.correlate_runs(runs, by=PAIR_KEYS, n_resamples=min(n_resamples, 2000), seed=seed)
+        try:
+            pooled = stats.pooled(table, by=PAIR_KEYS, standardize=True)
+        except InvalidArgumentError as err:  # too few points to pool: say so in the table, not as a failure
+            pooled = pd.DataFrame([{"model": "pooled", "term": "slope", "estimate": math.nan, "reason": str(err)}])
+        selection = stats.selection(table, by=PAIR_KEYS)
+    paper = empty
+    if "paper" in protocols and main != "paper":
+        paper_table = store.table(protocol="paper", randomness="batch", set_size=None)
+        if not paper_table.empty:
+            paper = stats.correlate(paper_table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed)
+    students = store.students()
+    plateau = plateau_table(students, store.curves()) if not students.empty else empty
+    floor = floor_effect(table, probes) if not table.empty else empty
+    return StudyAnalysis(table=table, correlations=correlations, run_correlations=run_correlations, pooled=pooled,
+                         selection=selection, probes=probes, floor_effect=floor, plateau=plateau,
+                         paper_correlations=paper)
+
+
+__all__ = ["MIXING", "StudyAnalysis", "analyse", "floor_effect"]

@@ -1,0 +1,226 @@
+"""What a study runs: teacher/student pairs, schemes, seeds, epochs and probe settings, by preset or YAML.
+
+A study file (``dastat study --preset study.yaml``) names a preset and overrides any of its keys::
+
+    preset: cifar100            # start from a preset (default: digits)
+    root: /data                 # where the dataset lives (SPEC §4 layouts)
+    teacher_dir: save/models    # RepDistiller teachers: <arch>_vanilla/ckpt_epoch_240.pth
+    epochs: 240
+    seeds: [0, 1, 2]
+    probe: {max_sets: 2000, protocols: [fast, paper]}
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dastat.errors import ConfigError, UnknownNameError
+
+# SPEC §2: the paper's nine schemes, in the paper's order.
+ALL_SCHEMES = ("identity", "flip", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix", "cutmixpick_t",
+               "cutmixpick_s")
+PROTOCOLS = ("fast", "paper")
+# The paper's Figure 4 pairs (teacher -> student), on CIFAR-100 and Tiny ImageNet alike.
+PAPER_PAIRS = ({"teacher": "wrn_40_2", "student": "wrn_16_2"}, {"teacher": "resnet56", "student": "resnet20"},
+               {"teacher": "vgg13", "student": "vgg8"}, {"teacher": "ResNet50", "student": "vgg8"})
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How T. stddev is estimated (arguments of :func:`dastat.probe.rank`)."""
+
+    protocols: tuple[str, ...] = ("fast",)
+    max_sets: int | None = None  # fast protocol: stop here at the latest (None: the probe's default)
+    min_sets: int = 20
+    rtol: float = 0.05
+    seed: int = 0
+    paper_epochs: int = 10  # SPEC §1: the reference procedure runs 10 epochs of the stream
+    set_blocks: int = 10  # SPEC §1: K = 640 rows = 10 blocks of 64
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """One study: every pair is distilled with every scheme and seed, and every teacher is probed.
+
+    Attributes
+    ----------
+    name : str
+        Names the output folder's figures and the report.
+    data, root, image_size, data_options
+        The dataset (``dastat.data.load`` arguments); the train split is probed and distilled on, the
+        test split gives the students' test loss.
+    pairs : tuple of dict
+        ``{"teacher": arch, "student": arch}``, optionally ``"teacher_path"`` (a checkpoint).
+    teacher_dir : str, optional
+        Folder of RepDistiller teachers, ``<arch>_vanilla/ckpt_epoch_240.pth``; a teacher without a
+        checkpoint is trained with :func:`dastat.train.fit` for ``teacher_epochs``.
+    schemes, seeds, epochs, batch_size, lr
+        The students' grid and recipe (SPEC §3; ``lr=None`` takes the recipe's default).
+    probe : ProbeSettings
+    jobs : int
+        Concurrent training jobs of the local executor.
+    """
+
+    name: str = "digits"
+    data: str = "digits"
+    root: str | None = None
+    image_size: int | None = None
+    data_options: dict = field(default_factory=dict)
+    pairs: tuple[dict, ...] = ()
+    teacher_dir: str | None = None
+    teacher_epochs: int = 240
+    teacher_lr: float = 0.05
+    schemes: tuple[str, ...] = ALL_SCHEMES
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 240
+    batch_size: int = 64
+    lr: float | None = None
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    jobs: int = 1
+    checkpoint_every: int = 10
+    quick: bool = False
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types (YAML- and JSON-ready)."""
+        out = asdict(self)
+        out["pairs"] = [dict(p) for p in self.pairs]
+        out["schemes"], out["seeds"] = list(self.schemes), list(self.seeds)
+        out["probe"]["protocols"] = list(self.probe.protocols)
+        return out
+
+
+PRESETS: dict[str, StudyConfig] = {
+    # Digits are 8x8 images: 16 px keeps every pixel of information and costs a quarter of 32 px on a
+    # CPU, which is what lets the full grid (2 pairs x 9 schemes x 3 seeds) run in about an hour.
+    "digits": StudyConfig(
+        name="digits", data="digits", image_size=16,
+        pairs=({"teacher": "resnet20", "student": "resnet8"}, {"teacher": "wrn_16_2", "student": "wrn_16_1"}),
+        teacher_epochs=20, epochs=12, seeds=(0, 1, 2), probe=ProbeSettings(max_sets=200), checkpoint_every=4,
+        notes="Digits are 8x8 images: this study upsamples them to 16 px rather than 32 px (no information is "
+        "lost, a quarter of the compute). Teachers train 20 epochs and students 12 (the paper's recipe with its "
+        "milestones scaled), to keep the grid of 2 pairs x 9 schemes x 3 seeds within CPU reach.",
+    ),
+    "cifar100": StudyConfig(
+        name="cifar100", data="cifar100", pairs=PAPER_PAIRS, teacher_epochs=240, epochs=240,
+        probe=ProbeSettings(max_sets=2000),
+    ),
+    "tinyimagenet": StudyConfig(
+        name="tinyimagenet", data="tinyimagenet", pairs=PAPER_PAIRS, teacher_epochs=240, epochs=240,
+        probe=ProbeSettings(max_sets=2000),
+    ),
+}
+
+# --quick: the same code path on a tiny grid (one pair, three schemes incl. the student-scored one,
+# one seed, one epoch, a few probe sets), so that CI runs the whole pipeline in well under 2 minutes.
+QUICK = {"pairs": 1, "schemes": ("identity", "cutmix", "cutmixpick_s"), "seeds": (0,), "epochs": 1,
+         "teacher_epochs": 1, "probe": {"max_sets": 4, "min_sets": 2, "paper_epochs": 1}}
+
+
+def list_presets() -> list[str]:
+    """Names accepted by ``--preset`` (besides a YAML file)."""
+    return sorted(PRESETS)
+
+
+def _with_overrides(base: StudyConfig, overrides: dict[str, Any], where: str) -> StudyConfig:
+    known = {f.name for f in fields(StudyConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    values = dict(overrides)
+    if "probe" in values:
+        probe = values["probe"] or {}
+        if not isinstance(probe, dict):
+            raise ConfigError(f"{where}: probe must be a mapping (max_sets:, protocols:, ...); got {probe!r}")
+        probe_known = {f.name for f in fields(ProbeSettings)}
+        bad = set(probe) - probe_known
+        if bad:
+            raise ConfigError(f"{where}: unknown probe keys {sorted(bad)}; known: {sorted(probe_known)}")
+        if "protocols" in probe:
+            probe = {**probe, "protocols": tuple(probe["protocols"])}
+        values["probe"] = replace(base.probe, **probe)
+    for key in ("schemes", "seeds"):
+        if key in values:
+            values[key] = tuple(values[key])
+    if "pairs" in values:
+        values["pairs"] = tuple(dict(p) for p in values["pairs"])
+    return _checked(replace(base, **values), where)
+
+
+def _checked(config: StudyConfig, where: str) -> StudyConfig:
+    if not config.pairs or not all(isinstance(p, dict) and "teacher" in p and "student" in p
+                                   for p in config.pairs):
+        raise ConfigError(f"{where}: pairs must be a non-empty list of {{teacher: ARCH, student: ARCH}}")
+    bad = [s for s in config.schemes if s not in ALL_SCHEMES]
+    if bad:
+        raise ConfigError(f"{where}: unknown schemes {bad}; the study knows {list(ALL_SCHEMES)}")
+    bad = [p for p in config.probe.protocols if p not in PROTOCOLS]
+    if bad or not config.probe.protocols:
+        raise ConfigError(f"{where}: probe protocols must be chosen from {list(PROTOCOLS)}; got "
+                          f"{list(config.probe.protocols)}")
+    if not config.seeds or not all(isinstance(s, int) and s >= 0 for s in config.seeds):
+        raise ConfigError(f"{where}: seeds must be a non-empty list of ints >= 0; got {list(config.seeds)}")
+    for key in ("epochs", "teacher_epochs", "batch_size", "jobs", "checkpoint_every"):
+        value = getattr(config, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{where}: {key} must be an int >= 1; got {value!r}")
+    return config
+
+
+def load_config(preset: str | Path = "digits", *, quick: bool = False, **overrides) -> StudyConfig:
+    """The configuration of a preset or a study YAML file, with overrides and ``--quick`` applied.
+
+    Parameters
+    ----------
+    preset : str or Path
+        ``digits``, ``cifar100``, ``tinyimagenet`` (see :func:`list_presets`), or a YAML file whose
+        ``preset:`` key (default ``digits``) is the base and whose other keys override it.
+    quick : bool
+        Shrink the grid to the CI size (one pair, 3 schemes, 1 seed, 1 epoch, a few probe sets);
+        keys the YAML file or ``overrides`` set explicitly still win.
+    **overrides
+        Keys of :class:`StudyConfig` (``None`` values are ignored, so unset CLI flags change nothing).
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown preset name.
+    ConfigError
+        An unreadable file or a bad key or value.
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    file_values: dict[str, Any] = {}
+    name = str(preset)
+    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+        import yaml
+
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"study file {path} does not exist; give a preset ({', '.join(list_presets())}) "
+                              "or an existing YAML file")
+        try:
+            file_values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"study file {path} is not valid YAML: {err}") from err
+        if not isinstance(file_values, dict):
+            raise ConfigError(f"study file {path} must hold a mapping (preset:, pairs:, epochs:, ...)")
+        file_values = dict(file_values)
+        name = str(file_values.pop("preset", "digits"))
+    if name not in PRESETS:
+        raise UnknownNameError("preset", name, PRESETS)
+    config = PRESETS[name]
+    if quick:
+        shrink = copy.deepcopy(QUICK)
+        shrink["pairs"] = config.pairs[: shrink["pairs"]]
+        config = _with_overrides(config, {**shrink, "quick": True}, "--quick")
+    if file_values:
+        config = _with_overrides(config, file_values, f"study file {preset}")
+    if overrides:
+        config = _with_overrides(config, overrides, "options")
+    return config
+
+
+__all__ = ["ALL_SCHEMES", "PAPER_PAIRS", "PRESETS", "ProbeSettings", "StudyConfig", "list_presets", "load_config"]

@@ -1,0 +1,271 @@
+"""``run_study``: teacher -> T. stddev of every scheme -> students for every scheme x seed -> statistics -> report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dastat.checks import check_choice
+from dastat.errors import InvalidArgumentError
+from dastat.study.analysis import StudyAnalysis, analyse
+from dastat.study.config import StudyConfig
+from dastat.study.teachers import TeacherInfo, obtain_teacher
+
+EXECUTORS = ("local", "slurm", "submitit-local", "debug")
+STORE_NAME = "dastat.sqlite"
+
+
+@dataclass
+class StudyResult:
+    """What :func:`run_study` did and found; everything is also written under ``out``."""
+
+    out: Path
+    config: StudyConfig
+    teachers: list[TeacherInfo]
+    analysis: StudyAnalysis
+    report: Path
+    elapsed_s: float
+    stage_s: dict[str, float] = field(default_factory=dict)
+    failed: list[dict] = field(default_factory=list)
+    skipped_jobs: int = 0
+    ran_jobs: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: paths, timings, the per-pair correlations and the selection."""
+        return {
+            "out": str(self.out),
+            "report": str(self.report),
+            "store": str(self.out / STORE_NAME),
+            "elapsed_s": self.elapsed_s,
+            "stage_s": self.stage_s,
+            "config": self.config.to_dict(),
+            "teachers": [t.to_dict() for t in self.teachers],
+            "jobs_ran": self.ran_jobs,
+            "jobs_skipped": self.skipped_jobs,
+            "failed": self.failed,
+            "correlations": self.analysis.correlations.to_dict(orient="records"),
+            "selection": self.analysis.selection.to_dict() if self.analysis.selection is not None else None,
+        }
+
+
+def _sweep_config(config: StudyConfig, pairs: list[dict], schemes, seeds, *, out: Path, device: str) -> dict:
+    sweep: dict[str, Any] = {
+        "data": config.data, "pairs": pairs, "schemes": list(schemes), "seeds": list(seeds),
+        "epochs": config.epochs, "batch_size": config.batch_size, "device": device, "out": str(out / "runs"),
+        "checkpoint_every": config.checkpoint_every,
+    }
+    if config.root is not None:
+        sweep["root"] = config.root
+    if config.image_size is not None:
+        sweep["image_size"] = config.image_size
+    if config.data_options:
+        sweep["data_options"] = dict(config.data_options)
+    if config.lr is not None:
+        sweep["lr"] = config.lr
+    return sweep
+
+
+def _sweep(sweep_config: dict, *, executor: str, jobs: int, store_path: Path) -> dict:
+    from dastat.train.sweep import run_sweep
+
+    return run_sweep(sweep_config, executor=executor, jobs=jobs, store=str(store_path))
+
+
+def _scorer_student(config: StudyConfig, pair: dict, teacher_path: str, *, out: Path, device: str,
+                    executor: str, store_path: Path, train_set, summary: dict):
+    """The plain-KD (identity) student of ``pair``, first seed: the scorer of ``cutmixpick_s`` probes.
+
+    It is one job of the main grid, so the grid later skips it.
+    """
+    from dastat import models
+    from dastat.train.sweep import expand
+
+    sweep = _sweep_config(config, [{"teacher": teacher_path, "student": pair["student"]}], ["identity"],
+                          [config.seeds[0]], out=out, device=device)
+    outcome = _sweep(sweep, executor=executor, jobs=1, store_path=store_path)
+    _tally(summary, outcome)
+    if outcome["failed"]:
+        raise InvalidArgumentError(f"the plain-KD scorer student for cutmixpick_s failed: "
+                                   f"{outcome['failed'][0]['error']}")
+    run_dir = Path(expand(sweep)[0].out_dir)
+    return models.load_student(run_dir / "student.pt", dataset=train_set, device="cpu")
+
+
+def _tally(summary: dict, outcome: dict) -> None:
+    summary["ran"] += len(outcome["ok"]) + len(outcome["failed"])
+    summary["skipped"] += len(outcome["skipped"])
+    summary["failed"].extend(outcome["failed"])
+
+
+def _probe_teacher(config: StudyConfig, teacher, *, train_set, store, scorer, device: str, progress: bool) -> int:
+    """Rank every scheme for one teacher (each protocol asked for); skips what the store holds."""
+    from dastat import probe
+
+    settings = config.probe
+    schemes = [s for s in config.schemes if s != "cutmixpick_s" or scorer is not None]
+    written = 0
+    for protocol in settings.protocols:
+        done = store.probes()
+        if not done.empty:
+            done = done[(done["teacher_checksum"] == teacher.checksum) & (done["protocol"] == protocol)
+                        & (done["seed"] == settings.seed) & (done["dataset"] == train_set.name)]
+            if set(schemes) <= set(done["scheme"]):
+                continue
+        options: dict[str, Any] = {"seed": settings.seed, "device": device, "set_blocks": settings.set_blocks,
+                                   "batch_size": config.batch_size, "progress": progress}
+        if protocol == "fast":
+            options.update(rtol=settings.rtol, max_sets=settings.max_sets, min_sets=settings.min_sets)
+        else:
+            options.update(epochs=settings.paper_epochs)
+        _, results = probe.rank(teacher, train_set, schemes, protocol, student=scorer, return_results=True,
+                                **options)
+        for result in results:
+            record = result.to_dict()
+            # The store keeps rows_per_set as an integer column; a set holding a short last batch makes
+            # the probe's mean fractional (e.g. 133.3), which the store refuses, so round it for the record.
+            if record.get("rows_per_set") == record.get("rows_per_set"):
+                record["rows_per_set"] = round(record["rows_per_set"])
+            store.add_probe(record)
+            written += 1
+    return written
+
+
+def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", device: str = "auto",
+              progress: bool = False, log: Callable[[str], None] | None = None) -> StudyResult:
+    """Run a study end to end and write its outputs under ``out``.
+
+    1. Teachers: given (``teacher_path``), found in ``teacher_dir`` (RepDistiller layout) or trained
+       with :func:`dastat.train.fit`.
+    2. Students for ``cutmixpick_s`` probes: the plain-KD (identity) student of each teacher's first
+       pair, first seed.
+    3. T. stddev of every scheme per teacher (:func:`dastat.probe.rank`, common random numbers) for
+       each protocol asked for.
+    4. Students for every pair x scheme x seed through the sweep machinery
+       (:func:`dastat.train.sweep.run_sweep`): finished runs are skipped on a re-run; ``slurm`` sends
+       each run to a cluster.
+    5. Correlations per pair (scheme means, and with the runs' noise), pooled models, the selection
+       table, the Figure-4 grid and ``report.md``.
+
+    Everything goes into the study's own store, ``out/dastat.sqlite``, and CSV exports beside it.
+
+    Parameters
+    ----------
+    config : StudyConfig
+        From :func:`dastat.study.load_config`.
+    out : str or Path
+        Output folder (created); re-running into the same folder resumes.
+    executor : {"local", "slurm", "submitit-local", "debug"}
+        Where the students are trained (see :func:`dastat.train.sweep.run_sweep`).
+    device : str
+        ``auto``, ``cpu`` or ``cuda[:N]`` for teachers, probes and students.
+    progress : bool
+        Progress bars for the teacher training and the probes.
+    log : callable, optional
+        Called with one line per finished stage.
+
+    Returns
+    -------
+    StudyResult
+    """
+    from dastat import data, models
+    from dastat import store as store_mod
+    from dastat.study.report import write_report
+
+    executor = check_choice(executor, "executor", EXECUTORS)
+    if not isinstance(config, StudyConfig):
+        raise InvalidArgumentError(f"config must be a StudyConfig (dastat.study.load_config); got "
+                                   f"{type(config).__name__}")
+    say = log or (lambda line: None)
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_config(config, out)
+    store_path = out / STORE_NAME
+    store = store_mod.open(store_path)
+    stage_s: dict[str, float] = {}
+    summary: dict[str, Any] = {"ran": 0, "skipped": 0, "failed": []}
+
+    t0 = time.perf_counter()
+    load = {"root": config.root, "image_size": config.image_size, **config.data_options}
+    train_set = data.load(config.data, split="train", **load)
+    test_set = data.load(config.data, split="test", **load)
+    teachers: dict[str, TeacherInfo] = {}
+    for pair in config.pairs:
+        key = pair.get("teacher_path") or pair["teacher"]
+        if key not in teachers:
+            teachers[key] = obtain_teacher(pair, config=config, train_set=train_set, test_set=test_set, out=out,
+                                           device=device, progress=progress)
+            info = teachers[key]
+            say(f"teacher {info.arch} ({info.origin}): test top-1 {info.test_acc1:.2f}%, "
+                f"test loss {info.test_loss:.4f}")
+    stage_s["teachers"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    scorers: dict[str, Any] = {}
+    if "cutmixpick_s" in config.schemes:
+        for pair in config.pairs:
+            key = pair.get("teacher_path") or pair["teacher"]
+            if key not in scorers:  # one scorer per teacher: its first pair's student (see report)
+                scorers[key] = _scorer_student(config, pair, teachers[key].path, out=out, device=device,
+                                               executor=executor, store_path=store_path, train_set=train_set,
+                                               summary=summary)
+                say(f"scorer student for cutmixpick_s: {pair['student']} by plain KD from {teachers[key].arch}")
+    stage_s["scorer_students"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    for key, info in teachers.items():
+        teacher = models.load_teacher(info.path, arch=info.arch, dataset=train_set, device="cpu")
+        written = _probe_teacher(config, teacher, train_set=train_set, store=store, scorer=scorers.get(key),
+                                 device=device, progress=progress)
+        say(f"probed {info.arch}: {written} new probe results")
+    stage_s["probes"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    pairs = [{"teacher": teachers[p.get("teacher_path") or p["teacher"]].path, "student": p["student"]}
+             for p in config.pairs]
+    outcome = _sweep(_sweep_config(config, pairs, config.schemes, config.seeds, out=out, device=device),
+                     executor=executor, jobs=config.jobs, store_path=store_path)
+    _tally(summary, outcome)
+    say(f"students: {len(outcome['ok'])} trained, {len(outcome['skipped'])} already done, "
+        f"{len(outcome['failed'])} failed")
+    stage_s["students"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    analysis = analyse(store, protocols=config.probe.protocols, quick=config.quick)
+    exports = analysis.write(out, store=store, name=config.name)
+    stage_s["analysis"] = time.perf_counter() - t0
+    elapsed = time.perf_counter() - started
+    result = StudyResult(out=out, config=config, teachers=list(teachers.values()), analysis=analysis,
+                         report=out / "report.md", elapsed_s=elapsed, stage_s=stage_s, failed=summary["failed"],
+                         skipped_jobs=summary["skipped"], ran_jobs=summary["ran"])
+    write_report(result, exports=exports)
+    (out / "summary.json").write_text(json.dumps(_json_ready(result.to_dict()), indent=2, default=str))
+    say(f"report: {result.report}")
+    return result
+
+
+def _write_config(config: StudyConfig, out: Path) -> None:
+    import yaml
+
+    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _json_ready(value: Any) -> Any:
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return _json_ready(value.item())
+    return value
+
+
+__all__ = ["EXECUTORS", "STORE_NAME", "StudyResult", "run_study"]

@@ -1,0 +1,73 @@
+"""Presets, --quick and study files."""
+
+from __future__ import annotations
+
+import pytest
+
+from dastat.errors import ConfigError, UnknownNameError
+from dastat.study import ALL_SCHEMES, list_presets, load_config
+from dastat.study.config import PAPER_PAIRS
+
+
+def test_presets_are_listed():
+    assert list_presets() == ["cifar100", "digits", "tinyimagenet"]
+
+
+def test_digits_preset_is_two_pairs_all_schemes_three_seeds():
+    config = load_config("digits")
+    assert len(config.pairs) == 2
+    assert config.schemes == ALL_SCHEMES and len(ALL_SCHEMES) == 9
+    assert config.seeds == (0, 1, 2)
+
+
+def test_paper_presets_use_the_papers_four_pairs_and_recipe():
+    for name in ("cifar100", "tinyimagenet"):
+        config = load_config(name)
+        assert config.pairs == PAPER_PAIRS
+        assert config.epochs == 240 and config.batch_size == 64
+        assert config.probe.set_blocks * config.batch_size == 640  # K = 640 (SPEC §1)
+
+
+def test_quick_shrinks_the_grid_but_keeps_the_student_scored_scheme():
+    config = load_config("digits", quick=True)
+    assert config.quick and len(config.pairs) == 1 and config.seeds == (0,) and config.epochs == 1
+    assert "cutmixpick_s" in config.schemes
+    assert config.probe.max_sets <= 10
+
+
+def test_overrides_win_and_none_is_ignored():
+    config = load_config("digits", quick=True, epochs=3, seeds=None)
+    assert config.epochs == 3 and config.seeds == (0,)
+
+
+def test_yaml_file_overrides_its_preset(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("preset: cifar100\nroot: /data\nepochs: 2\nprobe: {max_sets: 7, protocols: [fast, paper]}\n"
+                    "pairs: [{teacher: resnet8, student: resnet8}]\n")
+    config = load_config(path)
+    assert config.data == "cifar100" and config.root == "/data" and config.epochs == 2
+    assert config.probe.max_sets == 7 and config.probe.protocols == ("fast", "paper")
+    assert config.pairs == ({"teacher": "resnet8", "student": "resnet8"},)
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("epoch: 3\n", "unknown keys"),
+    ("schemes: [identity, cutmax]\n", "unknown schemes"),
+    ("probe: {protocols: [slow]}\n", "protocols"),
+    ("probe: {max_set: 3}\n", "unknown probe keys"),
+    ("pairs: [{teacher: resnet8}]\n", "pairs"),
+    ("epochs: 0\n", "epochs must be an int >= 1"),
+    ("- a list\n", "must hold a mapping"),
+])
+def test_bad_study_files_name_the_problem(tmp_path, text, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(path)
+
+
+def test_missing_file_and_unknown_preset():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("nowhere.yaml")
+    with pytest.raises(UnknownNameError, match="digits"):
+        load_config("digit")
