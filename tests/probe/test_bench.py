@@ -27,7 +27,7 @@ def test_quick_bench_writes_a_finite_report(tmp_path):
         assert row["n_sets"] == 2
         # the forwards alone are the probe's forwards, counted the same way (scorer pool included)
         assert row["forwards_match"], row
-        assert math.isfinite(row["ratio"]) and row["ratio"] > 0
+        assert all(math.isfinite(row[k]) and row[k] > 0 for k in ("ratio", "ratio_engine_loop", "ratio_cpu"))
         assert row["probe_wall_s"] >= row["probe_engine_s"] > 0
 
     digits, synthetic = report["cost"]
