@@ -23,7 +23,7 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
                    help="draw scheme parameters per image or once per batch (default: per protocol)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast for the teacher (CUDA, or a CPU with fast bf16)")
     p.add_argument("--no-record", action="store_true", help="do not write the result to the store")
     common.add_device(p)
     common.add_store(p)

@@ -104,9 +104,7 @@ def run(
     records = torch.full((max_sets, width, c + _EXTRA), math.nan, dtype=torch.float64, device=device)
     counts = dict.fromkeys(names, 0)
     active = set(names)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else contextlib.nullcontext()
-    )
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
     start, done, interrupted = time.perf_counter(), 0, False
 
     def compute_set(k: int) -> Tensor:

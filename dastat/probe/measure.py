@@ -150,7 +150,7 @@ def t_stddev(
         Every random draw (image order, base crop/flip, scheme) derives from it.
     device : "auto", "cpu" or "cuda[:N]"
     amp : bool
-        bf16 autocast on CUDA.
+        bf16 autocast for the teacher forwards (CUDA, or CPUs with fast bf16).
     student : nn.Module, optional
         Needed by ``cutmixpick_s``.
     return_sets : bool

@@ -82,7 +82,7 @@ def test_paper_protocol_counts_sets_over_epochs_and_keeps_short_batches(teacher)
 
 def test_paper_and_fast_batch_randomness_agree_within_the_interval(digits, make_teacher):
     teacher = make_teacher(digits, seed=1, scale=8.0)
-    paper = probe.t_stddev(teacher, digits, "cutout", protocol="paper", epochs=20, device="cpu", seed=1)
+    paper = probe.t_stddev(teacher, digits, "cutout", protocol="paper", epochs=10, device="cpu", seed=1)
     fast = probe.t_stddev(teacher, digits, "cutout", randomness="batch", rtol=0.1, device="cpu", seed=2)
     # Independent estimates of one quantity: their difference is within ~2 combined half-widths.
     half = math.hypot(paper.ci_high - paper.ci_low, fast.ci_high - fast.ci_low) / 2
@@ -95,7 +95,7 @@ def test_floor_matches_the_binomial_closed_form(make_teacher):
     n_classes, n_images = 10, 6400
     ds = data.load("synthetic", num_classes=n_classes, num_images=n_images, image_size=32, seed=0)
     teacher = make_teacher(ds)
-    result = probe.t_stddev(teacher, ds, "identity", max_sets=150, min_sets=150, rtol=1e-9, device="cpu",
+    result = probe.t_stddev(teacher, ds, "identity", max_sets=60, min_sets=60, rtol=1e-9, device="cpu",
                             batch_size=64, set_blocks=10)
     p, n = 1 / n_classes, 320
     fpc = (n_images - n) / (n_images - 1)  # sets are drawn without replacement inside an epoch

@@ -1,0 +1,86 @@
+"""Bad input to the probe: each gives a DastatError that names the problem and the fix."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dastat import data, probe
+from dastat.errors import DastatError, InvalidArgumentError, NumericalError, UnknownNameError
+
+FAST = dict(max_sets=2, min_sets=2, check_every=2, rtol=1e-9, device="cpu")
+
+
+def test_class_count_mismatch_names_both_counts(digits, make_teacher):
+    other = data.load("synthetic", num_classes=7, num_images=64, image_size=32, seed=0)
+    with pytest.raises(DastatError, match=r"teacher has 7 classes but dataset 'digits' has 10"):
+        probe.t_stddev(make_teacher(other), digits, "flip", **FAST)
+
+
+def test_image_size_the_teacher_cannot_take(make_teacher):
+    from dastat import models
+
+    small = data.load("synthetic", num_classes=10, num_images=64, image_size=16, seed=0)
+    teacher = models.wrap(models.create("resnet8", num_classes=10), small.mean, small.std, arch="resnet8")
+    with pytest.raises(DastatError, match=r"cannot take 16x16 images"):
+        probe.t_stddev(teacher, small, "flip", **FAST)
+
+
+def test_student_scheme_without_a_student(digits, teacher):
+    with pytest.raises(DastatError, match=r"needs a student.*--student"):
+        probe.t_stddev(teacher, digits, "cutmixpick_s", **FAST)
+
+
+def test_rank_all_leaves_out_the_student_scheme_without_a_student(digits, teacher):
+    table = probe.rank(teacher, digits, "all", **FAST)
+    assert set(table["scheme"]) == set(probe.STUDENT_FREE)
+
+
+@pytest.mark.parametrize("rtol", [0, -0.1])
+def test_rtol_must_be_positive(digits, teacher, rtol):
+    with pytest.raises(InvalidArgumentError, match=r"rtol must be in \(0"):
+        probe.t_stddev(teacher, digits, "flip", max_sets=2, rtol=rtol, device="cpu")
+
+
+def test_unknown_scheme_suggests_close_names(digits, teacher):
+    with pytest.raises(UnknownNameError, match=r"cutmix"):
+        probe.t_stddev(teacher, digits, "cutmx", **FAST)
+
+
+def test_nan_teacher_outputs_name_the_batch(digits, teacher):
+    class Broken(torch.nn.Module):
+        num_classes = 10
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            logits = teacher(x)
+            return logits if self.calls < 4 else logits * float("nan")  # call 1 is the size check
+
+    with pytest.raises(NumericalError, match=r"NaN or inf on x .* in batch 2 \(epoch 0\)"):
+        probe.t_stddev(Broken(), digits, "flip", **FAST)
+
+
+def test_ctrl_c_returns_the_estimate_so_far_and_nothing_else(digits, teacher):
+    class Interrupting(torch.nn.Module):
+        num_classes = 10
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 1 + 5 * 4:  # size check, then 4 sets of 5 batches
+                raise KeyboardInterrupt
+            return teacher(x)
+
+    with pytest.raises(probe.ProbeInterrupted) as caught:
+        probe.t_stddev(Interrupting(), digits, "flip", max_sets=100, min_sets=100, check_every=2,
+                       device="cpu")
+    (partial,) = caught.value.partial
+    assert partial.interrupted and partial.n_sets == 4
+    assert "not recorded" in str(caught.value)
