@@ -1,4 +1,4 @@
-"""The small teacher shipped inside the package: a resnet20 trained on the embedded digits."""
+"""The small teacher shipped inside the package: a resnet8 trained on the embedded digits."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def embedded_teacher(device: str | torch.device = "cpu") -> Classifier:
     Returns
     -------
     Classifier
-        A resnet20 for the 10 digit classes at 32 px.
+        A resnet8 for the 10 digit classes at 32 px.
 
     Raises
     ------
@@ -35,6 +35,6 @@ def embedded_teacher(device: str | torch.device = "cpu") -> Classifier:
     if not EMBEDDED_TEACHER.exists():
         raise DastatError(
             f"the embedded digits teacher is missing ({EMBEDDED_TEACHER}). Regenerate it with "
-            f"`{REGENERATE}` (about a minute on a CPU), or reinstall dastat."
+            f"`{REGENERATE}` (a few minutes on a CPU), or reinstall dastat."
         )
     return load_teacher(EMBEDDED_TEACHER, device=device)

@@ -300,7 +300,7 @@ def test_embedded_teacher_is_ready_to_use():
     if not embedded_module.EMBEDDED_TEACHER.exists():
         pytest.skip("dastat/assets/digits_teacher.pt not generated yet")
     teacher = embedded_module.embedded_teacher()
-    assert teacher.arch == "resnet20" and teacher.num_classes == 10 and not teacher.training
+    assert teacher.arch == "resnet8" and teacher.num_classes == 10 and not teacher.training
     assert embedded_module.EMBEDDED_TEACHER.stat().st_size <= 2 * 1024 * 1024
     x = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     with torch.no_grad():
