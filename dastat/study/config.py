@@ -62,6 +62,9 @@ class StudyConfig:
     probe : ProbeSettings
     jobs : int
         Concurrent training jobs of the local executor.
+    slurm : dict
+        submitit ``update_parameters`` options for ``--executor slurm`` (e.g. ``{slurm_partition: gpu,
+        gpus_per_node: 1, timeout_min: 600}``).
     """
 
     name: str = "digits"
@@ -80,6 +83,7 @@ class StudyConfig:
     lr: float | None = None
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     jobs: int = 1
+    slurm: dict = field(default_factory=dict)
     checkpoint_every: int = 10
     quick: bool = False
     notes: str = ""

@@ -66,6 +66,8 @@ def _sweep_config(config: StudyConfig, pairs: list[dict], schemes, seeds, *, out
         sweep["data_options"] = dict(config.data_options)
     if config.lr is not None:
         sweep["lr"] = config.lr
+    if config.slurm:
+        sweep["slurm"] = dict(config.slurm)
     return sweep
 
 

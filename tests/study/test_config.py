@@ -66,6 +66,16 @@ def test_bad_study_files_name_the_problem(tmp_path, text, match):
         load_config(path)
 
 
+def test_slurm_options_reach_the_sweep(tmp_path):
+    from dastat.study.pipeline import _sweep_config
+
+    config = load_config("digits", quick=True, slurm={"slurm_partition": "gpu", "timeout_min": 60})
+    sweep = _sweep_config(config, [{"teacher": "t.pt", "student": "resnet8"}], ["identity"], [0], out=tmp_path,
+                          device="cuda")
+    assert sweep["slurm"] == {"slurm_partition": "gpu", "timeout_min": 60}
+    assert sweep["image_size"] == 16 and sweep["epochs"] == 1 and sweep["out"] == str(tmp_path / "runs")
+
+
 def test_missing_file_and_unknown_preset():
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("nowhere.yaml")
