@@ -91,8 +91,11 @@ def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch
     """Move teacher and data to the device and check that they fit each other."""
     dev = resolve_device(device)
     if not isinstance(dataset, ImageTensorDataset):
+        hint = ("it is too large for memory and streams from disk: load a class-stratified subsample with "
+                "max_images=N (--max-images N; a probe needs a few hundred sets, not the whole set) or call "
+                ".materialize()" if hasattr(dataset, "materialize") else "use dastat.data.load()")
         raise InvalidArgumentError(
-            f"dataset must be an ImageTensorDataset from dastat.data.load(); got {type(dataset).__name__}"
+            f"the probe needs an in-memory ImageTensorDataset; got {type(dataset).__name__}: {hint}"
         )
     num_classes = getattr(teacher, "num_classes", None)
     if num_classes is not None and num_classes != dataset.num_classes:

@@ -84,3 +84,9 @@ def test_ctrl_c_returns_the_estimate_so_far_and_nothing_else(digits, teacher):
     (partial,) = caught.value.partial
     assert partial.interrupted and partial.n_sets == 4
     assert "not recorded" in str(caught.value)
+
+
+def test_a_streaming_dataset_is_refused_with_the_subsample_hint(teacher, tmp_path):
+    streaming = data.load("digits", max_memory=1024, cache_dir=tmp_path)
+    with pytest.raises(InvalidArgumentError, match=r"max_images=N"):
+        probe.t_stddev(teacher, streaming, "flip", **FAST)
