@@ -61,7 +61,10 @@ def _reading(analysis, config) -> list[str]:
             f"{sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, permutation "
             f"p = {_f(sp.p_perm, '{:.3g}')}); Pearson {pe.r:+.3f} [{pe.ci_low:+.3f}, {pe.ci_high:+.3f}]. "
             f"{verdict[0].upper()}{verdict[1:]}; "
-            + ("the interval covers zero, so this is not evidence either way at this n." if covers_zero
+            + (("the interval covers zero, so this is not evidence either way at this n."
+                if not (sp.p_perm < 0.05) else
+                f"the permutation test rejects no correlation (p = {sp.p_perm:.3g}) but the bootstrap interval "
+                "covers zero: at n = 9 the interval is rough, read it as indicative.") if covers_zero
                else "the interval excludes zero."))
     rc = analysis.run_correlations
     if not rc.empty:
@@ -174,6 +177,10 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
     plateau = analysis.plateau
     if not plateau.empty:
         flat = int(plateau["is_plateau"].sum())
+        verdict = ("" if flat == len(plateau) else
+                   f" **{len(plateau) - flat} of {len(plateau)} runs had not reached the plateau**: their test losses "
+                   "are those of students still improving, so scheme differences partly measure how fast each "
+                   "scheme trains rather than where it converges.")
         lines += ["## Plateau", "",
                   f"Rule: over the last 20% of the epochs the test loss changes by less than 1% ((max − min) / min). "
                   f"{flat} of {len(plateau)} runs meet it after {int(plateau['epochs'].max())} epochs; the median run "
@@ -181,7 +188,8 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
                   f"{plateau['settled_epoch'].median():.0f}, the slowest at {plateau['settled_epoch'].max():.0f}; "
                   f"median relative change over the window {plateau['rel_change'].median():.2%}. The paper's step "
                   "schedule (lr × 0.1 at 62.5%, 75% and 87.5% of the epochs) flattens the last 20% by itself, so "
-                  "meeting the rule says the learning rate had decayed, not that more epochs would not help.", "",
+                  "meeting the rule says the learning rate had decayed, not that more epochs would not help."
+                  + verdict, "",
                   _markdown(plateau.groupby(["teacher", "student"]).agg(
                       runs=("run_id", "count"), on_plateau=("is_plateau", "sum"),
                       median_rel_change=("rel_change", "median"), max_rel_change=("rel_change", "max"),
