@@ -34,8 +34,9 @@ STUDENT_FIELDS = (
 )
 CURVE_FIELDS = ("epoch", "test_loss", "test_acc1", "test_acc5", "train_loss", "lr", "wall_s")
 _JSON_FIELDS = ("scheme_params", "normalisation", "config")
-_INT_FIELDS = ("set_size", "seed", "n_sets", "rows_per_set", "n_teacher_forwards", "epochs", "best_epoch",
-               "epoch")
+# rows_per_set is a mean (a set holding a short last batch has fewer rows); its column's INTEGER affinity
+# keeps a fractional value as REAL, so it is stored as a number, not forced to an integer.
+_INT_FIELDS = ("set_size", "seed", "n_sets", "n_teacher_forwards", "epochs", "best_epoch", "epoch")
 _TEXT_FIELDS = ("teacher", "teacher_checksum", "student", "dataset", "scheme", "protocol", "randomness",
                 "dastat_version", "created_at")
 _NON_NUMERIC = ("run_id", "source", "source_path", "extra", "kind", "path", "content_hash", "parser",

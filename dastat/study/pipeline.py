@@ -126,12 +126,7 @@ def _probe_teacher(config: StudyConfig, teacher, *, train_set, store, scorer, de
         _, results = probe.rank(teacher, train_set, schemes, protocol, student=scorer, return_results=True,
                                 **options)
         for result in results:
-            record = result.to_dict()
-            # The store keeps rows_per_set as an integer column; a set holding a short last batch makes
-            # the probe's mean fractional (e.g. 133.3), which the store refuses, so round it for the record.
-            if record.get("rows_per_set") == record.get("rows_per_set"):
-                record["rows_per_set"] = round(record["rows_per_set"])
-            store.add_probe(record)
+            store.add_probe(result.to_dict())
             written += 1
     return written
 

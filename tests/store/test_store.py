@@ -164,3 +164,10 @@ def test_normalised_names():
     assert normalise_scheme("cutmix_pick_Tentropy") == ("cutmixpick_t", True)
     assert normalise_scheme("cutmix_pick", "kld") == ("cutmix_pick", False)
     assert normalise_scheme("RandAugment") == ("RandAugment", False)
+
+
+def test_a_probe_with_a_fractional_rows_per_set_keeps_it(tmp_path):
+    """A set holding a short last batch has fewer rows: the probe reports the mean, e.g. 625.19."""
+    store = dastat.store.open(tmp_path / "s.sqlite")
+    store.add_probe(_probe("cutout", 0.0123, rows_per_set=625.1875))
+    assert store.probes().loc[0, "rows_per_set"] == 625.1875
