@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -254,6 +256,7 @@ def distill(
     def finish(summary: dict[str, Any]) -> dict[str, Any]:
         last = summary["last"]
         return {
+            "run_id": _run_id(config, spec.out_dir),
             "teacher": config["teacher"],
             "teacher_checksum": config["teacher_checksum"],
             "student": config["student"],
@@ -281,6 +284,15 @@ def distill(
         models.save_checkpoint(result.model, Path(spec.out_dir) / "student.pt", teacher=config["teacher"],
                                scheme=config["scheme"], seed=seed, epochs=epochs,
                                test_acc1=result.record["test_acc1"], test_loss=result.record["test_loss"])
+    result.run_id = result.record["run_id"]
     if store is not None:
-        result.run_id = store.add_student_run(result.record, result.curve)
+        store.add_student_run(result.record, result.curve)
     return result
+
+
+def _run_id(config: dict[str, Any], out_dir: Path | None) -> str:
+    """The same id for the same run (resumed or not), so storing it and re-ingesting its records.jsonl
+    keep one row: the store replaces a record whose run_id it already holds."""
+    key = json.dumps({"config": config, "out_dir": None if out_dir is None else str(Path(out_dir).resolve())},
+                     sort_keys=True, default=str)
+    return "distill-" + hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -109,3 +109,15 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(data, tmp_
         distill(teacher, "resnet8", *data, "flip", epochs=3, batch_size=12, device="cpu", out_dir=tmp_path,
                 checkpoint_every=1)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_a_stored_run_reingested_from_its_records_stays_one_row(data, tmp_path):
+    import dastat.store
+    from dastat.store.ingest import ingest
+
+    store = dastat.store.open(tmp_path / "s.sqlite")
+    result = distill(toy_teacher(), "resnet8", *data, "flip", epochs=1, batch_size=12, device="cpu",
+                     out_dir=tmp_path / "run", store=store)
+    ingest([tmp_path / "run" / "records.jsonl"], store)
+    students = store.students()
+    assert len(students) == 1 and students.loc[0, "run_id"] == result.run_id == result.record["run_id"]
