@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 import torch
@@ -244,9 +246,9 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
 
 
 def _with_defaults(options: dict) -> dict:
-    defaults = {"batch_size": 64, "set_blocks": 10, "epochs": 10, "rtol": 0.05, "max_sets": None,
-                "min_sets": 20, "check_every": None, "confidence": 0.95, "randomness": None, "seed": 0,
-                "device": "auto", "amp": False, "progress": False}
+    # t_stddev's signature is the one place the probe options and their defaults are written down.
+    defaults = {name: p.default for name, p in inspect.signature(t_stddev).parameters.items()
+                if p.kind is p.KEYWORD_ONLY and name not in ("student", "return_sets")}
     unknown = set(options) - set(defaults)
     if unknown:
         raise InvalidArgumentError(f"unknown option(s) for rank: {', '.join(sorted(unknown))}")
@@ -254,6 +256,4 @@ def _with_defaults(options: dict) -> dict:
 
 
 def _without_sets(result: ProbeResult) -> ProbeResult:
-    from dataclasses import replace
-
     return replace(result, set_means=None)
