@@ -24,6 +24,7 @@ job when the store holds a probe with the same teacher, dataset, scheme, seed an
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -191,9 +192,22 @@ def is_done(job: Job, store=None) -> bool:
     return bool((rows["teacher_checksum"] == sha256_of(job.teacher)).any())
 
 
+def _share_cores(jobs: int) -> None:
+    """Worker initializer: ``jobs`` concurrent CPU runs split the cores instead of each taking them all."""
+    import torch
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores // jobs))
+
+
 def _executor(kind: str, jobs: int, folder: Path, slurm: dict[str, Any]):
     if kind == "local":
-        return cf.ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+        if jobs == 1:
+            return None
+        return cf.ProcessPoolExecutor(max_workers=jobs, initializer=_share_cores, initargs=(jobs,))
     import submitit
 
     folder.mkdir(parents=True, exist_ok=True)

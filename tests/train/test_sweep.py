@@ -71,3 +71,26 @@ def test_submitit_debug_executor_runs_the_jobs(sweep_file):
     summary = run_sweep(config, executor="debug")
     assert summary["ok"] and not summary["failed"]
     assert summary["results"][0]["scheme"] == "flip"
+
+
+def test_local_worker_processes_split_the_cores_and_run_the_jobs(sweep_file):
+    config = load_config(sweep_file)
+    config["schemes"], config["seeds"] = ["flip"], [0, 1]
+    summary = run_sweep(config, jobs=2)
+    assert len(summary["ok"]) == 2 and not summary["failed"], summary
+
+
+def test_share_cores_gives_each_job_its_part_of_the_cores(monkeypatch):
+    import torch
+
+    from dastat.train.sweep import _share_cores
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    try:
+        _share_cores(2)
+        assert torch.get_num_threads() == 3
+        _share_cores(8)  # more jobs than cores: one thread each
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
