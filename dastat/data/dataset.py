@@ -12,8 +12,52 @@ from dastat.checks import check_images, check_int
 from dastat.errors import DataError
 
 
+class LabelledBatches:
+    """What both dataset types share: checked labels, length, class count and shuffled index batches.
+
+    Subclasses are dataclasses with ``labels``, ``classes`` and ``name`` fields; the index batches
+    live on ``index_device``.
+    """
+
+    labels: Tensor
+    classes: list[str]
+    name: str
+
+    def _check_labels(self, n: int) -> None:
+        if self.labels.dtype != torch.int64 or self.labels.ndim != 1 or len(self.labels) != n:
+            raise DataError(
+                f"{self.name}: labels must be int64 [N] with N = {n}; "
+                f"got {self.labels.dtype} {tuple(self.labels.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def index_device(self) -> torch.device:
+        raise NotImplementedError
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None, *, drop_last: bool = False
+    ) -> Iterator[Tensor]:
+        """One epoch of index batches; shuffled with ``generator`` when given (drawn on its device)."""
+        check_int(batch_size, "batch_size", low=1)
+        n = len(self)
+        if generator is None:
+            order = torch.arange(n, device=self.index_device)
+        else:
+            order = torch.randperm(n, generator=generator, device=generator.device).to(self.index_device)
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            yield order[start : start + batch_size]
+
+
 @dataclass
-class ImageTensorDataset:
+class ImageTensorDataset(LabelledBatches):
     """Images, labels and what a model needs to read them.
 
     Attributes
@@ -37,18 +81,7 @@ class ImageTensorDataset:
 
     def __post_init__(self):
         check_images(self.images, "images")
-        if self.labels.dtype != torch.int64 or self.labels.ndim != 1 or len(self.labels) != len(self.images):
-            raise DataError(
-                f"{self.name}: labels must be int64 [N] with N = {len(self.images)}; "
-                f"got {self.labels.dtype} {tuple(self.labels.shape)}"
-            )
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+        self._check_labels(len(self.images))
 
     @property
     def image_size(self) -> int:
@@ -58,6 +91,10 @@ class ImageTensorDataset:
     def device(self) -> torch.device:
         return self.images.device
 
+    @property
+    def index_device(self) -> torch.device:
+        return self.device
+
     def to(self, device: str | torch.device) -> ImageTensorDataset:
         """The same dataset with images and labels on ``device``."""
         return replace(self, images=self.images.to(device), labels=self.labels.to(device))
@@ -65,20 +102,6 @@ class ImageTensorDataset:
     def subset(self, index: Tensor) -> ImageTensorDataset:
         """The images at ``index`` (a 1-D int64 tensor)."""
         return replace(self, images=self.images[index], labels=self.labels[index])
-
-    def batches(
-        self, batch_size: int, generator: torch.Generator | None = None, *, drop_last: bool = False
-    ) -> Iterator[Tensor]:
-        """One epoch of index batches; shuffled with ``generator`` when given (on the data's device)."""
-        check_int(batch_size, "batch_size", low=1)
-        n = len(self)
-        if generator is None:
-            order = torch.arange(n, device=self.device)
-        else:
-            order = torch.randperm(n, generator=generator, device=generator.device).to(self.device)
-        stop = n - n % batch_size if drop_last else n
-        for start in range(0, stop, batch_size):
-            yield order[start : start + batch_size]
 
     def iter_batches(
         self, batch_size: int, generator: torch.Generator | None = None, *, drop_last: bool = False

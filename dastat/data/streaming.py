@@ -11,8 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from dastat.checks import check_int
-from dastat.data.dataset import ImageTensorDataset
+from dastat.data.dataset import ImageTensorDataset, LabelledBatches
 from dastat.errors import DastatError, DataError
 
 
@@ -71,7 +70,7 @@ def read_rows(reader: Reader, batches: list[list[int]], num_workers: int, prefet
 
 
 @dataclass
-class StreamingImageDataset:
+class StreamingImageDataset(LabelledBatches):
     """Like :class:`ImageTensorDataset`, but the images stay on disk until a batch is asked for.
 
     Labels, classes and mean/std are in memory; pixels are decoded per batch by ``num_workers``
@@ -103,18 +102,7 @@ class StreamingImageDataset:
     target_device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self):
-        if self.labels.dtype != torch.int64 or self.labels.ndim != 1 or len(self.labels) != len(self.rows):
-            raise DataError(
-                f"{self.name}: labels must be int64 [N] with N = {len(self.rows)}; "
-                f"got {self.labels.dtype} {tuple(self.labels.shape)}"
-            )
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+        self._check_labels(len(self.rows))
 
     @property
     def image_size(self) -> int:
@@ -123,6 +111,10 @@ class StreamingImageDataset:
     @property
     def device(self) -> torch.device:
         return self.target_device
+
+    @property
+    def index_device(self) -> torch.device:
+        return torch.device("cpu")  # rows are picked on the host, where the reader decodes them
 
     @property
     def nbytes(self) -> int:
@@ -147,20 +139,6 @@ class StreamingImageDataset:
         """The images at ``index`` (a 1-D int64 tensor), still streaming."""
         index = index.cpu()
         return replace(self, rows=self.rows[index], labels=self.labels[index])
-
-    def batches(
-        self, batch_size: int, generator: torch.Generator | None = None, *, drop_last: bool = False
-    ) -> Iterator[Tensor]:
-        """One epoch of index batches (CPU), exactly as ``ImageTensorDataset.batches`` draws them."""
-        check_int(batch_size, "batch_size", low=1)
-        n = len(self)
-        if generator is None:
-            order = torch.arange(n)
-        else:
-            order = torch.randperm(n, generator=generator, device=generator.device).cpu()
-        stop = n - n % batch_size if drop_last else n
-        for start in range(0, stop, batch_size):
-            yield order[start : start + batch_size]
 
     def iter_batches(
         self, batch_size: int, generator: torch.Generator | None = None, *, drop_last: bool = False
