@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from dastat import augment, data, models
 from dastat.checks import check_choice
 from dastat.device import resolve_device
-from dastat.probe import protocols
+from dastat.probe import engine, protocols
 from dastat.probe.measure import STUDENT_FREE, t_stddev
 
 # The paper protocol on CIFAR-100 (SPEC §1): 10 epochs of 782 batches, a set every 5 batches.
@@ -116,7 +116,8 @@ def _forward_inputs(name: str, teacher: nn.Module, dataset, fill) -> tuple[Tenso
     g = torch.Generator(device=dataset.device).manual_seed(0)
     with torch.inference_mode():
         x_prime = scheme(x, generator=g, scorer=teacher if scheme.scorer else None)
-    rows = torch.cat([x, x_prime])  # [B + B', 3, H, W], as the engine's single forward
+    # [B + B', 3, H, W], as the engine's single forward (x alone where x' is x)
+    rows = x if engine.reuses_x(scheme) else torch.cat([x, x_prime])
     pool = None
     if scheme.scorer:
         pool = torch.cat([x] * scheme.pool_factor)  # [pool_factor * B, 3, H, W]: what the scorer sees

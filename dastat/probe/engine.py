@@ -1,7 +1,8 @@
 """The batched probe loop: teacher forwards on x and x' for several schemes at once.
 
 All schemes share the image order and the base crop/flip of x (common random numbers, SPEC §1):
-x is made and scored once, each scheme adds its own x' block. Per-set sums are accumulated in
+x is made and scored once, each scheme adds its own x' block (``identity``'s x' is x itself, so it
+reuses x's teacher outputs instead of adding a block). Per-set sums are accumulated in
 float64 on the device; the host looks at them only between rounds of sets, where the stopping
 rule (``controller``) runs.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from dastat.augment.geometry import Identity
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import NumericalError
 from dastat.probe import distributed
@@ -34,6 +36,11 @@ class Job:
     name: str
     scheme: Callable
     scorer: nn.Module | None = None
+
+
+def reuses_x(scheme: Callable) -> bool:
+    """Whether ``scheme``'s x' is x itself (``identity``): the engine then scores x once for both."""
+    return type(scheme) is Identity
 
 
 @dataclass
@@ -101,6 +108,7 @@ def run(
     stream = BatchStream(len(dataset), batch_size, seed=seed, device=device)
     world, rank = distributed.world_size(), distributed.rank()
     width = 1 + len(jobs)
+    reuses = {1 + s for s, job in enumerate(jobs) if reuses_x(job.scheme)}
     records = torch.full((max_sets, width, c + _EXTRA), math.nan, dtype=torch.float64, device=device)
     counts = dict.fromkeys(names, 0)
     active = set(names)
@@ -118,11 +126,14 @@ def run(
             index = stream.batch(b)
             labels = dataset.labels[index]
             x = base(dataset.images[index], generator=g_base)
-            blocks = [x]
+            blocks, fed = [x], [0]  # the forward's blocks and the slot each one is for
             for slot in slots[1:]:
+                if slot in reuses:
+                    continue
                 job, scorer = jobs[slot - 1], scorers[jobs[slot - 1].name]
                 before = scorer.images if scorer is not None else 0
                 blocks.append(job.scheme(x, generator=gens[job.name], scorer=scorer))
+                fed.append(slot)
                 if scorer is not None:
                     record[slot, c + FORWARDS] += scorer.images - before
             with autocast:
@@ -131,16 +142,18 @@ def run(
             entropy = torch.special.entr(probs).sum(1)  # [rows]
             hits = logits.argmax(1)
             finite = torch.isfinite(logits).all(1)
-            offset = 0
-            for slot, block in zip(slots, blocks):
-                n = block.shape[0]
-                part = slice(offset, offset + n)
-                offset += n
+            parts, offset = {}, 0
+            for slot, block in zip(fed, blocks):
+                parts[slot] = slice(offset, offset + block.shape[0])
+                offset += block.shape[0]
+            for slot in slots:
+                part = parts.get(slot, parts[0])
+                n = part.stop - part.start
                 row = record[slot]
                 (probs_x if slot == 0 else row[:c]).add_(probs[part].sum(0))
                 row[c + ENTROPY] += entropy[part].sum()
                 row[c + ROWS] += n
-                row[c + FORWARDS] += n
+                row[c + FORWARDS] += n if slot in parts else 0
                 if n == labels.shape[0]:  # a picked x' has no per-image label
                     row[c + CORRECT] += (hits[part] == labels).sum()
                 else:

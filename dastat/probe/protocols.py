@@ -169,11 +169,18 @@ def rel_halfwidth(means: torch.Tensor, confidence: float) -> float:
     return float(analytic_halfwidth(means, confidence)) / estimate if estimate > 0 else math.inf
 
 
+_FEWEST_SETS = 3  # the fewest sets the stopping rule can judge (see unconverged)
+
+
 def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -> set[str]:
-    """The schemes whose interval is still wider than rtol (all of them before min_sets)."""
+    """The schemes whose interval is still wider than rtol (all of them before min_sets, and before 3 sets).
+
+    With 2 sets the delta-method interval is degenerate: both sets deviate from the mean by the same
+    amount in every class, so their influence values are equal and the half-width is 0.
+    """
     if not names:
         return set()
-    if out.counts[names[0]] < cfg.min_sets:
+    if out.counts[names[0]] < max(cfg.min_sets, _FEWEST_SETS):
         return set(names)
     return {n for n in names if rel_halfwidth(out.set_means(n), cfg.confidence) > cfg.rtol}
 

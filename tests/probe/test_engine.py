@@ -44,6 +44,19 @@ def test_engine_matches_a_plain_reference(digits, teacher, scheme):
     assert result.t_stddev == pytest.approx(expected, rel=1e-12)
 
 
+def test_identity_scores_x_once_for_x_and_x_prime(digits, teacher):
+    kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu", return_sets=True)
+    result = probe.t_stddev(teacher, digits, "identity", **kwargs)
+    # min_sets=2 and a check after 2 sets: the rule still waits for 3 (2 sets give a zero-width interval)
+    assert result.n_sets == 4
+    means, expected = _reference_set_means(teacher, digits, "identity", seed=0, num_sets=4)
+    np.testing.assert_allclose(result.set_means, means, rtol=0, atol=1e-12)
+    assert result.t_stddev == pytest.approx(expected, rel=1e-12)
+    assert result.n_teacher_forwards == 4 * 5 * 64  # x only: 5 batches of 64 per set, no x' forward
+    _, in_rank = probe.rank(teacher, digits, ["identity", "flip"], return_results=True, **kwargs)
+    assert np.array_equal(next(r for r in in_rank if r.scheme == "identity").set_means, result.set_means)
+
+
 def test_seeded_runs_are_bit_identical_and_seeds_differ(digits, teacher):
     kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu", return_sets=True)
     first = probe.t_stddev(teacher, digits, "cutmix", seed=3, **kwargs)
