@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from dastat.train import distributed as dd
 from dastat.train import inputs
 from dastat.train.loop import LoopSpec, run_loop
 from dastat.train.loss import TEMPERATURE, kd_loss
-from dastat.train.result import TrainResult
+from dastat.train.result import TrainResult, final_metrics
 from dastat.train.schedule import default_lr, milestones_for
 
 
@@ -254,7 +253,6 @@ def distill(
         return step
 
     def finish(summary: dict[str, Any]) -> dict[str, Any]:
-        last = summary["last"]
         return {
             "run_id": _run_id(config, spec.out_dir),
             "teacher": config["teacher"],
@@ -266,15 +264,7 @@ def distill(
             "seed": seed,
             "epochs": epochs,
             "epoch_factor": epoch_factor,
-            "test_loss": last["test_loss"],
-            "test_acc1": last["test_acc1"],
-            "test_acc5": last["test_acc5"],
-            **summary["best"],
-            "train_loss": last["train_loss"],
-            "elapsed_s": summary["elapsed_s"],
-            "dastat_version": config["dastat_version"],
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config": config,
+            **final_metrics(summary, config),
         }
 
     result = run_loop(student_model, train_set, test_set, spec, make_step, finish)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from dastat.device import resolve_device
 from dastat.train import distributed as dd
 from dastat.train import inputs
 from dastat.train.loop import LoopSpec, run_loop
-from dastat.train.result import TrainResult
+from dastat.train.result import TrainResult, final_metrics
 from dastat.train.schedule import milestones_for
 
 
@@ -122,21 +121,12 @@ def fit(
         return step
 
     def finish(summary: dict[str, Any]) -> dict[str, Any]:
-        last = summary["last"]
         return {
             "model": classifier.arch,
             "dataset": train_set.name,
             "seed": seed,
             "epochs": epochs,
-            "test_loss": last["test_loss"],
-            "test_acc1": last["test_acc1"],
-            "test_acc5": last["test_acc5"],
-            **summary["best"],
-            "train_loss": last["train_loss"],
-            "elapsed_s": summary["elapsed_s"],
-            "dastat_version": config["dastat_version"],
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config": config,
+            **final_metrics(summary, config),
         }
 
     return run_loop(classifier, train_set, test_set, spec, make_step, finish)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,22 @@ def best_of(curve: list[dict[str, Any]]) -> dict[str, Any]:
         "best_test_acc1": best["test_acc1"],
         "best_epoch": best["epoch"],
         "best_test_loss": min(row["test_loss"] for row in curve),
+    }
+
+
+def final_metrics(summary: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The fields every final record ends with: last-epoch metrics, the best epoch's, time and config."""
+    last = summary["last"]
+    return {
+        "test_loss": last["test_loss"],
+        "test_acc1": last["test_acc1"],
+        "test_acc5": last["test_acc5"],
+        **summary["best"],
+        "train_loss": last["train_loss"],
+        "elapsed_s": summary["elapsed_s"],
+        "dastat_version": config["dastat_version"],
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config,
     }
 
 
