@@ -31,7 +31,9 @@ class StudyAnalysis:
     probes: pd.DataFrame  # one row per teacher, protocol and scheme, with floor and t_stddev_rel
     floor_effect: pd.DataFrame  # per pair: how much of the ranking is schemes below the floor
     plateau: pd.DataFrame  # per student run
+    scheme_effect: pd.DataFrame = field(default_factory=pd.DataFrame)  # per pair: do schemes move the loss?
     paper_correlations: pd.DataFrame = field(default_factory=pd.DataFrame)  # probes of protocol "paper"
+    compute_s: dict = field(default_factory=dict)  # probe and student time recorded in the store (any run)
 
     def write(self, out: Path, *, store, name: str) -> dict[str, Path]:
         """CSV exports, the Figure-4 grid and one ranking chart per teacher; returns their paths."""
@@ -44,7 +46,7 @@ class StudyAnalysis:
             "curves": store.export(out / "curves.csv", what="curves"),
         }
         for key in ("table", "correlations", "run_correlations", "pooled", "probes", "floor_effect", "plateau",
-                    "paper_correlations"):
+                    "scheme_effect", "paper_correlations"):
             frame = getattr(self, key)
             if key == "probes":
                 key = "probe_summary"
@@ -101,6 +103,40 @@ def floor_effect(table: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def scheme_effect(students: pd.DataFrame) -> pd.DataFrame:
+    """Per pair: do the schemes move the students' test loss beyond the seed-to-seed noise?
+
+    Every scheme trained with a seed sees that seed's data order and base augmentation, so the seed is
+    a block: the test is the scheme term of a two-way ANOVA without interaction, ``test_loss ~ scheme +
+    seed`` (``f``, ``p_value``; type-II sums of squares, so missing runs are allowed). ``signal_to_noise``
+    = sd of the scheme means / (residual sd / sqrt(median runs per scheme)). Near or below 1, the
+    schemes' student losses are not told apart at this number of seeds, and no T. stddev ranking can
+    correlate with them beyond chance.
+    """
+    import statsmodels.api as sm
+    from statsmodels.formula.api import ols
+
+    rows = []
+    for keys, group in students.groupby(list(PAIR_KEYS)):
+        frame = pd.DataFrame({"loss": group["test_loss"].astype(float), "scheme": group["scheme"].astype(str),
+                              "seed": group["seed"].astype(str)})
+        means = frame.groupby("scheme")["loss"].mean()
+        per_scheme = float(frame.groupby("scheme").size().median())
+        f = p_value = residual_sd = math.nan
+        terms = "C(scheme) + C(seed)" if frame["seed"].nunique() > 1 else "C(scheme)"
+        if len(means) > 1 and len(frame) > len(means) + frame["seed"].nunique() - 1:
+            fit = ols(f"loss ~ {terms}", data=frame).fit()
+            table = sm.stats.anova_lm(fit, typ=2)
+            f, p_value = float(table.loc["C(scheme)", "F"]), float(table.loc["C(scheme)", "PR(>F)"])
+            residual_sd = math.sqrt(float(fit.mse_resid))
+        spread = float(means.std(ddof=1)) if len(means) > 1 else math.nan
+        noise = residual_sd / math.sqrt(per_scheme)
+        rows.append({**dict(zip(PAIR_KEYS, keys)), "n_schemes": len(means), "n_runs": len(frame),
+                     "n_seeds": frame["seed"].nunique(), "sd_scheme_means": spread, "residual_sd": residual_sd,
+                     "signal_to_noise": spread / noise if noise > 0 else math.nan, "f": f, "p_value": p_value})
+    return pd.DataFrame(rows)
+
+
 def _spearman(stats, frame: pd.DataFrame) -> float:
     if len(frame) < 3:
         return math.nan
@@ -152,7 +188,20 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
     floor = floor_effect(table, probes) if not table.empty else empty
     return StudyAnalysis(table=table, correlations=correlations, run_correlations=run_correlations, pooled=pooled,
                          selection=selection, probes=probes, floor_effect=floor, plateau=plateau,
-                         paper_correlations=paper)
+                         paper_correlations=paper, compute_s=_compute_s(probes, students),
+                         scheme_effect=scheme_effect(students) if not students.empty else empty)
 
 
-__all__ = ["MIXING", "StudyAnalysis", "analyse", "floor_effect"]
+def _compute_s(probes: pd.DataFrame, students: pd.DataFrame) -> dict[str, float]:
+    """Seconds the store's probes and student runs took, whichever run of the study made them.
+
+    A ranking probes its schemes jointly and records the joint time with each of them, so it counts once.
+    """
+    probe_s = 0.0
+    if not probes.empty and "elapsed_s" in probes:
+        probe_s = float(probes.groupby(["dataset", "teacher", "protocol"])["elapsed_s"].max().sum())
+    student_s = float(students["elapsed_s"].sum()) if not students.empty else 0.0
+    return {"probes": probe_s, "students": student_s, "student_runs": len(students)}
+
+
+__all__ = ["MIXING", "StudyAnalysis", "analyse", "floor_effect", "scheme_effect"]

@@ -54,8 +54,13 @@ def _reading(analysis, config) -> list[str]:
             lines.append(f"- **{keys[1]} → {keys[2]}**: too few schemes for a correlation ({group['n'].iloc[0]}).")
             continue
         covers_zero = sp.ci_low <= 0 <= sp.ci_high
-        verdict = ("T. stddev orders the students' test losses in the paper's direction (lower T. stddev, lower loss)"
-                   if sp.r > 0 else "the order runs against the paper's claim (lower T. stddev, *higher* loss)")
+        if abs(sp.r) < 0.1:
+            verdict = "T. stddev does not order the students' test losses here"
+        elif sp.r > 0:
+            verdict = ("T. stddev orders the students' test losses in the paper's direction "
+                       "(lower T. stddev, lower loss)")
+        else:
+            verdict = "the order runs against the paper's claim (lower T. stddev, *higher* loss)"
         lines.append(
             f"- **{keys[1]} → {keys[2]}** (n = {sp.n} schemes): {_strength(sp.r)} rank correlation, Spearman "
             f"{sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, permutation "
@@ -90,8 +95,13 @@ def _reading(analysis, config) -> list[str]:
             text += (f"Spearman over all schemes {r.spearman_all:+.3f}, over the {r.n_above} at or above the floor "
                      f"{r.spearman_above_floor:+.3f}: ")
             drop = abs(r.spearman_all) - abs(r.spearman_above_floor)
-            text += ("most of the ordering comes from the schemes below the floor." if drop > 0.3
-                     else "the ordering does not rest mainly on them.")
+            if abs(r.spearman_all) < 0.1:
+                text += "with no ordering overall, there is none for the floor to explain."
+            else:
+                text += ("most of the ordering comes from the schemes below the floor." if drop > 0.3
+                         else "the ordering does not rest mainly on them.")
+                if r.n_above < 5:
+                    text += f" (Only {r.n_above} schemes at or above the floor: a rough check.)"
         lines.append(text)
     return lines
 
@@ -110,18 +120,85 @@ def _discussion(analysis, config, teachers) -> list[str]:
         "get from the labels alone), so their T. stddev differences are small next to their intervals and say "
         "little about the teacher's information; the spread comes mostly from the mixing schemes, which move "
         "the teacher's outputs between classes.",
-        "- **Few points per panel.** Nine schemes per pair give wide intervals for any correlation "
-        "(at n = 9 a Spearman of 0.7 is needed for p < 0.05).",
-        "- **Student noise.** On a 360-image test split, seed-to-seed differences of test loss are of the same "
-        "size as the differences between schemes (see the ± columns), which blurs the y axis.",
-        f"- **Short training.** Students trained {config.epochs} epochs "
-        "(" + ("the plateau rule below says whether that was enough" if not config.quick
+        f"- **Few points per panel.** {len(config.schemes)} schemes per pair give wide intervals for any "
+        "correlation (at n = 9 a Spearman of about 0.7 is needed for p < 0.05).",
+        *_noise_lines(analysis.scheme_effect),
+        f"- **Training length.** Students trained {config.epochs} epochs "
+        "(" + ("the Plateau section says what the test loss did at the end" if not config.quick
                else "a CI smoke run: no conclusions") + ").",
         "- **Better tests:** CIFAR-100 or Tiny ImageNet (`--preset cifar100|tinyimagenet`, 100/200 classes, "
         "teachers far from one-hot), more schemes per panel (e.g. `dastat.augment.pick` variants and scheme "
         "strengths), more seeds per scheme, and the paper protocol beside the fast one.",
     ]
     return lines
+
+
+def _noise_lines(effect: pd.DataFrame) -> list[str]:
+    """Whether the schemes' student losses stand out from the seed noise at all, per pair."""
+    if effect.empty:
+        return []
+    parts = [f"{r.teacher} → {r.student}: the schemes' mean losses spread by {r.sd_scheme_means:.4f} (sd), runs "
+             f"about them by {r.residual_sd:.4f} (residual sd), signal-to-noise {r.signal_to_noise:.2f}, "
+             f"p = {_f(r.p_value, '{:.3g}')}" for r in effect.itertuples(index=False)]
+    weak = [f"{r.teacher} → {r.student}" for r in effect.itertuples(index=False)
+            if not (r.signal_to_noise > 1.5 and r.p_value < 0.05)]
+    text = ("- **Student noise.** Do the schemes change the students' test loss beyond seed noise (ANOVA of the "
+            "runs on scheme + seed, the seed a block because all schemes of a seed share its data order; "
+            "signal-to-noise = sd of the scheme means / noise of one mean)? " + "; ".join(parts) + ".")
+    if weak:
+        text += (f" For {', '.join(weak)} the schemes' student losses are hardly told apart at this number of "
+                 "seeds, so no ranking of the schemes, by T. stddev or anything else, can correlate with them "
+                 "beyond chance there.")
+    return [text, "", _markdown(effect, {"sd_scheme_means": "{:.4f}", "residual_sd": "{:.4f}",
+                                         "signal_to_noise": "{:.2f}", "f": "{:.2f}", "p_value": "{:.3g}"}), ""]
+
+
+def _compute_line(result) -> str:
+    """The compute behind the results, whichever run made them (a re-run that skips everything is fast)."""
+    compute = result.analysis.compute_s
+    teachers = sum(t.elapsed_s for t in result.teachers)
+    return (f"Recorded compute behind these results, from this run or earlier ones: teacher training "
+            f"{teachers / 60:.1f} min, probes {compute.get('probes', 0.0) / 60:.1f} min, student training "
+            f"{compute.get('students', 0.0) / 60:.1f} min over {compute.get('student_runs', 0)} runs "
+            f"(run {result.config.jobs} at a time).")
+
+
+def _plateau_lines(plateau: pd.DataFrame) -> list[str]:
+    """The plateau rule read literally (range) and as a fitted trend, with the per-pair table."""
+    runs, epochs = len(plateau), int(plateau["epochs"].max())
+    literal, flat = int(plateau["is_plateau"].sum()), int(plateau["is_flat"].sum())
+    text = (f"Rule: over the last 20% of the epochs the test loss changes by less than 1%. Read literally "
+            f"((max − min) / min over those epochs and the one before), {literal} of {runs} runs meet it after "
+            f"{epochs} epochs; the median range is {plateau['rel_change'].median():.2%}. That range has a floor: "
+            f"the test loss jitters from epoch to epoch by {plateau['jitter'].median():.2%} (median relative "
+            "standard deviation about a line fitted through the window) even where the learning rate is "
+            "1/1000 of its start, because every training batch still updates the BatchNorm running "
+            f"statistics. Read as a net change (the fitted line's change across the window), {flat} of {runs} "
+            f"runs are flat (change below 1% or within twice its standard error; median |change| "
+            f"{plateau['trend'].abs().median():.2%}). The median run entered its final range (widened by 1%) at "
+            f"epoch {plateau['settled_epoch'].median():.0f}, the slowest at {plateau['settled_epoch'].max():.0f}. "
+            "The paper's step schedule (lr × 0.1 at 62.5%, 75% and 87.5% of the epochs) flattens the last 20% "
+            "by itself, so a flat window says the learning rate had decayed, not that more epochs would not help.")
+    if flat < runs:
+        text += (f" {runs - flat} of {runs} runs still show a net change: if their trends differ by scheme, their "
+                 "test losses are those of students still changing, and scheme differences partly measure how fast "
+                 "each scheme trains; if all schemes of a seed share the trend (the table by seed below), it comes "
+                 "from that seed's data order, which every scheme shares (the same last batches of each epoch "
+                 "feed the BatchNorm statistics), and moves all schemes of the seed together.")
+    table = plateau.assign(abs_trend=plateau["trend"].abs()).groupby(["teacher", "student"]).agg(
+        runs=("run_id", "count"), range_below_1pct=("is_plateau", "sum"), flat=("is_flat", "sum"),
+        median_range=("rel_change", "median"), median_abs_trend=("abs_trend", "median"),
+        median_jitter=("jitter", "median"), median_settled_epoch=("settled_epoch", "median"),
+        max_settled_epoch=("settled_epoch", "max")).reset_index()
+    by_seed = plateau.groupby(["teacher", "student", "seed"]).agg(
+        runs=("run_id", "count"), flat=("is_flat", "sum"), median_trend=("trend", "median"),
+        min_trend=("trend", "min"), max_trend=("trend", "max"), median_jitter=("jitter", "median")).reset_index()
+    percent = "{:.2%}"
+    return [text, "", _markdown(table, {"median_range": percent, "median_abs_trend": percent,
+                                        "median_jitter": percent}),
+            "", "By seed (every scheme of a seed sees the same data order):", "",
+            _markdown(by_seed, {"median_trend": "{:+.2%}", "min_trend": "{:+.2%}", "max_trend": "{:+.2%}",
+                                "median_jitter": percent})]
 
 
 def write_report(result, *, exports: dict[str, Path]) -> Path:
@@ -140,8 +217,9 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
         f"Wall time {result.elapsed_s / 60:.1f} min ("
         + ", ".join(f"{k} {v / 60:.1f} min" for k, v in result.stage_s.items())
         + f"); {result.ran_jobs} training jobs ran, {result.skipped_jobs} were already done, "
-        f"{len(result.failed)} failed. Configuration: `config.yaml`; store: `dastat.sqlite`; exports: "
-        + ", ".join(f"`{p.name}`" for k, p in exports.items() if p.suffix == ".csv") + ".",
+        f"{len(result.failed)} failed. " + _compute_line(result) + " Configuration: `config.yaml`; store: "
+        "`dastat.sqlite`; exports: " + ", ".join(f"`{p.name}`" for k, p in exports.items() if p.suffix == ".csv")
+        + ".",
         "",
     ]
     if config.notes:
@@ -176,24 +254,7 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
                          "s_test_acc1": "{:.2f}"}), ""]
     plateau = analysis.plateau
     if not plateau.empty:
-        flat = int(plateau["is_plateau"].sum())
-        verdict = ("" if flat == len(plateau) else
-                   f" **{len(plateau) - flat} of {len(plateau)} runs had not reached the plateau**: their test losses "
-                   "are those of students still improving, so scheme differences partly measure how fast each "
-                   "scheme trains rather than where it converges.")
-        lines += ["## Plateau", "",
-                  f"Rule: over the last 20% of the epochs the test loss changes by less than 1% ((max − min) / min). "
-                  f"{flat} of {len(plateau)} runs meet it after {int(plateau['epochs'].max())} epochs; the median run "
-                  f"settled (every later loss within 1% of the final one) at epoch "
-                  f"{plateau['settled_epoch'].median():.0f}, the slowest at {plateau['settled_epoch'].max():.0f}; "
-                  f"median relative change over the window {plateau['rel_change'].median():.2%}. The paper's step "
-                  "schedule (lr × 0.1 at 62.5%, 75% and 87.5% of the epochs) flattens the last 20% by itself, so "
-                  "meeting the rule says the learning rate had decayed, not that more epochs would not help."
-                  + verdict, "",
-                  _markdown(plateau.groupby(["teacher", "student"]).agg(
-                      runs=("run_id", "count"), on_plateau=("is_plateau", "sum"),
-                      median_rel_change=("rel_change", "median"), max_rel_change=("rel_change", "max"),
-                      median_settled_epoch=("settled_epoch", "median")).reset_index()), ""]
+        lines += ["## Plateau", "", *_plateau_lines(plateau), ""]
     corr = analysis.correlations
     corr_cols = [c for c in ("teacher", "student", "method", "n", "r", "ci_low", "ci_high", "ci_method", "p_value",
                              "p_perm") if c in corr.columns]
@@ -209,10 +270,11 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
                   _markdown(analysis.paper_correlations[["teacher", "student", "method", "n", "r", "ci_low",
                                                          "ci_high", "p_value"]]), ""]
     if not analysis.pooled.empty:
-        lines += ["## Pooled across pairs (x and y standardised within each pair)", "",
-                  _markdown(analysis.pooled[[c for c in ("model", "term", "estimate", "ci_low", "ci_high", "p_value",
-                                                         "n", "n_groups", "reason") if c in analysis.pooled.columns]]),
-                  ""]
+        pooled = analysis.pooled[[c for c in ("model", "term", "estimate", "ci_low", "ci_high", "p_value", "n",
+                                              "n_groups", "reason") if c in analysis.pooled.columns]]
+        if "reason" in pooled:  # statsmodels' optimiser warnings run long: their first sentence says it
+            pooled = pooled.assign(reason=pooled["reason"].fillna("").map(lambda text: text.split("; ")[0]))
+        lines += ["## Pooled across pairs (x and y standardised within each pair)", "", _markdown(pooled), ""]
     if analysis.selection is not None:
         sel = analysis.selection
         lines += ["## Selection: does the lowest T. stddev pick the best scheme?", "",
