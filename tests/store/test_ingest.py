@@ -154,6 +154,63 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert len(pd.read_json(tmp_path / "o.json")) == 4
 
 
+_PAUSE_INSIDE_TRANSACTION = """
+import sys, time
+from pathlib import Path
+import dastat.store
+from dastat.store.ingest import ingest
+from dastat.store.store import Store
+
+store_path, csv_path, marker, pause_after = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+original, calls = Store._insert_student, [0]
+
+def insert_then_pause(self, conn, *args):
+    calls[0] += 1
+    if calls[0] == pause_after:  # rows are written, the transaction is still open: say so, then wait
+        marker.write_text(str(calls[0]))
+        time.sleep(600)
+    return original(self, conn, *args)
+
+Store._insert_student = insert_then_pause
+ingest([csv_path], dastat.store.open(store_path))
+"""
+
+
+def test_kill_inside_the_open_transaction_leaves_nothing_of_that_file(tmp_path):
+    """The child stops *inside* the transaction after writing 15,000 of 20,000 rows; a SIGKILL there
+    must leave the store as it was before (the uncommitted rows that reached the WAL are ignored)."""
+    store_path = tmp_path / "s.sqlite"
+    kept = _csv(tmp_path / "kept.csv", n=3)
+    assert main(["ingest", str(kept), "--store", str(store_path)]) == 0
+    n = 20000
+    big = tmp_path / "big.csv"
+    pd.DataFrame({"dataset": "cifar100", "teacher": "vgg13", "student": "vgg8", "scheme": "mixup",
+                  "seed": range(n), "test_loss": 2.0, "run_id": [f"b-{i}" for i in range(n)]}).to_csv(big, index=False)
+    marker = tmp_path / "inside"
+    wal = store_path.with_name(store_path.name + "-wal")
+    wal_before = wal.stat().st_size if wal.exists() else 0
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSE_INSIDE_TRANSACTION, str(store_path), str(big), str(marker),
+                             "15000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the child never reached the middle of its transaction"
+        time.sleep(0.05)
+    wal_bytes = wal.stat().st_size if wal.exists() else 0
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    # Pages of the uncommitted rows had spilled into the WAL on disk when the kill landed.
+    assert wal_bytes > wal_before + 100_000, (wal_before, wal_bytes)
+    conn = sqlite3.connect(store_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT COUNT(*) FROM students").fetchone()[0] == 3  # only the earlier file
+    assert conn.execute("SELECT COUNT(*) FROM sources").fetchone()[0] == 1
+    conn.close()
+    assert main(["ingest", str(big), "--store", str(store_path)]) == 0
+    assert len(dastat.store.open(store_path).students()) == n + 3
+
+
 def test_killed_mid_ingest_leaves_whole_files_or_none(tmp_path):
     big = []
     for k in range(3):
