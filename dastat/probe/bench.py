@@ -114,10 +114,12 @@ def _forward_inputs(name: str, teacher: nn.Module, dataset, fill) -> tuple[Tenso
     scheme = augment.get(name, image_size=dataset.image_size, fill=fill)
     x = dataset.images[:_BATCH_SIZE]
     g = torch.Generator(device=dataset.device).manual_seed(0)
+    scorer = teacher if scheme.scorer else None
     with torch.inference_mode():
-        x_prime = scheme(x, generator=g, scorer=teacher if scheme.scorer else None)
-    # [B + B', 3, H, W], as the engine's single forward (x alone where x' is x)
-    rows = x if engine.reuses_x(scheme) else torch.cat([x, x_prime])
+        x_prime = scheme(x, generator=g, scorer=scorer)
+    # [B + B', 3, H, W], as the engine's single forward (x alone where x' is x or was scored in the pool)
+    reused = engine.reuses_x(scheme) or engine.reuses_pool(scheme, scorer, teacher)
+    rows = x if reused else torch.cat([x, x_prime])
     pool = None
     if scheme.scorer:
         pool = torch.cat([x] * scheme.pool_factor)  # [pool_factor * B, 3, H, W]: what the scorer sees

@@ -1,10 +1,11 @@
 """The batched probe loop: teacher forwards on x and x' for several schemes at once.
 
 All schemes share the image order and the base crop/flip of x (common random numbers, SPEC §1):
-x is made and scored once, each scheme adds its own x' block (``identity``'s x' is x itself, so it
-reuses x's teacher outputs instead of adding a block). Per-set sums are accumulated in
-float64 on the device; the host looks at them only between rounds of sets, where the stopping
-rule (``controller``) runs.
+x is made and scored once, each scheme adds its own x' block. Two schemes add none: ``identity``,
+whose x' is x itself, and a picking scheme ranked by the teacher's own entropy (``cutmixpick_t``),
+whose x' the teacher has already scored as part of its pool: the kept rows of those logits are used.
+Per-set sums are accumulated in float64 on the device; the host looks at them only between rounds
+of sets, where the stopping rule (``controller``) runs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from dastat.augment.geometry import Identity
+from dastat.augment.picking import Pick
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import NumericalError
 from dastat.probe import distributed
@@ -41,6 +43,11 @@ class Job:
 def reuses_x(scheme: Callable) -> bool:
     """Whether ``scheme``'s x' is x itself (``identity``): the engine then scores x once for both."""
     return type(scheme) is Identity
+
+
+def reuses_pool(scheme: Callable, scorer: nn.Module | None, teacher: nn.Module) -> bool:
+    """Whether ``scheme``'s x' is picked from a pool the teacher itself scored: its logits are then reused."""
+    return isinstance(scheme, Pick) and scheme.criterion == "teacher_entropy" and scorer is teacher
 
 
 @dataclass
@@ -69,15 +76,16 @@ class EngineOutput:
 
 
 class _CountingScorer(nn.Module):
-    """Counts the images a picking scheme sends through its scorer (host ints: no sync)."""
+    """Counts the images a picking scheme sends through its scorer (host ints: no sync); keeps the last logits."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
-        self.net, self.images = net, 0
+        self.net, self.images, self.last = net, 0, None
 
     def forward(self, x: Tensor) -> Tensor:
         self.images += x.shape[0]
-        return self.net(x)
+        self.last = self.net(x)
+        return self.last
 
 
 def run(
@@ -109,6 +117,7 @@ def run(
     world, rank = distributed.world_size(), distributed.rank()
     width = 1 + len(jobs)
     reuses = {1 + s for s, job in enumerate(jobs) if reuses_x(job.scheme)}
+    from_pool = {1 + s for s, job in enumerate(jobs) if reuses_pool(job.scheme, job.scorer, teacher)}
     records = torch.full((max_sets, width, c + _EXTRA), math.nan, dtype=torch.float64, device=device)
     counts = dict.fromkeys(names, 0)
     active = set(names)
@@ -127,25 +136,34 @@ def run(
             labels = dataset.labels[index]
             x = base(dataset.images[index], generator=g_base)
             blocks, fed = [x], [0]  # the forward's blocks and the slot each one is for
+            scored = []  # (slot, teacher logits of its x') for x' the teacher scored in the pool
             for slot in slots[1:]:
                 if slot in reuses:
                     continue
                 job, scorer = jobs[slot - 1], scorers[jobs[slot - 1].name]
                 before = scorer.images if scorer is not None else 0
-                blocks.append(job.scheme(x, generator=gens[job.name], scorer=scorer))
-                fed.append(slot)
+                if slot in from_pool:
+                    _, params = job.scheme(x, generator=gens[job.name], scorer=scorer, return_params=True)
+                    scored.append((slot, scorer.last.index_select(0, params.kept)))
+                else:
+                    blocks.append(job.scheme(x, generator=gens[job.name], scorer=scorer))
+                    fed.append(slot)
                 if scorer is not None:
                     record[slot, c + FORWARDS] += scorer.images - before
             with autocast:
                 logits = teacher(torch.cat(blocks))
+            if scored:
+                logits = torch.cat([logits.float(), *(kept.float() for _, kept in scored)])
             probs = logits.double().softmax(-1)  # [rows, C]; float64 so set sums are exact to 1e-15
             entropy = torch.special.entr(probs).sum(1)  # [rows]
             hits = logits.argmax(1)
             finite = torch.isfinite(logits).all(1)
             parts, offset = {}, 0
-            for slot, block in zip(fed, blocks):
-                parts[slot] = slice(offset, offset + block.shape[0])
-                offset += block.shape[0]
+            for slot, rows in [*((slot, block.shape[0]) for slot, block in zip(fed, blocks)),
+                               *((slot, kept.shape[0]) for slot, kept in scored)]:
+                parts[slot] = slice(offset, offset + rows)
+                offset += rows
+            new_rows = set(fed)  # rows this forward added (reused rows were counted where they were made)
             for slot in slots:
                 part = parts.get(slot, parts[0])
                 n = part.stop - part.start
@@ -153,7 +171,7 @@ def run(
                 (probs_x if slot == 0 else row[:c]).add_(probs[part].sum(0))
                 row[c + ENTROPY] += entropy[part].sum()
                 row[c + ROWS] += n
-                row[c + FORWARDS] += n if slot in parts else 0
+                row[c + FORWARDS] += n if slot in new_rows else 0
                 if n == labels.shape[0]:  # a picked x' has no per-image label
                     row[c + CORRECT] += (hits[part] == labels).sum()
                 else:

@@ -57,6 +57,13 @@ def test_identity_scores_x_once_for_x_and_x_prime(digits, teacher):
     assert np.array_equal(next(r for r in in_rank if r.scheme == "identity").set_means, result.set_means)
 
 
+def test_cutmixpick_t_reuses_the_logits_the_teacher_gave_its_pool(digits, teacher):
+    # The values match the plain reference (which scores x' again) in test_engine_matches_a_plain_reference;
+    # here the count: per batch x (64) and the pool (128), no third forward for the kept x'.
+    result = probe.t_stddev(teacher, digits, "cutmixpick_t", max_sets=3, min_sets=3, check_every=3, device="cpu")
+    assert result.n_teacher_forwards == 3 * 5 * (64 + 128)
+
+
 def test_seeded_runs_are_bit_identical_and_seeds_differ(digits, teacher):
     kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu", return_sets=True)
     first = probe.t_stddev(teacher, digits, "cutmix", seed=3, **kwargs)
