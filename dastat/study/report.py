@@ -214,7 +214,7 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
         f"{', '.join(config.probe.protocols)} (fast: rtol {config.probe.rtol}, at most "
         f"{config.probe.max_sets or 'the default'} sets, probe seed {config.probe.seed}).",
         "",
-        f"Wall time {result.elapsed_s / 60:.1f} min ("
+        f"This run's wall time {result.elapsed_s / 60:.1f} min ("
         + ", ".join(f"{k} {v / 60:.1f} min" for k, v in result.stage_s.items())
         + f"); {result.ran_jobs} training jobs ran, {result.skipped_jobs} were already done, "
         f"{len(result.failed)} failed. " + _compute_line(result) + " Configuration: `config.yaml`; store: "
