@@ -116,7 +116,7 @@ def run(
     stream = BatchStream(len(dataset), batch_size, seed=seed, device=device)
     world, rank = distributed.world_size(), distributed.rank()
     width = 1 + len(jobs)
-    reuses = {1 + s for s, job in enumerate(jobs) if reuses_x(job.scheme)}
+    same_as_x = {1 + s for s, job in enumerate(jobs) if reuses_x(job.scheme)}
     from_pool = {1 + s for s, job in enumerate(jobs) if reuses_pool(job.scheme, job.scorer, teacher)}
     records = torch.full((max_sets, width, c + _EXTRA), math.nan, dtype=torch.float64, device=device)
     counts = dict.fromkeys(names, 0)
@@ -138,7 +138,7 @@ def run(
             blocks, fed = [x], [0]  # the forward's blocks and the slot each one is for
             scored = []  # (slot, teacher logits of its x') for x' the teacher scored in the pool
             for slot in slots[1:]:
-                if slot in reuses:
+                if slot in same_as_x:
                     continue
                 job, scorer = jobs[slot - 1], scorers[jobs[slot - 1].name]
                 before = scorer.images if scorer is not None else 0
