@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from typing import Any
+
+from dastat.jsonable import json_ready
 
 
 def add_command(sub, name: str, func, help: str, description: str | None = None) -> argparse.ArgumentParser:
@@ -45,20 +46,8 @@ def show_progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "json", False) and not os.environ.get("CI") and sys.stderr.isatty()
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _plain(value.item())
-    return value
-
-
 def print_json(payload: Any) -> None:
-    print(json.dumps(_plain(payload), indent=2, default=str))
+    print(json.dumps(json_ready(payload), indent=2, default=str))
 
 
 def print_frame(frame, *, floatfmt: str = "{:.6g}") -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from dastat.checks import check_choice
 from dastat.errors import InvalidArgumentError
+from dastat.jsonable import json_ready
 from dastat.study.analysis import StudyAnalysis, analyse
 from dastat.study.config import StudyConfig
 from dastat.study.teachers import TeacherInfo, obtain_teacher
@@ -240,7 +241,7 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
                          report=out / "report.md", elapsed_s=elapsed, stage_s=stage_s, failed=summary["failed"],
                          skipped_jobs=summary["skipped"], ran_jobs=summary["ran"])
     write_report(result, exports=exports)
-    (out / "summary.json").write_text(json.dumps(_json_ready(result.to_dict()), indent=2, default=str))
+    (out / "summary.json").write_text(json.dumps(json_ready(result.to_dict()), indent=2, default=str))
     say(f"report: {result.report}")
     return result
 
@@ -249,20 +250,6 @@ def _write_config(config: StudyConfig, out: Path) -> None:
     import yaml
 
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-
-
-def _json_ready(value: Any) -> Any:
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return _json_ready(value.item())
-    return value
 
 
 __all__ = ["EXECUTORS", "STORE_NAME", "StudyResult", "run_study"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
+
+from dastat.jsonable import json_ready
 
 RECORDS_NAME = "records.jsonl"
 # The per-epoch metrics (the store's curve rows).
@@ -84,16 +85,6 @@ def final_metrics(summary: dict[str, Any], config: dict[str, Any]) -> dict[str, 
     }
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def write_records(out_dir: Path, curve: list[dict[str, Any]], final: dict[str, Any] | None = None) -> Path:
     """(Re)write ``records.jsonl``: one ``{"kind": "epoch", ...}`` line per epoch, then the final record.
 
@@ -104,9 +95,9 @@ def write_records(out_dir: Path, curve: list[dict[str, Any]], final: dict[str, A
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
     with open(tmp, "w") as f:
         for row in curve:
-            f.write(json.dumps(_plain({"kind": "epoch", **row})) + "\n")
+            f.write(json.dumps(json_ready({"kind": "epoch", **row})) + "\n")
         if final is not None:
-            f.write(json.dumps(_plain({"kind": "final", **final}), default=str) + "\n")
+            f.write(json.dumps(json_ready({"kind": "final", **final}), default=str) + "\n")
     os.replace(tmp, path)
     return path
 
