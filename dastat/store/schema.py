@@ -63,6 +63,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX students_source ON students (source_id);
     CREATE INDEX sources_hash ON sources (content_hash);
     """,
+    # 2 -> 3: how a student was trained beyond its scheme: the randomness its augmentation drew with
+    # (per sample or per batch) and its distillation method (kd, crd, ...).
+    """
+    ALTER TABLE students ADD COLUMN randomness TEXT;
+    ALTER TABLE students ADD COLUMN method TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,7 +30,7 @@ PROBE_FIELDS = (
 STUDENT_FIELDS = (
     "teacher", "teacher_checksum", "student", "dataset", "scheme", "scheme_params", "seed", "epochs",
     "epoch_factor", "test_loss", "test_acc1", "test_acc5", "best_test_acc1", "best_test_loss",
-    "best_epoch", "train_loss", "elapsed_s", "dastat_version", "created_at", "config",
+    "best_epoch", "train_loss", "elapsed_s", "dastat_version", "created_at", "config", "randomness", "method",
 )
 CURVE_FIELDS = ("epoch", "test_loss", "test_acc1", "test_acc5", "train_loss", "lr", "wall_s")
 _JSON_FIELDS = ("scheme_params", "normalisation", "config")
@@ -38,7 +38,7 @@ _JSON_FIELDS = ("scheme_params", "normalisation", "config")
 # keeps a fractional value as REAL, so it is stored as a number, not forced to an integer.
 _INT_FIELDS = ("set_size", "seed", "n_sets", "n_teacher_forwards", "epochs", "best_epoch", "epoch")
 _TEXT_FIELDS = ("teacher", "teacher_checksum", "student", "dataset", "scheme", "protocol", "randomness",
-                "dastat_version", "created_at")
+                "method", "dastat_version", "created_at")
 _NON_NUMERIC = ("run_id", "source", "source_path", "extra", "kind", "path", "content_hash", "parser",
                 "ingested_at")
 TABLE_COLUMNS = (
