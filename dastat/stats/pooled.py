@@ -96,6 +96,32 @@ def _mixed(points: pd.DataFrame, confidence: float, *, random_slope: bool) -> li
     return rows
 
 
+def random_effects(estimates: np.ndarray, variances: np.ndarray, confidence: float = 0.95) -> dict:
+    """DerSimonian–Laird random-effects pooling of k estimates with known sampling variances.
+
+    Returns
+    -------
+    dict
+        ``estimate`` (pooled), ``se``, ``ci_low``, ``ci_high`` (normal), ``p_value`` (z test of 0),
+        ``tau2`` (between-estimate variance), ``i2`` (share of the spread beyond sampling error,
+        Higgins & Thompson 2002), ``q`` (Cochran's Q).
+    """
+    est, v = np.asarray(estimates, float), np.asarray(variances, float)
+    w = 1.0 / v
+    fixed = (w * est).sum() / w.sum()
+    q = float((w * (est - fixed) ** 2).sum())
+    df = len(est) - 1
+    c = w.sum() - (w**2).sum() / w.sum()
+    tau2 = max(0.0, (q - df) / c) if df > 0 else 0.0
+    w_re = 1.0 / (v + tau2)
+    pooled_est = float((w_re * est).sum() / w_re.sum())
+    se = float(math.sqrt(1.0 / w_re.sum()))
+    half = float(ndtri(0.5 + confidence / 2)) * se
+    i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
+    return dict(estimate=pooled_est, se=se, ci_low=pooled_est - half, ci_high=pooled_est + half,
+                p_value=float(2 * ndtr(-abs(pooled_est / se))), tau2=tau2, i2=i2, q=q)
+
+
 def meta_analysis(r: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> dict:
     """DerSimonian–Laird random-effects pooling of correlations on Fisher's z scale.
 
@@ -108,24 +134,13 @@ def meta_analysis(r: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> dic
     Returns
     -------
     dict
-        ``estimate`` (pooled r = tanh of the pooled z), ``se`` (of the pooled z), ``ci_low``, ``ci_high``,
-        ``p_value`` (z test of no correlation), ``tau2`` (between-pair variance of z), ``i2``
-        (share of the spread in z beyond sampling error, Higgins & Thompson 2002), ``q`` (Cochran's Q).
+        As :func:`random_effects`, with ``estimate``, ``ci_low`` and ``ci_high`` turned back into
+        correlations (tanh); ``se`` and ``tau2`` stay on the z scale.
     """
-    z, v = np.arctanh(r), 1.0 / (n - 3.0)
-    w = 1.0 / v
-    z_fixed = (w * z).sum() / w.sum()
-    q = float((w * (z - z_fixed) ** 2).sum())
-    df = len(z) - 1
-    c = w.sum() - (w**2).sum() / w.sum()
-    tau2 = max(0.0, (q - df) / c) if df > 0 else 0.0
-    w_re = 1.0 / (v + tau2)
-    z_re = float((w_re * z).sum() / w_re.sum())
-    se = float(math.sqrt(1.0 / w_re.sum()))
-    half = float(ndtri(0.5 + confidence / 2)) * se
-    i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
-    return dict(estimate=math.tanh(z_re), se=se, ci_low=math.tanh(z_re - half), ci_high=math.tanh(z_re + half),
-                p_value=float(2 * ndtr(-abs(z_re / se))), tau2=tau2, i2=i2, q=q)
+    result = random_effects(np.arctanh(r), 1.0 / (np.asarray(n, float) - 3.0), confidence)
+    for key in ("estimate", "ci_low", "ci_high"):
+        result[key] = math.tanh(result[key])
+    return result
 
 
 def _meta(points: pd.DataFrame, method: str, confidence: float) -> list[dict]:
