@@ -41,9 +41,13 @@ _TEXT_FIELDS = ("teacher", "teacher_checksum", "student", "dataset", "scheme", "
                 "method", "dastat_version", "created_at")
 _NON_NUMERIC = ("run_id", "source", "source_path", "extra", "kind", "path", "content_hash", "parser",
                 "ingested_at")
+# Probe columns that table() carries beside t_stddev (mean over probes): teacher-side predictors
+# for dastat.stats.compare_predictors.
+PREDICTOR_COLUMNS = ("t_stddev_rel", "t_ce_stddev", "mean_entropy_x", "mean_entropy_xprime",
+                     "teacher_acc_x", "teacher_acc_xprime", "floor")
 TABLE_COLUMNS = (
     "t_stddev", "t_stddev_err", "s_test_loss", "s_test_loss_err", "n_probes", "n_runs", "s_test_acc1",
-    "protocol", "randomness", "set_size",
+    "protocol", "randomness", "set_size", *PREDICTOR_COLUMNS,
 )
 _EXPORT_FORMATS = ("csv", "parquet", "json")
 _BUSY_TIMEOUT_S = 120.0
@@ -387,7 +391,9 @@ class Store:
         DataFrame
             ``by`` columns, then ``t_stddev, t_stddev_err, s_test_loss, s_test_loss_err, n_probes,
             n_runs, s_test_acc1, protocol, randomness, set_size``; ``_err`` columns are the stddev
-            over runs (NaN with a single run).
+            over runs (NaN with a single run). Then the probes' other statistics, averaged like
+            ``t_stddev``: ``t_stddev_rel, t_ce_stddev, mean_entropy_x, mean_entropy_xprime,
+            teacher_acc_x, teacher_acc_xprime, floor``.
         """
         keys = ("dataset", "teacher", "student", "scheme")
         by = list(by)
@@ -397,15 +403,16 @@ class Store:
         if how not in ("inner", "outer", "left"):
             raise InvalidArgumentError(f"how must be 'inner', 'outer' or 'left'; got {how!r}")
         fixed = {"protocol": protocol, "randomness": randomness, "set_size": set_size}
-        probes = self._frame("SELECT dataset, teacher, scheme, protocol, randomness, set_size, t_stddev "
-                             "FROM probes WHERE t_stddev IS NOT NULL")
+        probes = self._frame("SELECT dataset, teacher, scheme, protocol, randomness, set_size, t_stddev, "
+                             f"{', '.join(PREDICTOR_COLUMNS)} FROM probes WHERE t_stddev IS NOT NULL")
         for field, value in fixed.items():
             if value is not None:
                 probes = probes[probes[field] == value]
         split = [f for f, v in fixed.items() if v is None]
         probe_keys = [k for k in by if k != "student"] + split
-        p = (probes.groupby(probe_keys, dropna=False)["t_stddev"]
-             .agg(t_stddev="mean", t_stddev_err="std", n_probes="count").reset_index())
+        grouped = probes.groupby(probe_keys, dropna=False)
+        p = grouped["t_stddev"].agg(t_stddev="mean", t_stddev_err="std", n_probes="count")
+        p = p.join(grouped[list(PREDICTOR_COLUMNS)].mean()).reset_index()
         students = self._frame(f"SELECT {', '.join(keys)}, test_loss, test_acc1 FROM students "
                                "WHERE test_loss IS NOT NULL")
         s = (students.groupby(by, dropna=False)

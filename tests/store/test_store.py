@@ -12,6 +12,7 @@ import pytest
 import dastat.store
 from dastat.errors import InvalidArgumentError
 from dastat.store.schema import MIGRATIONS, SCHEMA_VERSION
+from dastat.store.store import PREDICTOR_COLUMNS
 
 
 def _probe(scheme, t_stddev, protocol="fast", **kw):
@@ -50,6 +51,20 @@ def test_records_round_trip_with_the_promised_columns(tmp_path):
     assert store.curves(sid)["test_loss"].tolist() == [2.0, 1.0]
 
 
+def test_table_carries_the_probes_predictor_columns_averaged_like_t_stddev(tmp_path):
+    store = dastat.store.open(tmp_path / "s.sqlite")
+    for t, entropy in ((0.0050, 0.2), (0.0052, 0.4)):
+        store.add_probe(_probe("cutout", t, mean_entropy_xprime=entropy, teacher_acc_xprime=0.9, floor=0.01))
+    store.add_probe(_probe("mixup", 0.0060, mean_entropy_xprime=0.8))  # other predictors not said: NaN
+    for scheme in ("cutout", "mixup"):
+        store.add_student_run(_student(scheme, 1.0, 0))
+    table = store.table().set_index("scheme")
+    assert table.loc["cutout", "mean_entropy_xprime"] == pytest.approx(0.3)
+    assert table.loc["cutout", "teacher_acc_xprime"] == pytest.approx(0.9)
+    assert table.loc["mixup", "mean_entropy_xprime"] == pytest.approx(0.8)
+    assert np.isnan(table.loc["mixup", "floor"])
+
+
 def test_table_aggregates_seeds_and_never_mixes_protocols(tmp_path):
     store = dastat.store.open(tmp_path / "s.sqlite")
     for t in (0.0050, 0.0052):
@@ -65,7 +80,7 @@ def test_table_aggregates_seeds_and_never_mixes_protocols(tmp_path):
         "dataset,teacher,student,scheme,t_stddev,t_stddev_err,s_test_loss,s_test_loss_err\n")).columns
     assert list(table.columns[: len(reference_columns)]) == list(reference_columns)
     assert list(table.columns[len(reference_columns):]) == ["n_probes", "n_runs", "s_test_acc1", "protocol",
-                                                            "randomness", "set_size"]
+                                                            "randomness", "set_size", *PREDICTOR_COLUMNS]
     cutout = table.set_index("scheme").loc["cutout"]
     assert cutout["t_stddev"] == pytest.approx(0.0051) and cutout["n_probes"] == 2
     assert cutout["t_stddev_err"] == pytest.approx(np.std([0.0050, 0.0052], ddof=1))
