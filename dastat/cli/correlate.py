@@ -53,6 +53,9 @@ def register(sub) -> None:
                    help="also check whether the lowest T. stddev picks the lowest-loss scheme")
     p.add_argument("--runs", action="store_true",
                    help="also the run-level bootstrap interval (needs --store: reads store.runs())")
+    p.add_argument("--predictors", default=None, metavar="LIST",
+                   help="also compare these teacher-side predictors head to head (comma-separated columns, "
+                   "or 'all' for every known one the table holds): correlations and their differences")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -72,10 +75,17 @@ def _run(args: argparse.Namespace) -> int:
         runs = read_source(args, view="runs")
         extra["runs"] = correlate_runs(runs, x=args.x, y=args.y, by=args.by, methods=args.methods,
                                        confidence=args.confidence, seed=args.seed)
+    if args.predictors:
+        from dastat.stats import compare_predictors
+
+        extra["predictors"] = compare_predictors(table, predictors=args.predictors, y=args.y, by=args.by,
+                                                 methods=args.methods, confidence=args.confidence,
+                                                 n_resamples=args.n_resamples, seed=args.seed)
     if args.json:
         payload = {"correlations": result.to_dict(orient="records")}
         for name, value in extra.items():
-            payload[name] = value.to_dict() if name == "selection" else value.to_dict(orient="records")
+            records = name in ("selection", "predictors")
+            payload[name] = value.to_dict() if records else value.to_dict(orient="records")
         print_json(payload)
         return 0
     keys = [k for k in result.columns if k not in result.columns[result.columns.get_loc("x"):]]
@@ -94,4 +104,18 @@ def _run(args: argparse.Namespace) -> int:
     if "runs" in extra:
         print("\nRun-level bootstrap (probe and student runs resampled within each scheme):")
         print_frame(extra["runs"], floatfmt="{:.4g}")
+    if "predictors" in extra:
+        _print_predictors(extra["predictors"], keys)
     return 0
+
+
+def _print_predictors(comparison, keys: list[str]) -> None:
+    correlations, differences = (frame.fillna({k: "" for k in keys}) for frame in
+                                 (comparison.correlations, comparison.differences))  # pooled rows: no keys
+    print("\nPredictors of the student loss (each oriented by its sign: r > 0 = lower value, lower loss):")
+    print_frame(correlations[["level", *keys, "predictor", "sign", "method", "n", "r", "ci_low",
+                                         "ci_high", "p_value"]], floatfmt="{:.4g}")
+    print("\nDifferences r_a - r_b (Williams/Steiger for Pearson, bootstrap over schemes for ranks; "
+          "pooled Pearson on the Fisher-z scale):")
+    print_frame(differences[["level", *keys, "predictor_a", "predictor_b", "method", "test", "n",
+                                        "diff", "ci_low", "ci_high", "p_value"]], floatfmt="{:.4g}")

@@ -171,8 +171,9 @@ def compare_predictors(
         so that for each one a lower value should predict a lower loss and r > 0 means "predicts
         in the expected direction"; the differences compare oriented correlations.
     confidence : float in (0, 1)
-    n_resamples : int >= 1
-        Bootstrap resamples (rank intervals, rank differences) and Monte Carlo permutations.
+    n_resamples : int >= 0
+        Bootstrap resamples (rank intervals, rank differences) and Monte Carlo permutations; 0
+        skips them (their intervals and p-values are NaN; Pearson's need none).
     seed : int >= 0
         Each pair, predictor, comparison and method draws from its own stream.
 
@@ -208,7 +209,7 @@ def compare_predictors(
     by = check_by(by)
     methods = check_methods(methods)
     confidence = check_fraction(confidence, "confidence")
-    n_resamples = check_int(n_resamples, "n_resamples", low=1)
+    n_resamples = check_int(n_resamples, "n_resamples", low=0)
     seed = check_int(seed, "seed", low=0)
     predictors = _check_predictors(table, predictors)
     require_columns(table, [*by, y, *predictors], name="table")
@@ -234,7 +235,7 @@ def compare_predictors(
                 record = result.to_dict()
                 record["predictor"] = record.pop("x")
                 corr_rows.append({"level": "pair", **keys, **record, "sign": sign[p], "n_pairs": 1})
-                if method != "pearson" and math.isfinite(result.r):
+                if method != "pearson" and math.isfinite(result.r) and n_resamples > 0:
                     boot = intervals.bootstrap_distribution(method, values[p][keep], yv[keep],
                                                             n_resamples=n_resamples, rng=rng)
                 else:
@@ -258,6 +259,12 @@ def compare_predictors(
                     (n, rows_p[0]["r_a"], rows_p[0]["r_b"], rows_p[0]["r_ab"], None))
             for method in rank_methods:
                 r_a, r_b, r_ab = (float(coefficient(method, u, v)[0]) for u, v in ((av, ys), (bv, ys), (av, bv)))
+                if n_resamples == 0:
+                    diff_rows.append({**base, "method": method, "test": "bootstrap_schemes", "n": n, "r_a": r_a,
+                                      "r_b": r_b, "r_ab": r_ab, "scale": "r", "diff": r_a - r_b,
+                                      "n_resamples": 0, "reason": "n_resamples = 0: no bootstrap"})
+                    pair_diff.setdefault((a, b, method), []).append((n, r_a, r_b, r_ab, None))
+                    continue
                 rng = np.random.default_rng(derive_seed(seed, f"predictors:{label}:{a}-{b}:{method}"))
                 boot = dependent.bootstrap_differences(method, ys, np.column_stack([av, bv]),
                                                        n_resamples=n_resamples, rng=rng)
@@ -280,15 +287,23 @@ def compare_predictors(
     return PredictorComparison(correlations, differences)
 
 
-def _stratified(items: list) -> tuple[float, np.ndarray, int, int]:
-    """Weighted mean of per-pair values and of their bootstrap draws (weights: n), over usable pairs."""
-    usable = [(n, value, draws) for n, value, draws in items if draws is not None and math.isfinite(value)]
+def _stratified(items: list) -> tuple[float, np.ndarray | None, int, int]:
+    """Weighted mean of the finite per-pair values (weights: n), and of their bootstrap draws if all have them."""
+    usable = [(n, value, draws) for n, value, draws in items if math.isfinite(value)]
     if not usable:
-        return math.nan, np.full(1, math.nan), 0, 0
+        return math.nan, None, 0, 0
     w = np.array([n for n, _, _ in usable], float)
     estimate = float(np.dot(w, [v for _, v, _ in usable]) / w.sum())
+    if any(d is None for _, _, d in usable):
+        return estimate, None, int(w.sum()), len(usable)
     draws = (w[:, None] * np.stack([d for _, _, d in usable])).sum(0) / w.sum()
     return estimate, draws, int(w.sum()), len(usable)
+
+
+def _stratified_interval(draws: np.ndarray | None, confidence: float) -> tuple[intervals.Interval, float]:
+    if draws is None:
+        return intervals.Interval(math.nan, math.nan, "none", "n_resamples = 0: no bootstrap"), math.nan
+    return intervals.percentile(draws, confidence), dependent.bootstrap_p_value(draws)
 
 
 def _pooled_correlation(method: str, items: list, confidence: float, n_resamples: int) -> dict:
@@ -305,10 +320,10 @@ def _pooled_correlation(method: str, items: list, confidence: float, n_resamples
                 "n_resamples": 0,
                 "reason": f"{skipped} pair(s) left out: n <= 3 or |r| = 1" if skipped else ""}
     estimate, draws, n, used = _stratified(items)
-    interval = intervals.percentile(draws, confidence)
+    interval, p_value = _stratified_interval(draws, confidence)
     reason = f"{len(items) - used} pair(s) without a coefficient left out" if used < len(items) else ""
     return {"n": n, "n_pairs": used, "r": estimate, "ci_low": interval.low, "ci_high": interval.high,
-            "ci_method": "stratified_bootstrap_percentile", "p_value": dependent.bootstrap_p_value(draws),
+            "ci_method": "stratified_bootstrap_percentile", "p_value": p_value,
             "n_resamples": n_resamples, "reason": "; ".join(filter(None, [reason, interval.note]))}
 
 
@@ -331,8 +346,7 @@ def _pooled_difference(method: str, items: list, confidence: float, n_resamples:
                 "reason": f"{left} pair(s) left out: n <= 3 or |r| = 1" if left else ""}
     diff_items = [(n, ra - rb, draws) for n, ra, rb, _, draws in items]
     estimate, draws, n, used = _stratified(diff_items)
-    interval = intervals.percentile(draws, confidence)
+    interval, p_value = _stratified_interval(draws, confidence)
     return {"test": "bootstrap_schemes_stratified", "n": n, "n_pairs": used, "scale": "r", "diff": estimate,
             "ci_low": interval.low, "ci_high": interval.high, "ci_method": "stratified_bootstrap_percentile",
-            "p_value": dependent.bootstrap_p_value(draws), "n_resamples": n_resamples,
-            "reason": interval.note}
+            "p_value": p_value, "n_resamples": n_resamples, "reason": interval.note}

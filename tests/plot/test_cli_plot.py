@@ -44,6 +44,20 @@ def test_correlate_csv_with_pooled_and_selection(tmp_path, capsys):
     assert "0.8889 (p-value: 0.02%)" in text and "meta_fisher_z_pearson" in text and "100% of 8 pairs" in text
 
 
+def test_correlate_predictors_all_compares_every_known_column(tmp_path, capsys):
+    csv = tmp_path / "table.csv"
+    paper = load_reference("paper")
+    # A second predictor for the test: the paper's points carry only t_stddev.
+    paper.assign(floor=paper["t_stddev"] + np.random.default_rng(0).normal(0, 2e-4, len(paper))).to_csv(csv)
+    assert main(["correlate", "--csv", str(csv), "--n-resamples", "0", "--methods", "pearson",
+                 "--predictors", "all", "--json"]) == 0
+    differences = json.loads(capsys.readouterr().out)["predictors"]["differences"]
+    assert {(d["predictor_a"], d["predictor_b"]) for d in differences} == {("t_stddev", "floor")}
+    assert {d["test"] for d in differences} == {"williams_t", "steiger_z", "meta_steiger_z"}
+    assert main(["correlate", "--csv", str(csv), "--n-resamples", "0", "--predictors", "t_stddev"]) == 2
+    assert "at least two columns" in capsys.readouterr().err
+
+
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
     assert main(["correlate", "--csv", str(tmp_path / "missing.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -161,3 +161,13 @@ def test_pooled_meta_difference_level_with_more_repetitions():
     reps = 2000
     null = _pooled_rejection_rate(reps, 33, r_yb=0.5)
     assert abs(null - 0.05) <= _margin(0.05, reps)
+
+
+def test_no_resamples_leaves_rank_intervals_empty_but_keeps_the_estimates(result):
+    table, _ = result
+    out = compare_predictors(table, ["a", "b"], n_resamples=0)
+    rank = out.differences[out.differences["method"] == "kendall"]
+    assert rank["diff"].notna().all() and rank["p_value"].isna().all()
+    assert (rank["reason"].str.contains("n_resamples = 0")).all()
+    pearson = out.differences[out.differences["test"] == "williams_t"]
+    assert pearson["p_value"].notna().all()
