@@ -49,7 +49,7 @@ def _panel_title(keys: dict, stats: pd.DataFrame | None, methods: Iterable[str])
     return "\n".join(lines)
 
 
-def _ols_band(ax, xv: np.ndarray, yv: np.ndarray, confidence: float) -> None:
+def ols_band(ax, xv: np.ndarray, yv: np.ndarray, confidence: float) -> None:
     """OLS line of y on x with the pointwise confidence band of the fitted mean."""
     import statsmodels.api as sm
 
@@ -124,7 +124,7 @@ def fig4(
         xv, yv = numeric(rows, x).to_numpy(), numeric(rows, y).to_numpy()
         finite = np.isfinite(xv) & np.isfinite(yv)
         names = rows[scheme].astype(str).to_numpy()
-        _ols_band(ax, xv[finite], yv[finite], confidence)
+        ols_band(ax, xv[finite], yv[finite], confidence)
         for s in scheme_order(names[finite]):
             mask = finite & (names == s)
             if draw_x_err or draw_y_err:
