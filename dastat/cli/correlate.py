@@ -55,7 +55,8 @@ def register(sub) -> None:
                    help="also the run-level bootstrap interval (needs --store: reads store.runs())")
     p.add_argument("--predictors", default=None, metavar="LIST",
                    help="also compare these teacher-side predictors head to head (comma-separated columns, "
-                   "or 'all' for every known one the table holds): correlations and their differences")
+                   "or 'all' for every known one the table holds): correlations and their differences; "
+                   "with --runs also the run bootstrap of each difference")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -71,15 +72,15 @@ def _run(args: argparse.Namespace) -> int:
         extra["pooled"] = pooled(table, x=args.x, y=args.y, by=args.by, confidence=args.confidence)
     if args.selection:
         extra["selection"] = selection(table, x=args.x, y=args.y, by=args.by)
+    runs = read_source(args, view="runs") if args.runs else None
     if args.runs:
-        runs = read_source(args, view="runs")
         extra["runs"] = correlate_runs(runs, x=args.x, y=args.y, by=args.by, methods=args.methods,
                                        confidence=args.confidence, seed=args.seed)
     if args.predictors:
         from dastat.stats import compare_predictors
 
         extra["predictors"] = compare_predictors(table, predictors=args.predictors, y=args.y, by=args.by,
-                                                 methods=args.methods, confidence=args.confidence,
+                                                 methods=args.methods, runs=runs, confidence=args.confidence,
                                                  n_resamples=args.n_resamples, seed=args.seed)
     if args.json:
         payload = {"correlations": result.to_dict(orient="records")}
