@@ -55,6 +55,22 @@ class PredictorComparison:
         return {"correlations": self.correlations.to_dict(orient="records"),
                 "differences": self.differences.to_dict(orient="records")}
 
+    def verdicts(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Which two predictors are distinguishable at level ``alpha``, per row of ``differences``.
+
+        Adds ``distinguishable`` (p_value < alpha; False where there is no p-value) and ``better``
+        (the predictor with the larger oriented correlation where distinguishable, "" otherwise)
+        to the key, predictor, method, test, n, diff and p_value columns.
+        """
+        alpha = check_fraction(alpha, "alpha")
+        d = self.differences
+        keys = [c for c in d.columns if c == "level" or c not in DIFFERENCE_COLUMNS]
+        out = d[[*keys, "predictor_a", "predictor_b", "method", "test", "n", "diff", "p_value"]].copy()
+        out["distinguishable"] = (out["p_value"] < alpha).fillna(False).astype(bool)
+        out["better"] = np.where(out["distinguishable"],
+                                 np.where(out["diff"] > 0, out["predictor_a"], out["predictor_b"]), "")
+        return out
+
 
 def available_predictors(table: pd.DataFrame) -> list[str]:
     """The known predictors (:data:`PREDICTORS`) that ``table`` has and that hold at least one number."""

@@ -240,3 +240,16 @@ def test_run_bootstrap_keeps_its_level_when_the_difference_is_only_seed_noise():
     # widening this rejected 13% (9 schemes, 200 repetitions); with it 5.0% (300 repetitions).
     reps = 400
     assert abs(_run_null_rejection(reps, 41) - 0.05) <= _margin(0.05, reps)
+
+
+def test_verdicts_name_the_better_predictor_only_where_the_difference_is_significant(result):
+    _, out = result
+    verdicts = out.verdicts(alpha=0.05)
+    assert len(verdicts) == len(out.differences)
+    significant = verdicts[verdicts["distinguishable"]]
+    assert len(significant) and {"level", "teacher"} <= set(verdicts.columns)
+    assert (significant["p_value"] < 0.05).all()
+    assert (significant["better"] == np.where(significant["diff"] > 0, "a", "b")).all()
+    assert (verdicts.loc[~verdicts["distinguishable"], "better"] == "").all()
+    with pytest.raises(InvalidArgumentError, match="alpha"):
+        out.verdicts(alpha=5)
