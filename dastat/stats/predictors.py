@@ -245,6 +245,7 @@ def compare_predictors(
     predictors = _check_predictors(table, predictors)
     require_columns(table, [*by, y, *predictors], name="table")
     sign = _check_signs(signs, predictors)
+    table = table.assign(**{c: numeric(table, c, name="table") for c in dict.fromkeys([y, *predictors])})
     rank_methods = [m for m in methods if m != "pearson"]
     if runs is not None:
         runs = check_frame(runs, "runs")
@@ -257,8 +258,8 @@ def compare_predictors(
     pair_diff: dict[tuple, list] = {}
     for keys, rows in groups(table, by):
         label = "|".join(map(str, keys.values()))
-        yv = numeric(rows, y).to_numpy()
-        values = {p: sign[p] * numeric(rows, p).to_numpy() for p in predictors}
+        yv = rows[y].to_numpy()
+        values = {p: sign[p] * rows[p].to_numpy() for p in predictors}
         for p in predictors:
             keep = _finite(values | {y: yv}, [p, y])
             for method in methods:

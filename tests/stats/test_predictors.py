@@ -126,7 +126,7 @@ def _pooled_rejection_rate(reps, seed, r_yb):
     hits = 0
     for _ in range(reps):
         out = compare_predictors(_table(rng, n_pairs=4, n=15, r_ya=0.5, r_yb=r_yb, r_ab=0.5), ["a", "b"],
-                                 methods="pearson", n_resamples=1)
+                                 methods="pearson", n_resamples=0)
         pooled = out.differences[out.differences["level"] == "pooled"].iloc[0]
         hits += pooled["p_value"] < 0.05
     return hits / reps
