@@ -231,7 +231,9 @@ def compare_predictors(
     t rejected 4.3% at n = 9 and 4.75% at n = 30 (4,000 repetitions; Steiger's z 3.8% and 4.65%);
     the scheme bootstrap rejected 3.5% (Spearman) and 3.0% (Kendall) at n = 9 and 5.25% and 2.25%
     at n = 30 (400 repetitions): conservative for Kendall, whose resamples gain ties. At the
-    paper's n = 9 schemes per pair only large differences are detectable. The run bootstrap widens
+    paper's n = 9 schemes per pair only large differences are detectable: with predictors correlated
+    0.7, Williams' t found rho 0.9 against 0.7 in 24% of samples (4,000 repetitions), the pooled
+    Steiger-z meta-analysis of 8 such pairs in 96% (1,000). The run bootstrap widens
     each resampled scheme mean by sqrt(m / (m - 1)) for m runs: without it, 9 schemes x 3 seeds with
     a difference made only of seed noise were rejected 13% of the time (200 repetitions); with it,
     12 schemes x 3 seeds gave 5.0% (300 repetitions).
