@@ -14,18 +14,21 @@ def register(sub) -> None:
                     "Pearson/Spearman/Kendall in each title) or the ranking bar chart of a probe table.")
     add_source(p)
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
-    p.add_argument("--kind", default="fig4", choices=["fig4", "ranking"],
+    p.add_argument("--kind", default="fig4", choices=["fig4", "ranking", "predictors"],
                    help="fig4: scatter grid (default); ranking: T. stddev bars with intervals "
-                   "(reads the store's probes, latest per scheme, or the CSV as a probe table)")
+                   "(reads the store's probes, latest per scheme, or the CSV as a probe table); "
+                   "predictors: student loss against every predictor the table holds, one row per pair")
     p.add_argument("--ncols", type=int, default=4, help="panels per row for fig4 (default: 4)")
     p.add_argument("--dpi", type=int, default=150, help="resolution of PNG output (default: 150)")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dastat.plot import fig4, ranking, save_figure
+    from dastat.plot import fig4, predictor_grid, ranking, save_figure
 
     if args.kind == "ranking":
         figure = ranking(read_source(args, view="probes"), x=args.x, duplicates="latest")
+    elif args.kind == "predictors":
+        figure = predictor_grid(read_source(args), y=args.y, by=args.by)
     else:
         figure = fig4(read_source(args), x=args.x, y=args.y, by=args.by, ncols=args.ncols)
     path = save_figure(figure, args.out, dpi=args.dpi)

@@ -56,6 +56,9 @@ def test_correlate_predictors_all_compares_every_known_column(tmp_path, capsys):
     assert {d["test"] for d in differences} == {"williams_t", "steiger_z", "meta_steiger_z"}
     assert main(["correlate", "--csv", str(csv), "--n-resamples", "0", "--predictors", "t_stddev"]) == 2
     assert "at least two columns" in capsys.readouterr().err
+    out = tmp_path / "predictors.png"
+    assert main(["plot", "--kind", "predictors", "--csv", str(csv), "--out", str(out), "--dpi", "30"]) == 0
+    assert np.asarray(Image.open(out).convert("L"), dtype=float).std() > 5
 
 
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
