@@ -31,6 +31,10 @@ PREDICTORS: tuple[str, ...] = ("t_stddev", "t_stddev_rel", "t_ce_stddev", "mean_
 # teacher's probabilities and lowers T. stddev, so it enters negated.
 DEFAULT_SIGNS: Mapping[str, int] = {"mean_entropy_xprime": -1}
 
+# |r_ab| beyond this: the two predictors order the schemes identically up to rounding (e.g.
+# t_stddev_rel where the floor is the same for every scheme), and no difference can be tested.
+_COLLINEAR = 1 - 1e-12
+
 CORRELATION_COLUMNS = ("level", "predictor", "sign", "y", "method", "n", "n_dropped", "r", "ci_low",
                        "ci_high", "ci_method", "p_value", "p_perm", "n_pairs", "confidence",
                        "n_resamples", "seed", "reason")
@@ -114,7 +118,7 @@ def _pearson_differences(base: dict, a: np.ndarray, b: np.ndarray, yv: np.ndarra
     if not all(map(math.isfinite, (r_a, r_b, r_ab))):
         return [{**common, "test": test, "reason": "a correlation is undefined (a constant column)"}
                 for test in ("williams_t", "steiger_z")]
-    if abs(r_ab) > 1 - 1e-12:
+    if abs(r_ab) > _COLLINEAR:
         return [{**common, "test": test, "reason": "the two predictors are collinear (|r_ab| = 1): their "
                  "correlations with y agree up to sign by construction; there is nothing to test"}
                 for test in ("williams_t", "steiger_z")]
@@ -371,10 +375,11 @@ def _pooled_correlation(method: str, items: list, confidence: float, n_resamples
 def _pooled_difference(method: str, items: list, confidence: float, n_resamples: int) -> dict:
     if method == "pearson":
         usable = [(n, ra, rb, rab) for n, ra, rb, rab, _ in items
-                  if n > 3 and all(map(math.isfinite, (ra, rb, rab))) and max(abs(ra), abs(rb)) < 1]
+                  if n > 3 and all(map(math.isfinite, (ra, rb, rab))) and max(abs(ra), abs(rb)) < 1
+                  and abs(rab) <= _COLLINEAR]
         if not usable:
             return {"test": "meta_steiger_z", "n": 0, "n_pairs": 0, "scale": "fisher_z",
-                    "reason": "no pair with n > 3 and |r| < 1"}
+                    "reason": "no pair with n > 3, |r| < 1 and predictors not collinear"}
         diffs = [math.atanh(ra) - math.atanh(rb) for _, ra, rb, _ in usable]
         variances = [dependent.steiger_variance(ra, rb, rab, n) for n, ra, rb, rab in usable]
         meta = random_effects(np.array(diffs), np.array(variances), confidence)
@@ -384,7 +389,7 @@ def _pooled_difference(method: str, items: list, confidence: float, n_resamples:
                 "ci_high": meta["ci_high"], "ci_method": "dersimonian_laird",
                 "statistic": meta["estimate"] / meta["se"], "df": math.inf, "p_value": meta["p_value"],
                 "n_resamples": 0,
-                "reason": f"{left} pair(s) left out: n <= 3 or |r| = 1" if left else ""}
+                "reason": f"{left} pair(s) left out: n <= 3, |r| = 1 or collinear predictors" if left else ""}
     diff_items = [(n, ra - rb, draws) for n, ra, rb, _, draws in items]
     estimate, draws, n, used = _stratified(diff_items)
     interval, p_value = _stratified_interval(draws, confidence)

@@ -119,6 +119,10 @@ def test_identical_predictors_do_not_differ_and_missing_values_shrink_only_their
     assert "collinear" in d.loc[("a", "c", "steiger_z"), "reason"]
     assert d.loc[("a", "c", "williams_t"), "n"] == 12 and d.loc[("a", "b", "williams_t"), "n"] == 11
     assert (out.correlations["level"] == "pair").all()  # one pair: nothing to pool
+    two = _table(np.random.default_rng(5), n_pairs=2)
+    pooled = compare_predictors(two.assign(c=two["a"] * 3.0), ["a", "c"], methods="pearson", n_resamples=0)
+    row = pooled.differences[pooled.differences["level"] == "pooled"].iloc[0]
+    assert math.isnan(row["diff"]) and "collinear" in row["reason"]
 
 
 def _pooled_rejection_rate(reps, seed, r_yb):
