@@ -84,7 +84,9 @@ def floor_effect(table: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
     from dastat import stats
 
     fast = probes[probes["protocol"] == "fast"][["dataset", "teacher", "scheme", "floor", "t_stddev_rel", "ci_high"]]
-    merged = table.merge(fast, on=["dataset", "teacher", "scheme"], how="left")
+    # The latest fast probe's floor, not table()'s mean over probes: drop the table's own copies.
+    merged = table.drop(columns=["floor", "t_stddev_rel"], errors="ignore").merge(
+        fast, on=["dataset", "teacher", "scheme"], how="left")
     rows = []
     for keys, group in merged.groupby(list(PAIR_KEYS)):
         below = group[group["ci_high"] < group["floor"]]
