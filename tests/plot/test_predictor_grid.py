@@ -19,6 +19,7 @@ from dastat.stats import compare_predictors, load_reference
 @pytest.fixture(scope="module")
 def table():
     paper = load_reference("paper")
+    paper = paper[paper["dataset"] == "cifar100"].reset_index(drop=True)  # 4 pairs keep the test quick
     rng = np.random.default_rng(0)
     # The paper's points with two made-up predictors beside T. stddev (one missing for a scheme).
     table = paper.assign(floor=paper["t_stddev"] * rng.uniform(1.0, 2.0, len(paper)),
@@ -36,7 +37,7 @@ def test_returns_a_figure_with_one_panel_per_pair_and_predictor(grid):
     import matplotlib.pyplot as plt
 
     assert isinstance(grid, Figure) and plt.get_fignums() == []
-    assert len([ax for ax in grid.axes if ax.get_visible()]) == 8 * 3
+    assert len([ax for ax in grid.axes if ax.get_visible()]) == 4 * 3
 
 
 def test_every_finite_point_is_drawn(table, grid):

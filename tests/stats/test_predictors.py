@@ -145,7 +145,7 @@ def test_pooled_meta_difference_keeps_its_level_and_detects_a_known_difference()
     # ~5%. Under rho_ya, rho_yb = 0.5, 0.1 it must reject more often than under H0, and no more often
     # than a fixed-effect pool of the four z differences with their true variances (normal theory,
     # as in test_dependent), which a random-effects pool on estimated variances cannot beat.
-    reps = 250
+    reps = 200
     null = _pooled_rejection_rate(reps, 31, r_yb=0.5)
     assert abs(null - 0.05) <= _margin(0.05, reps)
     r_ya, r_yb, r_ab, n, k = 0.5, 0.1, 0.5, 15, 4
