@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
         table_kwargs = {"protocol": None if args.protocol == "any" else args.protocol,
                         "randomness": None if args.randomness == "any" else args.randomness,
                         "set_size": None if args.set_size == 0 else args.set_size}
-    with results.open(args.store) as store:
+    with results.open(args.store, readonly=True) as store:
         written = store.export(out, args.format, what=args.what, **table_kwargs)
     if args.json:
         print_json({"path": str(written), "format": args.format, "what": args.what})

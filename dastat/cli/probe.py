@@ -49,13 +49,20 @@ def load_inputs(args: argparse.Namespace):
     return teacher, dataset, student
 
 
-def record(args: argparse.Namespace, results) -> str | None:
-    """Write the results to the store; returns its path (None with --no-record)."""
+def open_store(args: argparse.Namespace):
+    """The store the results will go to, opened and checked before any compute (None with --no-record)."""
     if args.no_record:
         return None
     from dastat import store as results_store
 
-    with results_store.open(args.store) as db:
+    return results_store.open(args.store)
+
+
+def record(db, results) -> str | None:
+    """Write the results to ``db`` (from :func:`open_store`) and close it; returns its path (None: no store)."""
+    if db is None:
+        return None
+    with db:
         for result in results:
             db.add_probe(result.to_dict())
         return str(db.path)
@@ -70,9 +77,10 @@ def register(sub) -> None:
 def _run(args: argparse.Namespace) -> int:
     from dastat import probe
 
+    db = open_store(args)
     teacher, dataset, student = load_inputs(args)
     result = probe.t_stddev(teacher, dataset, args.scheme, student=student, **probe_options(args))
-    where = record(args, [result])
+    where = record(db, [result])
     if args.json:
         common.print_json({**result.to_dict(), "store": where})
         return 0

@@ -46,20 +46,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         raise InvalidArgumentError("--resume needs --out, the run directory to continue")
     name = args.data or "digits"
-    train_set = data.load(name, root=args.root, split="train", image_size=args.image_size)
-    test_set = data.load(name, root=args.root, split="test", image_size=args.image_size)
-    if args.teacher is None and args.data is None:
-        teacher = models.embedded_teacher()
-    elif args.teacher is None:
+    if args.teacher is None and args.data is not None:
         raise InvalidArgumentError(f"--data {name} needs --teacher PATH (the embedded teacher knows only digits)")
-    else:
-        teacher = models.load_teacher(args.teacher, mean=args.mean, std=args.std, trust=args.trust_checkpoint,
-                                      dataset=train_set)
     store = None
     if args.store is not None or args.record:
         from dastat import store as store_mod
 
         store = store_mod.open(args.store)
+    train_set = data.load(name, root=args.root, split="train", image_size=args.image_size)
+    test_set = data.load(name, root=args.root, split="test", image_size=args.image_size)
+    if args.teacher is None:
+        teacher = models.embedded_teacher()
+    else:
+        teacher = models.load_teacher(args.teacher, mean=args.mean, std=args.std, trust=args.trust_checkpoint,
+                                      dataset=train_set)
     result = distill(teacher, args.student, train_set, test_set, args.scheme, epochs=args.epochs,
                      epoch_factor=args.epoch_factor, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                      device=args.device, amp=args.amp, compile=args.compile, out_dir=args.out,
