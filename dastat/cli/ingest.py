@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, add_store, print_json
 from dastat.errors import InvalidArgumentError
 
@@ -49,7 +50,7 @@ def register(sub) -> None:
                     "dastat, CSV/JSON/Parquet tables) into the results store",
                     description="Read files and folders (recursively) into the results store. Exit 0 when "
                     "every file was read, 1 when some were skipped, 2 on a usage error.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to read")
+    p.add_argument("paths", nargs="+", metavar="PATH", type=checks.InputPath(), help="files or folders to read")
     p.add_argument("--map", action="append", metavar="COLUMN=FIELD",
                    help="for tables: read COLUMN as record FIELD (repeatable), e.g. --map loss=test_loss")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE",

@@ -143,7 +143,7 @@ def _describe(combos: pd.DataFrame) -> str:
 
 def explain_empty(where: str, probes: pd.DataFrame, students: pd.DataFrame, kind: dict) -> str:
     """Why ``store.table(**kind)`` joined nothing, and the option that would join something."""
-    asked = ", ".join(f"{k} {'any' if v is None else v}" for k, v in kind.items())
+    asked = ", ".join(f"{k.replace('_', ' ')} {'any' if v is None else v}" for k, v in kind.items())
     head = f"the results store {where!r} has no rows to join for probes of {asked}"
     combos = _combinations(probes)
     if combos.empty:

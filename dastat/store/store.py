@@ -525,6 +525,9 @@ class Store:
         if what not in readers:
             raise InvalidArgumentError(f"what must be one of {tuple(readers)}; got {what!r}")
         frame = readers[what]()
+        for col in (*_INT_FIELDS, "n_probes", "n_runs"):  # integer fields stay integers (640, not 640.0)
+            if col in frame.columns and frame[col].dtype.kind == "f":
+                frame[col] = frame[col].astype("Int64")
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             frame.to_csv(path, index=False)
