@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from dastat.checks import check_choice
 from dastat.errors import InvalidArgumentError
 from dastat.plot.labels import scheme_colours, scheme_label
+from dastat.plot.saving import NotebookFigure
 from dastat.stats.tables import check_frame, has_values, numeric, require_columns
 
 BARS_GID = "dastat-bars"
@@ -75,7 +76,7 @@ def ranking(
     names = table[scheme].astype(str).to_numpy()
     colours = scheme_colours(names)
 
-    fig = Figure(figsize=(width, 0.45 * len(table) + 1.4), layout="constrained")
+    fig = NotebookFigure(figsize=(width, 0.45 * len(table) + 1.4), layout="constrained")
     ax = fig.subplots()
     pos = np.arange(len(table))
     xerr = None
