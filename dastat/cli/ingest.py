@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     for note in summary.notes:
         print(f"     note  {note}")
     for kind, names in summary.unknown_names.items():
-        print(f"  unknown  {kind} names kept verbatim: {', '.join(names)}")
+        shown = [name if len(name) <= 60 else f"{name[:40]}... ({len(name)} characters)" for name in names]
+        print(f"  unknown  {kind} names kept verbatim: {', '.join(shown)}")
     for item in summary.skipped:
         print(f"  skipped  {item['error']}")
     print(f"{len(summary.read)} file(s) read, {len(summary.skipped)} skipped, {summary.ignored} other file(s) "

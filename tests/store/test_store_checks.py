@@ -90,3 +90,18 @@ def test_a_store_the_user_may_not_write_is_refused_for_writing_only(tmp_path, mo
         results_store.open(path)
     with results_store.open(path, readonly=True) as db:
         assert len(db.probes()) == 3
+
+
+def test_ingest_refuses_a_truncated_row_and_any_error_skips_only_its_file(tmp_path):
+    from dastat.store.ingest import ingest
+
+    header = "teacher,student,dataset,scheme,test_loss\n"
+    (tmp_path / "truncated.csv").write_text(header + "resnet56,resnet20,digits,flip,1.0\nresnet56,resnet20,dig")
+    (tmp_path / "huge.csv").write_text(header + f"resnet56,resnet20,digits,flip,1{'9' * 400}\n")
+    (tmp_path / "good.csv").write_text(header + "resnet56,resnet20,digits,cutout,1.1\n")
+    with results_store.open(tmp_path / "s.sqlite") as db:
+        summary = ingest([tmp_path / "truncated.csv", tmp_path / "huge.csv", tmp_path / "good.csv"], db)
+        assert [s["path"] for s in summary.skipped] == [str(tmp_path / "truncated.csv"), str(tmp_path / "huge.csv")]
+        assert "line 3: the row has 3 cells and the header 5" in summary.skipped[0]["error"]
+        assert all(len(s["error"]) <= 400 for s in summary.skipped)
+        assert db.students()["scheme"].tolist() == ["cutout"]
