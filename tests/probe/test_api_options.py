@@ -1,4 +1,4 @@
-"""probe.t_stddev / probe.rank with store=: results land in the store, which is checked before the probe."""
+"""probe.t_stddev / probe.rank options: store= (checked before the probe) and a max_sets that is only a bound."""
 
 from __future__ import annotations
 
@@ -27,3 +27,9 @@ def test_a_bad_store_path_is_refused_before_any_probing(digits, teacher, tmp_pat
     (tmp_path / "junk.sqlite").write_bytes(b"\x00\x01junk" * 100)
     with pytest.raises(StoreError, match="not a results store"):
         probe.t_stddev(teacher, digits, "flip", store=tmp_path / "junk.sqlite")
+
+
+def test_max_sets_is_a_bound_not_an_allocation(digits, teacher):
+    # 10^12 sets allocated up front would be ~10^17 bytes; the record grows by rounds instead.
+    result = probe.t_stddev(teacher, digits, "flip", max_sets=10**12, rtol=0.5, min_sets=2, check_every=2)
+    assert 2 <= result.n_sets < 100
