@@ -20,6 +20,10 @@ MAX_IMAGE_SIZE = 1024
 MAX_BATCH = 65536
 
 
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text)} characters)"
+
+
 class Number:
     """A finite int or float in a range; ``open_low``/``open_high`` exclude the bound itself."""
 
@@ -31,8 +35,9 @@ class Number:
     @property
     def rule(self) -> str:
         kind = "an integer" if self.integer else "a number"
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
+        show = (lambda v: str(int(v))) if self.integer else (lambda v: f"{v:g}")
+        lo = "-inf" if self.low is None else show(self.low)
+        hi = "inf" if self.high is None else show(self.high)
         left = "(" if self.open_low or self.low is None else "["
         right = ")" if self.open_high or self.high is None else "]"
         return f"{kind} in {left}{lo}, {hi}{right}{self.why}"
@@ -41,17 +46,14 @@ class Number:
         try:
             value: int | float = int(text) if self.integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {self.rule}; got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {self.rule}; got {_shown(text)}") from None
         if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be {self.rule}; got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {self.rule}; got {_shown(text)}")
         too_low = self.low is not None and (value <= self.low if self.open_low else value < self.low)
         too_high = self.high is not None and (value >= self.high if self.open_high else value > self.high)
         if too_low or too_high:
-            raise argparse.ArgumentTypeError(f"must be {self.rule}; got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {self.rule}; got {_shown(text)}")
         return value
-
-    def __repr__(self) -> str:  # argparse names the type in "invalid <type> value" messages
-        return f"Number({self.rule})"
 
 
 def integer(low: int | None = None, high: int | None = None, why: str = "") -> Number:
@@ -86,9 +88,6 @@ class _PathCheck(abc.ABC):
     @abc.abstractmethod
     def check(self, path: Path) -> None:
         """Raise ``argparse.ArgumentTypeError`` when ``path`` is not what the option needs."""
-
-    def __repr__(self) -> str:
-        return type(self).__name__
 
 
 class InputFile(_PathCheck):
