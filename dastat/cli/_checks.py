@@ -18,6 +18,7 @@ from pathlib import Path
 MAX_SEED = 2**32 - 1
 MAX_IMAGE_SIZE = 1024
 MAX_BATCH = 65536
+FIGURE_SUFFIXES = ("png", "svg", "pdf")  # dastat.plot.save_figure's formats (a test keeps them equal)
 
 
 def _shown(text: str) -> str:
@@ -138,11 +139,18 @@ def _writable_below(path: Path) -> None:
 
 
 class OutputFile(_PathCheck):
-    """A file to write: not a folder, in a folder that can be written (created as needed)."""
+    """A file to write: not a folder, in a folder that can be written (created as needed), with one of
+    ``suffixes`` when given."""
 
     kind = "file to write"
 
+    def __init__(self, suffixes: tuple[str, ...] = ()):
+        self.suffixes = suffixes
+
     def check(self, path: Path) -> None:
+        if self.suffixes and path.suffix.lower().lstrip(".") not in self.suffixes:
+            raise argparse.ArgumentTypeError(f"{str(path)!r} must end in "
+                                             f"{', '.join('.' + s for s in self.suffixes)}")
         if path.is_dir():
             raise argparse.ArgumentTypeError(f"{str(path)!r} is a folder; give a file name")
         if path.exists() and not os.access(path, os.W_OK):

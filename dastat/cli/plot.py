@@ -14,7 +14,7 @@ def register(sub) -> None:
                     description="Draw the Figure-4 grid (one panel per dataset/teacher/student, with "
                     "Pearson/Spearman/Kendall in each title) or the ranking bar chart of a probe table.")
     add_source(p)
-    p.add_argument("--out", required=True, metavar="FILE", type=checks.OutputFile(),
+    p.add_argument("--out", required=True, metavar="FILE", type=checks.OutputFile(checks.FIGURE_SUFFIXES),
                    help="output file: .png, .svg or .pdf")
     p.add_argument("--kind", default="fig4", choices=["fig4", "ranking"],
                    help="fig4: scatter grid (default); ranking: T. stddev bars with intervals "

@@ -21,7 +21,7 @@ def register(sub) -> None:
                         "plus cutmixpick_s with --student)")
     p.add_argument("--resolve", action="store_true",
                    help="keep sampling until every adjacent pair in the ranking differs significantly")
-    p.add_argument("--plot", default=None, type=common.checks.OutputFile(),
+    p.add_argument("--plot", default=None, type=common.checks.OutputFile(common.checks.FIGURE_SUFFIXES),
                    help="bar chart file (default: next to the store)")
     add_probe_options(p)
 

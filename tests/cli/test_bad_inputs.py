@@ -36,7 +36,7 @@ NAMES = {
 # Arguments each command needs besides the one under test (a value is filled in by _workdir).
 BASE = {
     "probe": ["--scheme", "identity"],
-    "plot": ["--out", "{out}/fig.png"],
+    "plot": ["--out", "{out}/fig.png", "--dataset", "cifar100", "--teacher", "resnet56"],  # one panel: fast
     "sweep": ["{sweep}"],
     "ingest": ["{csv}"],
     "correlate": ["--n-resamples", "0"],
@@ -89,6 +89,12 @@ def _cases():
 
 
 CASES = list(_cases())
+
+
+def test_figure_suffixes_are_the_ones_save_figure_writes():
+    from dastat.plot.saving import FORMATS
+
+    assert _checks.FIGURE_SUFFIXES == FORMATS
 
 
 def test_every_option_is_classified():
