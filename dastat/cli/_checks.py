@@ -69,7 +69,7 @@ class SetSize(Number):
     """A probe set size, or ``any`` (also 0) to keep each set size apart."""
 
     def __init__(self):
-        super().__init__(1, None, integer=True)
+        super().__init__(1, None, integer=True, why=" or 'any'")
 
     def __call__(self, text: str) -> int | str:
         if text.strip().lower() in ("any", "0"):
