@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from dastat.errors import InvalidArgumentError
+
+if TYPE_CHECKING:  # torch is imported where tensors are checked: the statistics and plots need none of it
+    from torch import Tensor
 
 
 def check_images(x: object, name: str = "images") -> Tensor:
     """A uint8 tensor [B,3,H,W], or InvalidArgumentError naming ``name``."""
+    import torch
+
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 3:
         got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise InvalidArgumentError(

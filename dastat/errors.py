@@ -47,6 +47,10 @@ class StoreError(DastatError):
     """The results store cannot be opened or written."""
 
 
+class StoreCorruptError(StoreError):
+    """SQLite reports the results store as malformed; it is not written to."""
+
+
 class IngestError(DastatError):
     """A results file cannot be parsed; the message names the file and line."""
 

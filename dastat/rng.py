@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import numbers
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from dastat.errors import InvalidArgumentError
+
+if TYPE_CHECKING:  # torch is imported by the functions that make generators: derive_seed needs none
+    import torch
 
 
 def check_generator(seed: int | torch.Generator | None, device: str | torch.device = "cpu") -> torch.Generator:
     """Turn None / int / Generator into a torch.Generator on ``device``."""
+    import torch
+
     if isinstance(seed, torch.Generator):
         return seed
     g = torch.Generator(device=device)
@@ -34,4 +39,6 @@ def derive_seed(seed: int, purpose: str) -> int:
 
 def stream(seed: int, purpose: str, device: str | torch.device = "cpu") -> torch.Generator:
     """An independent generator for one purpose: "order", "base", "scheme:cutout", ..."""
+    import torch
+
     return torch.Generator(device=device).manual_seed(derive_seed(seed, purpose))

@@ -24,8 +24,15 @@ def _command_modules() -> list[str]:
     return [n for n in _ORDER if n in found] + sorted(found - set(_ORDER))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (the usage itself is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dastat",
         description="Rank data augmentations for knowledge distillation by the teacher's "
         "mean-probability stddev, and check the ranking against students.",
@@ -40,17 +47,37 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 partial failure, 2 usage or input error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help and --version exit 0 as usual; a usage error is returned
+        if done.code in (0, None):
+            raise
+        return int(done.code) if isinstance(done.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    debug = getattr(args, "debug", False) or bool(os.environ.get("DASTAT_DEBUG"))
     try:
         return int(args.func(args) or 0)
     except DastatError as err:
-        if getattr(args, "debug", False) or os.environ.get("DASTAT_DEBUG"):
+        if debug:
             raise
-        print(f"dastat {args.command}: error: {err}", file=sys.stderr)
+        print(f"dastat {args.command}: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dastat {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`dastat correlate | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as err:  # the last line of defence: reaching it is a bug (the tests treat it as one)
+        if debug:
+            raise
+        print(f"dastat {args.command}: internal error (a bug in dastat; please report it): "
+              f"{type(err).__name__}: {_one_line(str(err))[:300]}. Run again with --debug for the traceback.",
+              file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

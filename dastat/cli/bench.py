@@ -6,6 +6,7 @@ import argparse
 import importlib
 from pathlib import Path
 
+from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, add_device, print_json
 
 # Each target is a module with ``run(device=..., quick=...) -> dict``.
@@ -17,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("targets", nargs="*", choices=[*_TARGETS, []], metavar="TARGET",
                    help=f"what to measure: {', '.join(_TARGETS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for reporting)")
-    p.add_argument("--out", default="results/bench", help="folder for the JSON results")
+    p.add_argument("--out", default="results/bench", type=checks.OutputFolder(), help="folder for the JSON results")
     add_device(p)
 
 

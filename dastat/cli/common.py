@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from dastat.cli import _checks as checks
 from dastat.jsonable import json_ready
 
 
@@ -28,15 +29,17 @@ def add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",
         default=None,
+        type=checks.StoreFile(),
         help="results store (SQLite file); default $DASTAT_STORE or results/dastat.sqlite",
     )
 
 
 def add_normalisation(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mean", type=float, nargs=3, default=None, metavar=("R", "G", "B"),
+    p.add_argument("--mean", type=checks.Number(0, 1), nargs=3, default=None, metavar=("R", "G", "B"),
                    help="teacher input mean, 0..1 scale (default: the dataset's)")
-    p.add_argument("--std", type=float, nargs=3, default=None, metavar=("R", "G", "B"),
-                   help="teacher input std, 0..1 scale (default: the dataset's)")
+    p.add_argument("--std", type=checks.Number(1e-3, 1, why=" (0..1 scale; a smaller std saturates the teacher)"),
+                   nargs=3, default=None, metavar=("R", "G", "B"),
+                   help="teacher input std, 0..1 scale, at least 0.001 (default: the dataset's)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow checkpoints that need arbitrary unpickling (only for files you trust)")
 
@@ -61,14 +64,33 @@ def print_frame(frame, *, floatfmt: str = "{:.6g}") -> None:
 
 def add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", help="dataset name (default: digits, the embedded default)")
-    p.add_argument("--root", default=None, help="folder holding the dataset (default: $DASTAT_DATA)")
-    p.add_argument("--image-size", type=int, default=None, help="resize images to this size (imagefolder)")
-    p.add_argument("--max-images", type=int, default=None,
+    add_root(p)
+    add_image_size(p)
+    p.add_argument("--max-images", type=checks.integer(1), default=None,
                    help="seeded, class-stratified subsample of this many images")
 
 
+def add_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default=None, type=checks.InputFolder(),
+                   help="folder holding the dataset (default: $DASTAT_DATA)")
+
+
+def add_image_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image-size", type=checks.integer(8, checks.MAX_IMAGE_SIZE), default=None,
+                   help=f"resize images to this size, 8..{checks.MAX_IMAGE_SIZE} (imagefolder)")
+
+
+def add_seed(p: argparse.ArgumentParser, help: str = "random seed (default: 0)") -> None:
+    p.add_argument("--seed", type=checks.seed(), default=0, help=help)
+
+
+def add_batch_size(p: argparse.ArgumentParser, default: int = 64) -> None:
+    p.add_argument("--batch-size", type=checks.integer(1, checks.MAX_BATCH), default=default,
+                   help=f"images per batch (default: {default})")
+
+
 def add_teacher(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--teacher", default=None,
+    p.add_argument("--teacher", default=None, type=checks.InputFile(),
                    help="teacher checkpoint (default: the embedded digits teacher)")
     p.add_argument("--arch", default=None, help="teacher architecture, when the checkpoint does not say")
     add_normalisation(p)

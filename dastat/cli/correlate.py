@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dastat.cli.common import add_command, print_frame, print_json
+from dastat.cli import _checks as checks
+from dastat.cli.common import add_command, add_seed, print_frame, print_json
 
 _SHOWN = ("method", "n", "r", "ci_low", "ci_high", "ci_method", "p_value", "p_perm", "printed")
 
@@ -12,9 +13,9 @@ _SHOWN = ("method", "n", "r", "ci_low", "ci_high", "ci_method", "p_value", "p_pe
 def add_source(p: argparse.ArgumentParser) -> None:
     """--store / --csv / --reference and the row filters; shared with ``dastat plot``."""
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--store", default=None,
+    source.add_argument("--store", default=None, type=checks.StoreFile(),
                         help="results store (SQLite); default $DASTAT_STORE or results/dastat.sqlite")
-    source.add_argument("--csv", default=None, metavar="FILE",
+    source.add_argument("--csv", default=None, metavar="FILE", type=checks.InputFile(),
                         help="a CSV/Parquet/JSON table with the columns of the store's table")
     source.add_argument("--reference", default=None, choices=["paper"],
                         help="bundled reference data: 'paper' = the points of the paper's Figure 4")
@@ -25,13 +26,28 @@ def add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--y", default="s_test_loss", help="y column (default: s_test_loss)")
     p.add_argument("--by", default="dataset,teacher,student",
                    help="comma-separated group keys, one panel each (default: dataset,teacher,student)")
+    add_probe_kind(p)
+
+
+def add_probe_kind(p: argparse.ArgumentParser) -> None:
+    """--protocol/--randomness/--set-size: which probes the store's table joins (shared with export)."""
+    unsaid = "default: the only one in the store, else"
+    p.add_argument("--protocol", default=None, help=f"probe protocol: fast, paper or any ({unsaid} fast)")
+    p.add_argument("--randomness", default=None, help=f"probe randomness: sample, batch or any ({unsaid} sample)")
+    p.add_argument("--set-size", type=checks.SetSize(), default=None,
+                   help=f"probe set size, or any ({unsaid} 640)")
+
+
+def probe_kind(args: argparse.Namespace) -> dict:
+    return {"protocol": args.protocol, "randomness": args.randomness, "set_size": args.set_size}
 
 
 def read_source(args: argparse.Namespace, view: str = "table"):
     """The filtered table that ``add_source``'s options name."""
     from dastat.stats.sources import read_results, select_rows
 
-    table = read_results(store=args.store, csv=args.csv, reference=args.reference, view=view)
+    table = read_results(store=args.store, csv=args.csv, reference=args.reference, view=view,
+                         **probe_kind(args))
     return select_rows(table, dataset=args.dataset, teacher=args.teacher, student=args.student)
 
 
@@ -43,10 +59,11 @@ def register(sub) -> None:
                     "permutation p-values; optionally pooled models and the scheme-selection check.")
     add_source(p)
     p.add_argument("--methods", default="pearson,spearman,kendall", help="comma-separated methods")
-    p.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
-    p.add_argument("--n-resamples", type=int, default=9999,
-                   help="bootstrap resamples and Monte Carlo pairings (default: 9999; 0 skips both)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutations (default: 0)")
+    p.add_argument("--confidence", type=checks.Number(0, 1, open_low=True, open_high=True), default=0.95,
+                   help="interval level (default: 0.95)")
+    p.add_argument("--n-resamples", type=checks.integer(0, 10**6), default=9999,
+                   help="bootstrap resamples and Monte Carlo pairings, 0..1e6 (default: 9999; 0 skips both)")
+    add_seed(p, help="seed of the bootstrap and permutations (default: 0)")
     p.add_argument("--alternative", default="two-sided", choices=["two-sided", "greater", "less"])
     p.add_argument("--pooled", action="store_true", help="also fit the pooled models across pairs")
     p.add_argument("--selection", action="store_true",

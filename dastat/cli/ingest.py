@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, add_store, print_json
 from dastat.errors import InvalidArgumentError
 
@@ -36,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     for note in summary.notes:
         print(f"     note  {note}")
     for kind, names in summary.unknown_names.items():
-        print(f"  unknown  {kind} names kept verbatim: {', '.join(names)}")
+        shown = [name if len(name) <= 60 else f"{name[:40]}... ({len(name)} characters)" for name in names]
+        print(f"  unknown  {kind} names kept verbatim: {', '.join(shown)}")
     for item in summary.skipped:
         print(f"  skipped  {item['error']}")
     print(f"{len(summary.read)} file(s) read, {len(summary.skipped)} skipped, {summary.ignored} other file(s) "
@@ -49,7 +51,7 @@ def register(sub) -> None:
                     "dastat, CSV/JSON/Parquet tables) into the results store",
                     description="Read files and folders (recursively) into the results store. Exit 0 when "
                     "every file was read, 1 when some were skipped, 2 on a usage error.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to read")
+    p.add_argument("paths", nargs="+", metavar="PATH", type=checks.InputPath(), help="files or folders to read")
     p.add_argument("--map", action="append", metavar="COLUMN=FIELD",
                    help="for tables: read COLUMN as record FIELD (repeatable), e.g. --map loss=test_loss")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, print_json
 from dastat.cli.correlate import add_source, read_source
 
@@ -13,13 +14,15 @@ def register(sub) -> None:
                     description="Draw the Figure-4 grid (one panel per dataset/teacher/student, with "
                     "Pearson/Spearman/Kendall in each title) or the ranking bar chart of a probe table.")
     add_source(p)
-    p.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
+    p.add_argument("--out", required=True, metavar="FILE", type=checks.OutputFile(checks.FIGURE_SUFFIXES),
+                   help="output file: .png, .svg or .pdf")
     p.add_argument("--kind", default="fig4", choices=["fig4", "ranking", "predictors"],
                    help="fig4: scatter grid (default); ranking: T. stddev bars with intervals "
                    "(reads the store's probes, latest per scheme, or the CSV as a probe table); "
                    "predictors: student loss against every predictor the table holds, one row per pair")
-    p.add_argument("--ncols", type=int, default=4, help="panels per row for fig4 (default: 4)")
-    p.add_argument("--dpi", type=int, default=150, help="resolution of PNG output (default: 150)")
+    p.add_argument("--ncols", type=checks.integer(1, 50), default=4, help="panels per row for fig4, 1..50 (default: 4)")
+    p.add_argument("--dpi", type=checks.integer(10, 600), default=150,
+                   help="resolution of PNG output, 10..600 (default: 150)")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,17 +12,20 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``probe`` and ``rank``."""
     common.add_teacher(p)
     common.add_data(p)
-    p.add_argument("--student", default=None, help="student checkpoint (needed by cutmixpick_s)")
+    p.add_argument("--student", default=None, type=common.checks.InputFile(),
+                   help="student checkpoint (needed by cutmixpick_s)")
     p.add_argument("--protocol", choices=("fast", "paper"), default="fast",
                    help="fast: stop at --rtol (default); paper: the reference procedure, --epochs passes")
-    p.add_argument("--rtol", type=float, default=0.05,
+    p.add_argument("--rtol", type=common.checks.Number(0, 1, open_low=True, open_high=True), default=0.05,
                    help="stop when the 95%% interval's half-width is at most this fraction (default 0.05)")
-    p.add_argument("--max-sets", type=int, default=None, help="stop after this many sets (fast; default 2000)")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the data (paper protocol; default 10)")
+    p.add_argument("--max-sets", type=common.checks.integer(2), default=None,
+                   help="stop after this many sets (fast; default 2000)")
+    p.add_argument("--epochs", type=common.checks.integer(1), default=10,
+                   help="passes over the data (paper protocol; default 10)")
     p.add_argument("--randomness", choices=("sample", "batch"), default=None,
                    help="draw scheme parameters per image or once per batch (default: per protocol)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    common.add_batch_size(p)
+    common.add_seed(p)
     p.add_argument("--amp", action="store_true", help="bf16 autocast for the teacher (CUDA, or a CPU with fast bf16)")
     p.add_argument("--no-record", action="store_true", help="do not write the result to the store")
     common.add_device(p)
@@ -42,6 +45,11 @@ def load_inputs(args: argparse.Namespace):
 
     device = resolve_device(args.device)
     dataset = common.load_dataset(args)
+    if args.batch_size > len(dataset):
+        from dastat.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"--batch-size {args.batch_size} is more than the {len(dataset)} images of "
+                                   f"{dataset.name}; give --batch-size at most {len(dataset)} (or more --max-images)")
     teacher = common.load_teacher(args, dataset, device)
     student = None
     if args.student:
@@ -49,13 +57,20 @@ def load_inputs(args: argparse.Namespace):
     return teacher, dataset, student
 
 
-def record(args: argparse.Namespace, results) -> str | None:
-    """Write the results to the store; returns its path (None with --no-record)."""
+def open_store(args: argparse.Namespace):
+    """The store the results will go to, opened and checked before any compute (None with --no-record)."""
     if args.no_record:
         return None
     from dastat import store as results_store
 
-    with results_store.open(args.store) as db:
+    return results_store.open(args.store)
+
+
+def record(db, results) -> str | None:
+    """Write the results to ``db`` (from :func:`open_store`) and close it; returns its path (None: no store)."""
+    if db is None:
+        return None
+    with db:
         for result in results:
             db.add_probe(result.to_dict())
         return str(db.path)
@@ -70,9 +85,10 @@ def register(sub) -> None:
 def _run(args: argparse.Namespace) -> int:
     from dastat import probe
 
+    db = open_store(args)
     teacher, dataset, student = load_inputs(args)
     result = probe.t_stddev(teacher, dataset, args.scheme, student=student, **probe_options(args))
-    where = record(args, [result])
+    where = record(db, [result])
     if args.json:
         common.print_json({**result.to_dict(), "store": where})
         return 0

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from dastat.cli import common
-from dastat.cli.probe import add_probe_options, load_inputs, probe_options, record
+from dastat.cli.probe import add_probe_options, load_inputs, open_store, probe_options, record
 
 
 def register(sub) -> None:
@@ -21,7 +21,8 @@ def register(sub) -> None:
                         "plus cutmixpick_s with --student)")
     p.add_argument("--resolve", action="store_true",
                    help="keep sampling until every adjacent pair in the ranking differs significantly")
-    p.add_argument("--plot", default=None, help="bar chart file (default: next to the store)")
+    p.add_argument("--plot", default=None, type=common.checks.OutputFile(common.checks.FIGURE_SUFFIXES),
+                   help="bar chart file (default: next to the store)")
     add_probe_options(p)
 
 
@@ -29,11 +30,12 @@ def _run(args: argparse.Namespace) -> int:
     from dastat import plot, probe
     from dastat import store as results_store
 
+    db = open_store(args)
     teacher, dataset, student = load_inputs(args)
     schemes = "all" if args.schemes == "all" else [s.strip() for s in args.schemes.split(",") if s.strip()]
     table, results = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve,
                                 return_results=True, **probe_options(args))
-    where = record(args, results)
+    where = record(db, results)
     chart = Path(args.plot) if args.plot else (
         Path(where or results_store.default_path()).parent / f"rank_{_slug(dataset.name)}_{_slug(teacher.arch)}.png"
     )

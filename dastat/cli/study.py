@@ -5,30 +5,34 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dastat.cli.common import add_command, add_device, print_json, show_progress
+from dastat.cli import _checks as checks
+from dastat.cli.common import add_command, add_device, add_root, print_json, show_progress
 
 
 def register(sub) -> None:
     p = add_command(sub, "study", _run, help="run the paper's experiment end to end (teacher to report)",
                     description="Teacher (given or trained), T. stddev of every scheme, students for every "
                     "scheme x seed (skipping finished ones), correlations, Figure 4 and report.md, all under --out.")
-    p.add_argument("--preset", default="digits",
+    p.add_argument("--preset", default="digits", type=checks.FileOrName(),
                    help="digits (default, embedded data), cifar100, tinyimagenet, or a study YAML file "
                    "(preset: NAME plus keys to override)")
-    p.add_argument("--seeds", type=int, default=None, help="number of student seeds per scheme (0..N-1)")
+    p.add_argument("--seeds", type=checks.integer(1, 1000), default=None,
+                   help="number of student seeds per scheme (0..N-1), 1..1000")
     p.add_argument("--schemes", default=None,
                    help="'all' or a comma-separated list of schemes (default: the preset's)")
-    p.add_argument("--epochs", type=int, default=None, help="student epochs (default: the preset's)")
-    p.add_argument("--teacher-dir", default=None,
+    p.add_argument("--epochs", type=checks.integer(1), default=None, help="student epochs (default: the preset's)")
+    p.add_argument("--teacher-dir", default=None, type=checks.InputFolder(),
                    help="folder of RepDistiller teachers <arch>_vanilla/ckpt_epoch_240.pth (missing ones are trained)")
     p.add_argument("--paper-protocol", action="store_true", help="also probe with the paper protocol")
     p.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local", "debug"],
                    help="where students are trained: here (default) or on Slurm through submitit")
-    p.add_argument("--jobs", type=int, default=None, help="concurrent student runs for the local executor")
-    p.add_argument("--out", default=None, help="output folder (default: results/studies/<preset>)")
+    p.add_argument("--jobs", type=checks.integer(1, 256), default=None,
+                   help="concurrent student runs for the local executor, 1..256")
+    p.add_argument("--out", default=None, type=checks.OutputFolder(),
+                   help="output folder (default: results/studies/<preset>)")
     p.add_argument("--quick", action="store_true",
                    help="CI size: one pair, 3 schemes, 1 seed, 1 epoch, a few probe sets (same code path)")
-    p.add_argument("--root", default=None, help="folder holding the dataset (cifar100, tinyimagenet)")
+    add_root(p)
     add_device(p)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, add_store, print_json
 
 
@@ -11,10 +12,11 @@ def register(sub) -> None:
     p = add_command(sub, "sweep", _run, help="run a grid of training/probe jobs from a YAML file",
                     description="Expand CONFIG.yaml (pairs x schemes x seeds x epoch factors, plus probe jobs), "
                     "skip jobs already in the results, run the rest locally or on Slurm (submitit).")
-    p.add_argument("config", help="sweep file (YAML); see dastat.train.sweep for the keys")
+    p.add_argument("config", type=checks.InputFile(), help="sweep file (YAML); see dastat.train.sweep for the keys")
     p.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local", "debug"],
                    help="local (default), slurm via submitit, or submitit's local/debug executors")
-    p.add_argument("--jobs", type=int, default=1, help="concurrent jobs for the local executor (default 1)")
+    p.add_argument("--jobs", type=checks.integer(1, 256), default=1,
+                   help="concurrent jobs for the local executor, 1..256 (default 1)")
     p.add_argument("--dry-run", action="store_true", help="list the jobs and what would be skipped, run nothing")
     add_store(p)
 

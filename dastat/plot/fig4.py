@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 
 from dastat.errors import InvalidArgumentError
 from dastat.plot.labels import scheme_colours, scheme_label, scheme_order
+from dastat.plot.saving import NotebookFigure
 from dastat.stats.correlation import correlate, format_printed
 from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, has_values, numeric, require_columns
 
@@ -117,7 +118,7 @@ def fig4(
     panels = _panel_order(df, by)
     ncols = max(1, min(ncols, len(panels)))
     nrows = math.ceil(len(panels) / ncols)
-    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows + 0.6), layout="constrained")
+    fig = NotebookFigure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows + 0.6), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     colours = scheme_colours(df[scheme])
     for ax, (keys, rows) in zip(axes, panels):

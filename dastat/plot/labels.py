@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import seaborn as sns
+from matplotlib import colormaps
 
 # Legend order and names as in Figure 4 of Wang et al. (NeurIPS 2022).
 SCHEME_LABELS: dict[str, str] = {
@@ -34,7 +34,8 @@ def scheme_colours(schemes) -> dict[str, tuple[float, float, float]]:
     order = scheme_order(schemes)
     known = list(SCHEME_LABELS)
     extra = [s for s in order if s not in SCHEME_LABELS]
-    palette = sns.color_palette("tab10", 10) + sns.color_palette("Set2", max(1, len(extra)))
+    set2 = colormaps["Set2"].colors  # seaborn's color_palette("Set2", n): the colours in turn
+    palette = list(colormaps["tab10"].colors) + [set2[i % len(set2)] for i in range(max(1, len(extra)))]
     colours = {s: palette[known.index(s)] for s in order if s in SCHEME_LABELS}
     colours.update({s: palette[len(palette) - len(extra) + i] for i, s in enumerate(extra)})
     return colours

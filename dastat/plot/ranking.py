@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from dastat.checks import check_choice
 from dastat.errors import InvalidArgumentError
 from dastat.plot.labels import scheme_colours, scheme_label
+from dastat.plot.saving import NotebookFigure
 from dastat.stats.tables import check_frame, has_values, numeric, require_columns
 
 BARS_GID = "dastat-bars"
@@ -75,7 +76,7 @@ def ranking(
     names = table[scheme].astype(str).to_numpy()
     colours = scheme_colours(names)
 
-    fig = Figure(figsize=(width, 0.45 * len(table) + 1.4), layout="constrained")
+    fig = NotebookFigure(figsize=(width, 0.45 * len(table) + 1.4), layout="constrained")
     ax = fig.subplots()
     pos = np.arange(len(table))
     xerr = None
@@ -83,25 +84,21 @@ def ranking(
         low, high = numeric(table, "ci_low").to_numpy(), numeric(table, "ci_high").to_numpy()
         # Where an interval is missing draw none (0), not a NaN that hides the bar.
         xerr = np.nan_to_num(np.vstack([values - low, high - values]), nan=0.0).clip(min=0)
-    ax.barh(pos, values, xerr=xerr, color=[colours[s] for s in names], capsize=3, gid=BARS_GID,
-            error_kw={"elinewidth": 1, "ecolor": "0.2"})
+    bars = ax.barh(pos, values, xerr=xerr, color=[colours[s] for s in names], capsize=3, gid=BARS_GID,
+                   error_kw={"elinewidth": 1, "ecolor": "0.2"})
+    # Bar lengths are only honest from zero; the printed values carry the few-percent differences.
+    ax.bar_label(bars, labels=[f"{v:.4g}" for v in values], padding=6, fontsize=7.5, color="0.25")
     ax.set_yticks(pos, [scheme_label(s) for s in names])
     ax.invert_yaxis()  # lowest T. stddev on top: the recommended scheme first
-    lows = [values.min()]
-    if xerr is not None:
-        lows.append(float(np.min(values - xerr[0])))
     if floor is not None and has_values(table, floor):
         floors = numeric(table, floor).dropna().unique()
         for level in floors:
             ax.axvline(level, color="0.3", ls="--", lw=1)
         ax.text(floors[0], -0.6, " label floor", fontsize=7.5, color="0.3", va="bottom")
-        lows.append(float(floors.min()))
     else:
         floors = np.array([])
-    # Differences between schemes are a few percent of the value: start the axis near the data.
     high_end = float(np.max([*(values + (xerr[1] if xerr is not None else 0)), *floors]))
-    span = high_end - min(lows)
-    ax.set_xlim(max(0.0, min(lows) - 0.15 * span), high_end + 0.1 * span)
+    ax.set_xlim(0.0, 1.25 * high_end)  # room for the value labels
     ax.set_xlabel("T. stddev (lower is better for KD)" if x == "t_stddev" else x)
     ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
     ax.grid(True, axis="x", lw=0.4, alpha=0.5)

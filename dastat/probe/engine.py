@@ -118,7 +118,10 @@ def run(
     width = 1 + len(jobs)
     same_as_x = {1 + s for s, job in enumerate(jobs) if reuses_x(job.scheme)}
     from_pool = {1 + s for s, job in enumerate(jobs) if reuses_pool(job.scheme, job.scorer, teacher)}
-    records = torch.full((max_sets, width, c + _EXTRA), math.nan, dtype=torch.float64, device=device)
+    round_size = world * check_every
+    # The record grows by rounds: max_sets is a bound on the run, not an allocation.
+    records = torch.full((min(max_sets, 4 * round_size), width, c + _EXTRA), math.nan, dtype=torch.float64,
+                         device=device)
     counts = dict.fromkeys(names, 0)
     active = set(names)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
@@ -198,12 +201,16 @@ def run(
             names, records[:done].cpu(), dict(counts), c, time.perf_counter() - start, interrupted
         )
 
-    round_size = world * check_every
     with torch.inference_mode():
         try:
             while active and done < max_sets:
                 first = done
                 last = min(max_sets, first + round_size)
+                if last > len(records):
+                    grown = records.new_full((min(max_sets, max(last, 2 * len(records))), *records.shape[1:]),
+                                             math.nan)
+                    grown[:done] = records[:done]
+                    records = grown
                 mine = [k for k in range(first, last) if (k - first) % world == rank]
                 local = torch.stack([compute_set(k) for k in mine]) if mine else records[:0]
                 records[first:last] = distributed.gather_sets(local, last - first, world)

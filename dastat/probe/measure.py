@@ -129,6 +129,7 @@ def t_stddev(
     student: nn.Module | None = None,
     return_sets: bool = False,
     progress: bool = False,
+    store=None,
 ) -> ProbeResult:
     """T. stddev of one augmentation scheme for a teacher (paper Eq. 10; SPEC §1).
 
@@ -157,6 +158,9 @@ def t_stddev(
         Needed by ``cutmixpick_s``.
     return_sets : bool
         Keep the per-set mean probabilities ([n_sets, C]) in ``result.set_means``.
+    store : Store or path, optional
+        A ``dastat.store`` Store (or its path, opened and checked before the probe starts): the
+        result is added with ``add_probe``.
 
     Returns
     -------
@@ -168,12 +172,40 @@ def t_stddev(
         Class-count or image-size mismatch, a scheme that needs a missing student, bad options,
         NaN/inf teacher outputs (NumericalError), Ctrl-C (ProbeInterrupted, with the partial result).
     """
-    return _run(
-        teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
-        epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
-        confidence=confidence, randomness=randomness, seed=seed, device=device, amp=amp, student=student,
-        resolve=False, return_sets=return_sets, progress=progress,
-    )[0]
+    with _StoreFor(store) as db:
+        result = _run(
+            teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
+            epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
+            confidence=confidence, randomness=randomness, seed=seed, device=device, amp=amp, student=student,
+            resolve=False, return_sets=return_sets, progress=progress,
+        )[0]
+        db.add([result])
+    return result
+
+
+class _StoreFor:
+    """The ``store=`` of the API: a Store as given, or a path opened (and checked) before the probe."""
+
+    def __init__(self, store):
+        self.given, self.db = store, None
+
+    def __enter__(self) -> _StoreFor:
+        if self.given is not None and not hasattr(self.given, "add_probe"):
+            from dastat import store as store_mod
+
+            self.db = store_mod.open(self.given)
+        else:
+            self.db = self.given
+        return self
+
+    def add(self, results: Sequence[ProbeResult]) -> None:
+        if self.db is not None and distributed.rank() == 0:
+            for result in results:
+                self.db.add_probe(result.to_dict())
+
+    def __exit__(self, *exc) -> None:
+        if self.db is not None and self.db is not self.given:
+            self.db.close()
 
 
 def rank(
@@ -186,6 +218,7 @@ def rank(
     student: nn.Module | None = None,
     n_resamples: int = 2000,
     return_results: bool = False,
+    store=None,
     **options,
 ) -> pd.DataFrame | tuple[pd.DataFrame, list[ProbeResult]]:
     """Probe several schemes on common random numbers and rank them by T. stddev (lowest first).
@@ -202,6 +235,8 @@ def rank(
     resolve : bool
         Keep sampling the schemes of adjacent pairs that are not yet significantly different,
         until all are or ``max_sets`` is spent (fast protocol).
+    store : Store or path, optional
+        As for :func:`t_stddev`: every scheme's result is added to it.
     options
         As for :func:`t_stddev` (protocol, rtol, max_sets, seed, device, ...).
 
@@ -216,8 +251,10 @@ def rank(
     if not schemes:
         raise InvalidArgumentError("schemes must name at least one scheme")
     return_sets = options.pop("return_sets", False)
-    results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
-                   return_sets=True, **_with_defaults(options))
+    with _StoreFor(store) as db:
+        results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
+                       return_sets=True, **_with_defaults(options))
+        db.add(results)
     table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed)
     if not return_sets:
         results = [_without_sets(r) for r in results]
@@ -248,7 +285,7 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
 def _with_defaults(options: dict) -> dict:
     # t_stddev's signature is the one place the probe options and their defaults are written down.
     defaults = {name: p.default for name, p in inspect.signature(t_stddev).parameters.items()
-                if p.kind is p.KEYWORD_ONLY and name not in ("student", "return_sets")}
+                if p.kind is p.KEYWORD_ONLY and name not in ("student", "return_sets", "store")}
     unknown = set(options) - set(defaults)
     if unknown:
         raise InvalidArgumentError(f"unknown option(s) for rank: {', '.join(sorted(unknown))}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sqlite3
 import time
 import uuid
@@ -16,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from dastat.errors import InvalidArgumentError, StoreError
+from dastat.errors import InvalidArgumentError, StoreCorruptError, StoreError
 from dastat.store.names import normalise_arch, normalise_scheme
-from dastat.store.schema import migrate
+from dastat.store.schema import SCHEMA_VERSION, migrate
 
 PROBE_FIELDS = (
     "teacher", "teacher_checksum", "dataset", "scheme", "scheme_params", "protocol", "randomness",
@@ -58,13 +59,16 @@ def default_path() -> Path:
     return Path(os.environ.get("DASTAT_STORE") or Path("results") / "dastat.sqlite")
 
 
-def open(path: str | os.PathLike | None = None) -> Store:  # shadows builtins.open on purpose: the API is store.open()
-    """Open (creating and migrating as needed) the store at ``path``.
+def open(path: str | os.PathLike | None = None, *, readonly: bool = False) -> Store:  # shadows builtins.open
+    """Open the store at ``path``, checked (SQLite, ``PRAGMA quick_check``) before anything else.
 
     Parameters
     ----------
     path : path-like, optional
-        SQLite file; default :func:`default_path`. Its folder is created when missing.
+        SQLite file; default :func:`default_path`. For writing, its folder is created when missing.
+    readonly : bool
+        Open for reading only: the file must exist, and nothing (not even the journal mode) is
+        written, so a store the user may not write (a shared results folder) can be read.
 
     Returns
     -------
@@ -72,10 +76,12 @@ def open(path: str | os.PathLike | None = None) -> Store:  # shadows builtins.op
 
     Raises
     ------
+    StoreCorruptError
+        SQLite reports the file malformed (it is never written to).
     StoreError
-        When the file is not an SQLite database, cannot be created, or is from a newer dastat.
+        When the file is not an SQLite database, cannot be created or written, or is from a newer dastat.
     """
-    return Store(default_path() if path is None else path)
+    return Store(default_path() if path is None else path, readonly=readonly)
 
 
 def _now() -> str:
@@ -151,20 +157,80 @@ class Store:
     timeout, so several processes (sweep jobs) may write at once. Use :func:`dastat.store.open`.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
+        self._check_path()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+            if readonly:
+                self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                             timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            self._set_wal()
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            migrate(self._conn)
-        except sqlite3.DatabaseError as err:
-            raise StoreError(
-                f"cannot open the results store {str(self.path)!r}: {err}. Give --store a writable "
-                "path to an SQLite file made by dastat (or a new file name)."
-            ) from err
+            self._quick_check()
+            if readonly and self.schema_version < SCHEMA_VERSION:
+                raise StoreError(
+                    f"the results store {str(self.path)!r} has schema version {self.schema_version} "
+                    f"(this dastat reads {SCHEMA_VERSION}); open it once with a writing command "
+                    "(e.g. `dastat ingest`) to upgrade it, or upgrade a writable copy")
+            if not readonly:
+                self._set_wal()
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                migrate(self._conn)
+        except (sqlite3.DatabaseError, OSError) as err:
+            raise self._error(err) from err
+
+    def _check_path(self) -> None:
+        """Refuse, before SQLite touches it, a path that cannot be the store this open needs."""
+        where = str(self.path)
+        if self.path.is_dir():
+            raise StoreError(f"the results store {where!r} is a folder; give --store a file name, "
+                             f"e.g. {str(self.path / 'dastat.sqlite')!r}")
+        if self.readonly:
+            if not self.path.is_file():
+                raise StoreError(f"there is no results store at {where!r}; give --store the file that "
+                                 "`dastat rank`, `dastat ingest` or `dastat train --record` wrote")
+            return
+        folder = next((p for p in self.path.parents if p.exists()), Path("."))
+        if not folder.is_dir():
+            raise StoreError(f"cannot create the results store {where!r}: {str(folder)!r} is a file, not a "
+                             "folder; give --store a path in a folder")
+        writable = os.access(self.path, os.W_OK) if self.path.exists() else True
+        if not (writable and os.access(folder if not self.path.exists() else self.path.parent, os.W_OK)):
+            raise StoreError(f"the results store {where!r} is read-only (the file or its folder); reading "
+                             "commands (export, correlate, plot) can still read it; to write results, "
+                             "give --store a writable copy or a new file name")
+
+    def _quick_check(self) -> None:
+        rows = [r[0] for r in self._conn.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            raise StoreCorruptError(self._corrupt_message(rows[0]))
+
+    def _corrupt_message(self, detail: str) -> str:
+        where = str(self.path)
+        lines = [line.strip() for line in detail.splitlines() if line.strip() and "***" not in line]
+        detail = (lines[0] if lines else detail)[:200]
+        return (f"the results store {where!r} is corrupt ({detail}); dastat will not write to it. "
+                f"Check it with `sqlite3 {shlex.quote(where)} \"pragma integrity_check\"` and restore it from a backup "
+                "(or give --store a new file name)")
+
+    def _error(self, err: BaseException) -> StoreError:
+        """The user's view of an error SQLite (or the file system) raised on this store."""
+        if isinstance(err, StoreError):
+            return err
+        text = str(err)
+        if "malformed" in text or "corrupt" in text:
+            return StoreCorruptError(self._corrupt_message(text))
+        if "readonly" in text or "read-only" in text:
+            return StoreError(f"the results store {str(self.path)!r} is read-only ({text}); give --store a "
+                              "writable copy or a new file name")
+        if "not a database" in text:
+            return StoreError(f"{str(self.path)!r} is not a results store: {text}. Give --store an SQLite file "
+                              "made by dastat (or a new file name)")
+        return StoreError(f"cannot open the results store {str(self.path)!r}: {text}. Give --store a writable "
+                          "path to an SQLite file made by dastat (or a new file name)")
 
     def _set_wal(self) -> None:
         # Switching to WAL needs a moment alone with the file; other openers may hold it briefly.
@@ -200,14 +266,21 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: everything inside is stored, or (on any error) nothing."""
+        if self.readonly:
+            raise StoreError(f"the results store {str(self.path)!r} was opened read-only; "
+                             "open it with dastat.store.open(path) to write")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as err:
-            raise StoreError(f"the results store {str(self.path)!r} stayed locked: {err}") from err
+            if "locked" in str(err):
+                raise StoreError(f"the results store {str(self.path)!r} stayed locked: {err}") from err
+            raise self._error(err) from err
         try:
             yield self._conn
-        except BaseException:
+        except BaseException as err:
             self._conn.execute("ROLLBACK")
+            if isinstance(err, sqlite3.DatabaseError):
+                raise self._error(err) from err
             raise
         else:
             self._conn.execute("COMMIT")
@@ -320,7 +393,10 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------------
     def _frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        frame = pd.read_sql_query(sql, self._conn, params=params)
+        try:
+            frame = pd.read_sql_query(sql, self._conn, params=params)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
+            raise self._error(err) from err
         # A column with no value at all comes back as object None; numbers are NaN when unknown.
         for col in frame.columns:
             if col not in _TEXT_FIELDS and col not in _JSON_FIELDS and col not in _NON_NUMERIC:
@@ -458,6 +534,9 @@ class Store:
         if what not in readers:
             raise InvalidArgumentError(f"what must be one of {tuple(readers)}; got {what!r}")
         frame = readers[what]()
+        for col in (*_INT_FIELDS, "n_probes", "n_runs"):  # integer fields stay integers (640, not 640.0)
+            if col in frame.columns and frame[col].dtype.kind == "f":
+                frame[col] = frame[col].astype("Int64")
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             frame.to_csv(path, index=False)

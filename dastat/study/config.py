@@ -202,16 +202,13 @@ def load_config(preset: str | Path = "digits", *, quick: bool = False, **overrid
     file_values: dict[str, Any] = {}
     name = str(preset)
     if name.endswith((".yaml", ".yml")) or Path(name).is_file():
-        import yaml
+        from dastat.yamlfile import read_yaml
 
         path = Path(name)
         if not path.is_file():
             raise ConfigError(f"study file {path} does not exist; give a preset ({', '.join(list_presets())}) "
                               "or an existing YAML file")
-        try:
-            file_values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"study file {path} is not valid YAML: {err}") from err
+        file_values = read_yaml(path, "study file") or {}
         if not isinstance(file_values, dict):
             raise ConfigError(f"study file {path} must hold a mapping (preset:, pairs:, epochs:, ...)")
         file_values = dict(file_values)

@@ -34,6 +34,7 @@ class StudyResult:
     failed: list[dict] = field(default_factory=list)
     skipped_jobs: int = 0
     ran_jobs: int = 0
+    num_classes: int | None = None  # of the study's dataset: the report reads teacher accuracy against chance
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: paths, timings, the per-pair correlations and the selection."""
@@ -239,7 +240,8 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     elapsed = time.perf_counter() - started
     result = StudyResult(out=out, config=config, teachers=list(teachers.values()), analysis=analysis,
                          report=out / "report.md", elapsed_s=elapsed, stage_s=stage_s, failed=summary["failed"],
-                         skipped_jobs=summary["skipped"], ran_jobs=summary["ran"])
+                         skipped_jobs=summary["skipped"], ran_jobs=summary["ran"],
+                         num_classes=train_set.num_classes)
     write_report(result, exports=exports)
     (out / "summary.json").write_text(json.dumps(json_ready(result.to_dict()), indent=2, default=str))
     say(f"report: {result.report}")

@@ -34,12 +34,32 @@ def _markdown(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str
     return "\n".join(lines)
 
 
-def _strength(r: float) -> str:
+def _strength(r: float, ci_low: float, ci_high: float) -> str:
+    """Cohen-style words for |r|, and only when the interval excludes zero (else the data cannot tell)."""
+    if not (ci_low > 0 or ci_high < 0):  # covers zero, or NaN
+        return "an inconclusive"
     a = abs(r)
-    for limit, word in ((0.1, "no"), (0.3, "a weak"), (0.5, "a moderate"), (0.7, "a strong")):
+    for limit, word in ((0.1, "a negligible"), (0.3, "a weak"), (0.5, "a moderate"), (0.7, "a strong")):
         if a < limit:
             return word
     return "a very strong"
+
+
+def teacher_quality(acc1: float, num_classes: int | None) -> str:
+    """How good a teacher's test top-1 (%) is, read against chance (100 / classes) and against perfect.
+
+    ``at chance`` within twice the chance rate of it; ``near-perfect`` when the error is under a tenth
+    of chance's error; ``weak`` under halfway between chance and perfect; ``good`` otherwise.
+    """
+    if math.isnan(acc1):
+        return "unevaluated"
+    chance = 100.0 / num_classes if num_classes else 0.0
+    if num_classes and acc1 <= 2 * chance:
+        return "at chance"
+    error, chance_error = 100.0 - acc1, 100.0 - chance
+    if error < 0.1 * chance_error:
+        return "near-perfect"
+    return "weak" if acc1 < chance + 0.5 * chance_error else "good"
 
 
 def _reading(analysis, config) -> list[str]:
@@ -62,7 +82,8 @@ def _reading(analysis, config) -> list[str]:
         else:
             verdict = "the order runs against the paper's claim (lower T. stddev, *higher* loss)"
         lines.append(
-            f"- **{keys[1]} → {keys[2]}** (n = {sp.n} schemes): {_strength(sp.r)} rank correlation, Spearman "
+            f"- **{keys[1]} → {keys[2]}** (n = {sp.n} schemes): {_strength(sp.r, sp.ci_low, sp.ci_high)} rank "
+            "correlation, Spearman "
             f"{sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, permutation "
             f"p = {_f(sp.p_perm, '{:.3g}')}); Pearson {pe.r:+.3f} [{pe.ci_low:+.3f}, {pe.ci_high:+.3f}]. "
             f"{verdict[0].upper()}{verdict[1:]}; "
@@ -106,20 +127,31 @@ def _reading(analysis, config) -> list[str]:
     return lines
 
 
-def _discussion(analysis, config, teachers) -> list[str]:
+def _teacher_line(best: float, num_classes: int | None) -> str:
+    quality = teacher_quality(best, num_classes)
+    classes = f"{num_classes} classes" if num_classes else "this task"
+    chance = f", chance {100 / num_classes:.2f}%" if num_classes else ""
+    if quality == "near-perfect":
+        return (f"- **Near-perfect teachers** (best teacher test top-1 {best:.2f}% on {classes}{chance}). With "
+                "teachers that are almost one-hot on clean images, T. stddev of the non-mixing schemes is close to "
+                "the label-composition floor (the value a perfect one-hot teacher would get from the labels alone), "
+                "so their T. stddev differences are small next to their intervals and say little about the "
+                "teacher's information; the spread comes mostly from the mixing schemes, which move the teacher's "
+                "outputs between classes.")
+    if quality in ("at chance", "unevaluated"):
+        return (f"- **Teachers {quality}** (best teacher test top-1 {best:.2f}% on {classes}{chance}). A teacher "
+                "that has not learnt the task says nothing about augmentations through its T. stddev, and its "
+                "students learn little from it: train the teacher longer before reading any correlation.")
+    return (f"- **{quality.capitalize()} teachers** (best teacher test top-1 {best:.2f}% on {classes}{chance}). "
+            "T. stddev reads the teacher's outputs, so how much it can say grows with how much the teacher knows.")
+
+
+def _discussion(analysis, config, teachers, num_classes: int | None = None) -> list[str]:
     best = max((t.test_acc1 for t in teachers), default=math.nan)
-    classes = None
-    if not analysis.probes.empty:
-        classes = "10" if config.data == "digits" else None
     lines = [
         "Why a weak or unstable correlation is plausible here, and what would test the claim better:",
         "",
-        f"- **An easy task with near-perfect teachers** (best teacher test top-1 {best:.2f}%). With "
-        f"{classes or 'few'} classes and teachers that are almost one-hot on clean images, T. stddev of the "
-        "non-mixing schemes is close to the label-composition floor (the value a perfect one-hot teacher would "
-        "get from the labels alone), so their T. stddev differences are small next to their intervals and say "
-        "little about the teacher's information; the spread comes mostly from the mixing schemes, which move "
-        "the teacher's outputs between classes.",
+        _teacher_line(best, num_classes),
         f"- **Few points per panel.** {len(config.schemes)} schemes per pair give wide intervals for any "
         "correlation (at n = 9 a Spearman of about 0.7 is needed for p < 0.05).",
         *_noise_lines(analysis.scheme_effect),
@@ -284,7 +316,7 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
                   _markdown(sel.pairs[[c for c in ("teacher", "student", "n", "chosen", "best", "chosen_loss",
                                                    "best_loss", "regret", "chosen_rank", "within_noise")
                                        if c in sel.pairs.columns]]), ""]
-    lines += ["## Discussion", "", *_discussion(analysis, config, result.teachers), ""]
+    lines += ["## Discussion", "", *_discussion(analysis, config, result.teachers, result.num_classes), ""]
     lines += ["## Deviations from the paper's setting", "",
               "- `cutmixpick_s` is probed with one scorer per teacher: the plain-KD (identity) student of the "
               "teacher's first pair, first seed; the students distilled with `cutmixpick_s` score with themselves "

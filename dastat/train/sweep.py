@@ -68,15 +68,10 @@ class Job:
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read and check a sweep file."""
-    import yaml
+    from dastat.yamlfile import read_yaml
 
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"sweep file {path} does not exist")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"sweep file {path} is not valid YAML: {err}") from err
+    config = read_yaml(path, "sweep file")
     if not isinstance(config, dict):
         raise ConfigError(f"sweep file {path} must hold a mapping (data:, pairs:, schemes:, ...)")
     unknown = set(config) - _KNOWN_KEYS

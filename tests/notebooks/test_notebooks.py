@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -37,4 +38,10 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     elapsed = time.perf_counter() - started
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # A figure cell shows the figure, not only its repr ("<Figure size 600x500 with 1 Axes>").
+    figure_cells = [c for c in nb.cells if c.cell_type == "code" and any(
+        re.match(r"<\w*Figure size", o.get("data", {}).get("text/plain", "")) for o in c.outputs)]
+    assert figure_cells, f"{path.name}: no cell returned a figure"
+    for cell in figure_cells:
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs), f"no image for: {cell.source[:60]!r}"
     print(f"{path.name}: {elapsed:.0f} s")

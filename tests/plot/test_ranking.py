@@ -59,3 +59,12 @@ def test_duplicates_latest_keeps_the_newest_probe(probe_table):
     table = pd.concat([older, probe_table.assign(created_at="2024-01-01")], ignore_index=True)
     fig = ranking(table, duplicates="latest")
     assert max(p.get_width() for p in fig.axes[0].patches) == pytest.approx(0.00547)
+
+
+def test_the_bars_start_at_zero_and_print_their_values():
+    table = pd.DataFrame({"scheme": ["identity", "cutmix", "mixup"], "t_stddev": [0.0106, 0.0101, 0.0104],
+                          "ci_low": [0.0104, 0.0099, 0.0102], "ci_high": [0.0108, 0.0103, 0.0106]})
+    ax = ranking(table).axes[0]
+    assert ax.get_xlim()[0] == 0.0  # a bar's length is its value, not its distance from a cut axis
+    printed = {t.get_text() for t in ax.texts}
+    assert {"0.0106", "0.0101", "0.0104"} <= printed

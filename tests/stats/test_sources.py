@@ -34,8 +34,13 @@ def test_store_source_reads_the_named_view(monkeypatch):
     opened = []
 
     class FakeStore:
-        def table(self):
+        def table(self, **kind):
+            assert kind == {"protocol": "paper", "randomness": "batch", "set_size": 640}
             return load_reference("paper")
+
+        def probes(self):
+            return pd.DataFrame({"protocol": ["paper"], "randomness": ["batch"], "set_size": [640.0],
+                                 "t_stddev": [0.01]})
 
         def runs(self):
             return pd.DataFrame({"kind": ["probe"]})
@@ -44,11 +49,11 @@ def test_store_source_reads_the_named_view(monkeypatch):
             opened.append("closed")
 
     fake = types.ModuleType("dastat.store")
-    fake.open = lambda path=None: opened.append(path) or FakeStore()
+    fake.open = lambda path=None, readonly=False: opened.append((path, readonly)) or FakeStore()
     monkeypatch.setitem(sys.modules, "dastat.store", fake)
     assert len(read_results(store="x.sqlite")) == 72
     assert list(read_results(store="x.sqlite", view="runs")["kind"]) == ["probe"]
-    assert opened == ["x.sqlite", "closed", "x.sqlite", "closed"]
+    assert opened == [("x.sqlite", True), "closed", ("x.sqlite", True), "closed"]
 
 
 def test_select_rows_names_the_known_values():

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dastat.errors import DastatError, IngestError
+from dastat.errors import IngestError, StoreError
 from dastat.store.ingest import jsonl, mdistiller, reference_log, repdistiller, table
 from dastat.store.ingest.parsed import Parsed, fail
 from dastat.store.names import normalise_arch, normalise_scheme
@@ -91,6 +91,12 @@ def _expand(paths: Iterable[str | os.PathLike], summary: IngestSummary) -> list[
         else:
             summary.skipped.append({"path": str(path), "error": f"{path}: no such file or directory"})
     return files
+
+
+def _short(text: str, limit: int = 400) -> str:
+    """One line of at most ``limit`` characters: a 50 MB cell is not echoed to the terminal."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[: limit - 30]}... ({len(text)} characters)"
 
 
 def _hash(paths: Iterable[Path]) -> str:
@@ -182,10 +188,12 @@ def ingest(paths: Iterable[str | os.PathLike], store: Store, *, mapping: Mapping
         try:
             result = ingest_file(path, store, mapping=mapping, constants=constants, unknown=unknown)
         except IngestError as err:
-            summary.skipped.append({"path": str(path), "error": str(err)})
+            summary.skipped.append({"path": str(path), "error": _short(str(err))})
             continue
-        except (DastatError, OSError, UnicodeDecodeError) as err:
-            summary.skipped.append({"path": str(path), "error": f"{path}: {err}"})
+        except StoreError:  # the store failing is the run's failure, not this file's
+            raise
+        except Exception as err:  # anything else raised while reading one file is that file's failure
+            summary.skipped.append({"path": str(path), "error": _short(f"{path}: {type(err).__name__}: {err}")})
             continue
         summary.notes.extend(result.pop("notes"))
         summary.read.append(result)

@@ -6,6 +6,7 @@ run; a row with both (a Figure-4 point) gives one of each.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Mapping
@@ -37,10 +38,28 @@ def _read(path: Path) -> pd.DataFrame:
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             return pd.DataFrame(data if isinstance(data, list) else data.get("records", data))
+        sep = "\t" if suffix == ".tsv" else ","
+        _check_row_lengths(path, sep)
         # Only an empty cell is "not stated"; a written "nan"/"inf" is a bad number and is refused.
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", keep_default_na=False, na_values=[""])
+        return pd.read_csv(path, sep=sep, keep_default_na=False, na_values=[""])
     except (ValueError, OSError, ImportError, pd.errors.ParserError) as err:
         raise fail(path, None, f"cannot read it as a {suffix[1:]} table: {err}") from None
+
+
+def _check_row_lengths(path: Path, sep: str) -> None:
+    """Every row has the header's number of cells: a short row (a truncated file) is refused, not padded."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        rows = csv.reader(handle, delimiter=sep)
+        header = next(rows, None)
+        if header is None:
+            return
+        try:
+            for row in rows:
+                if row and len(row) != len(header):
+                    raise fail(path, rows.line_num, f"the row has {len(row)} cells and the header {len(header)} "
+                               "(a truncated or hand-edited file?); fix or remove the row")
+        except csv.Error as err:
+            raise fail(path, rows.line_num, f"cannot read the row: {err}") from None
 
 
 def parse(path: Path, mapping: Mapping[str, str] | None = None, constants: Mapping[str, str] | None = None) -> Parsed:

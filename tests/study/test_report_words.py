@@ -1,0 +1,46 @@
+"""The report's words follow its numbers: teacher quality from accuracy vs chance, strength only when significant."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from dastat.study.report import _discussion, _strength, teacher_quality
+
+
+@pytest.mark.parametrize(("acc1", "classes", "word"), [
+    (10.0, 10, "at chance"),        # the quick study's one-epoch teacher
+    (19.9, 10, "at chance"),
+    (40.0, 10, "weak"),             # under halfway from chance (10%) to perfect
+    (60.0, 10, "good"),
+    (99.5, 10, "near-perfect"),     # error 0.5% < a tenth of chance's 90%
+    (70.0, 100, "good"),
+    (1.5, 100, "at chance"),
+    (math.nan, 10, "unevaluated"),
+])
+def test_teacher_quality_reads_accuracy_against_chance(acc1, classes, word):
+    assert teacher_quality(acc1, classes) == word
+
+
+def test_strength_needs_an_interval_that_excludes_zero():
+    assert _strength(-0.5, -0.98, 0.6) == "an inconclusive"  # Spearman -0.5 at n = 3
+    assert _strength(0.9, math.nan, math.nan) == "an inconclusive"
+    assert _strength(0.9, 0.4, 0.99) == "a very strong"
+    assert _strength(-0.6, -0.9, -0.2) == "a strong"
+
+
+def test_a_teacher_at_chance_is_not_called_near_perfect():
+    class Teacher:
+        test_acc1 = 10.0
+
+    class Config:
+        schemes, epochs, quick = ("identity", "flip", "cutmix"), 1, True
+
+    class Analysis:
+        import pandas as pd
+
+        scheme_effect = pd.DataFrame()
+
+    text = " ".join(_discussion(Analysis(), Config(), [Teacher()], num_classes=10))
+    assert "near-perfect" not in text and "Teachers at chance" in text and "10.00%" in text
