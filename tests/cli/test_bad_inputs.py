@@ -29,7 +29,7 @@ PATHS = ("missing", "folder", "file", "unwritable", "junk")
 NAMES = {
     "*": {"--device", "--data", "--arch", "--scheme", "--schemes", "--protocol", "--randomness"},
     "train": {"--student"},
-    "correlate": {"--dataset", "--teacher", "--student", "--x", "--y", "--by", "--methods"},
+    "correlate": {"--dataset", "--teacher", "--student", "--x", "--y", "--by", "--methods", "--predictors"},
     "plot": {"--dataset", "--teacher", "--student", "--x", "--y", "--by"},
     "ingest": {"--map", "--set"},
 }
