@@ -82,7 +82,7 @@ class ContrastMemory(nn.Module):
         """
         b, d = v1.shape
         n = self.memory_v1.shape[0]
-        temperature, momentum = self.params[1], self.params[4]
+        temperature, momentum = self.params[1].clone(), self.params[4].clone()  # params changes below
         rows = idx.reshape(-1)
         # Student embeddings meet the teacher's memory and teacher embeddings the student's.
         out_v2 = torch.exp(torch.bmm(self.memory_v1.index_select(0, rows).view(b, -1, d), v2.view(b, d, 1))
