@@ -237,7 +237,6 @@ class _CRDTerm(MethodTerm):
 @register_method("crd", summary="CRD: contrast pooled features against a memory of the training set (Tian et al. 2020)",
                  loss=CRDLoss, beta=0.8)
 def build_crd(shapes: PairShapes, feat_dim: int = 128, nce_k: int = 16384, nce_t: float = 0.07,
-              nce_m: float = 0.5, generator: torch.Generator | None = None) -> MethodTerm:
-    crd = CRDLoss(shapes.s_shapes[-1][1], shapes.t_shapes[-1][1], shapes.n_data, feat_dim, nce_k, nce_t, nce_m,
-                  generator=generator)
+              nce_m: float = 0.5) -> MethodTerm:
+    crd = CRDLoss(shapes.s_shapes[-1][1], shapes.t_shapes[-1][1], shapes.n_data, feat_dim, nce_k, nce_t, nce_m)
     return _CRDTerm(crd, OtherClassNegatives(shapes.labels, crd.nce_k))
