@@ -340,6 +340,7 @@ def distill(
                                scheme=config["scheme"], seed=seed, epochs=epochs,
                                test_acc1=result.record["test_acc1"], test_loss=result.record["test_loss"])
     result.run_id = result.record["run_id"]
+    result.method = None if term is None else term.eval()
     if store is not None:
         store.add_student_run(result.record, result.curve)
     return result

@@ -40,4 +40,6 @@ result = distill(toy_teacher(), "resnet8", toy_split(32, "train"), toy_split(16,
                  method_options={"nce_k": 16, "feat_dim": 8} if args.method == "crd" else None)
 if int(os.environ.get("RANK", 0)) == 0:
     torch.save(result.model.state_dict(), Path(args.out) / "final_weights.pt")
+if result.method is not None:
+    torch.save(result.method.state_dict(), Path(args.out) / f"method_rank{os.environ.get('RANK', 0)}.pt")
 print("DONE", flush=True)
