@@ -274,8 +274,9 @@ def distill(
         progress=progress, on_step=on_step, world=world, method=term,
         with_index=in_step is not None and in_step.needs_index,
     )
-    if has_init and not (resume and spec.out_dir is not None and (Path(spec.out_dir) / CHECKPOINT_NAME).exists()):
-        # A resumed run's checkpoint already holds what the pre-training stage produced.
+    if has_init and not (spec.out_dir is not None and (Path(spec.out_dir) / CHECKPOINT_NAME).exists()):
+        # A resumed run's checkpoint already holds what the pre-training stage produced (and without
+        # resume the loop refuses the directory).
         run_init_stage(term, student_model, teacher, train_set, epochs=init_epochs, lr=lr, batch_size=batch_size,
                        seed=seed, augment=spec.augment, amp=bool(amp))
         dd.broadcast_module(term, world)
@@ -357,14 +358,28 @@ def _build_term(method: str, student: nn.Module, teacher: nn.Module, train_set: 
     probe = train_set.images[:2]
     was_training = student.training
     student.eval()
-    with torch.no_grad():
-        feat_s, _ = student(probe, is_feat=True)
-        feat_t, _ = teacher(probe, is_feat=True)
-    student.train(was_training)
+    try:
+        with torch.no_grad():
+            feat_s, _ = student(probe, is_feat=True)
+            feat_t, _ = teacher(probe, is_feat=True)
+    except TypeError as err:  # a network whose forward takes no is_feat
+        raise InvalidArgumentError(
+            f"method {method!r} needs the networks' features, model(x, is_feat=True) as in RepDistiller's zoo "
+            f"(dastat.models.create); this teacher or student does not take it ({err})"
+        ) from err
+    finally:
+        student.train(was_training)
     shapes = PairShapes([f.shape for f in feat_s], [f.shape for f in feat_t], train_set.labels, student.arch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init:method"))
         term = build_term(method, shapes, options)
+    few = min(len(feat_s), len(feat_t))
+    if term is not None and term.needs_stages and few < 3:
+        raise InvalidArgumentError(
+            f"method {method!r} reads the stage feature maps, but this teacher-student pair's is_feat output "
+            f"has {few} feature(s) (the CIFAR zoo gives stem, stages and pooled vector); use a zoo network, "
+            "or a method on the pooled vector (crd, pkt, rkd, correlation)"
+        )
     return None if term is None else term.to(train_set.images.device)
 
 

@@ -29,6 +29,7 @@ class LinearEmbed(nn.Module):
 
 
 class _CorrelationTerm(MethodTerm):
+    needs_stages = False
     def __init__(self, s_dim: int, t_dim: int, feat_dim: int):
         super().__init__()
         self.embed_s = LinearEmbed(s_dim, feat_dim)

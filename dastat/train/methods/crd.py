@@ -224,6 +224,7 @@ class OtherClassNegatives:
 
 class _CRDTerm(MethodTerm):
     needs_index = True
+    needs_stages = False
 
     def __init__(self, crd: CRDLoss, negatives: OtherClassNegatives):
         super().__init__()

@@ -32,6 +32,7 @@ class PKT(nn.Module):
 
 
 class _PKTTerm(MethodTerm):
+    needs_stages = False
     def __init__(self):
         super().__init__()
         self.loss = PKT()

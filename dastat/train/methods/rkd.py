@@ -55,6 +55,7 @@ class RKDLoss(nn.Module):
 
 
 class _RKDTerm(MethodTerm):
+    needs_stages = False
     def __init__(self, w_d: float, w_a: float):
         super().__init__()
         self.loss = RKDLoss(w_d, w_a)

@@ -44,6 +44,7 @@ class MethodTerm(nn.Module):
 
     preact: bool = False  # wants pre-activation features (AB)
     needs_index: bool = False  # wants the batch's dataset indices (CRD)
+    needs_stages: bool = True  # reads the stage maps, not only the pooled vector (``is_feat``'s last)
     has_term: bool = True
     has_init_stage: bool = False
     init_trains_student: bool = True  # AB and FSP pre-train the student's feature layers; FT does not
