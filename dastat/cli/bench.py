@@ -19,6 +19,9 @@ def register(sub) -> None:
                    help=f"what to measure: {', '.join(_TARGETS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for reporting)")
     p.add_argument("--out", default="results/bench", type=checks.OutputFolder(), help="folder for the JSON results")
+    p.add_argument("--method", action="append", default=[], metavar="NAME",
+                   help="train: img/s of each distillation method's step against plain KD, resnet32x4 -> "
+                   "resnet8x4 (repeatable; `all` for every method), instead of the trainer benchmark")
     add_device(p)
 
 
@@ -28,6 +31,13 @@ def _run(args: argparse.Namespace) -> int:
     results = {}
     for target in args.targets or list(_TARGETS):
         module = importlib.import_module(_TARGETS[target])
+        if target == "train" and args.method:
+            from dastat.train.methods import methods
+
+            names = list(methods()) if "all" in args.method else args.method
+            results["train_methods"] = module.run_methods(names, device=args.device, quick=args.quick,
+                                                          out=out / "train_methods.json")
+            continue
         results[target] = module.run(device=args.device, quick=args.quick, out=out / f"{target}.json")
     if args.json:
         print_json(results)

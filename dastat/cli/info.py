@@ -23,6 +23,7 @@ def _run(args: argparse.Namespace) -> int:
     from dastat import store as results_store
     from dastat.device import resolve_device
     from dastat.train.evaluate import evaluate
+    from dastat.train.methods import methods
 
     device = resolve_device(args.device)
     test = data.load("digits", split="test")
@@ -37,6 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         "store": str(results_store.default_path() if args.store is None else args.store),
         "datasets": data.list_datasets(),
         "schemes": augment.list_schemes(),
+        "methods": methods(),
         "models": models.list_models(),
         "embedded_teacher": {
             "arch": teacher.arch,
@@ -54,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"results store {report['store']}")
     print(f"datasets      {', '.join(report['datasets'])}")
     print(f"DA schemes    {', '.join(report['schemes'])}")
+    print(f"KD methods    {', '.join(report['methods'])}")
     print(f"models        {', '.join(report['models'])}")
     t = report["embedded_teacher"]
     print(f"embedded teacher: {t['arch']} on digits, test top-1 {t['test_acc1']:.2f}% "

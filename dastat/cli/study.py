@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--schemes", default=None,
                    help="'all' or a comma-separated list of schemes (default: the preset's)")
     p.add_argument("--epochs", type=checks.integer(1), default=None, help="student epochs (default: the preset's)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated distillation methods of the students, e.g. kd,crd (default: kd)")
     p.add_argument("--teacher-dir", default=None, type=checks.InputFolder(),
                    help="folder of RepDistiller teachers <arch>_vanilla/ckpt_epoch_240.pth (missing ones are trained)")
     p.add_argument("--paper-protocol", action="store_true", help="also probe with the paper protocol")
@@ -45,7 +47,8 @@ def _run(args: argparse.Namespace) -> int:
         schemes = ALL_SCHEMES if args.schemes == "all" else names
     config = load_config(args.preset, quick=args.quick, seeds=None if args.seeds is None else tuple(range(args.seeds)),
                          schemes=schemes, epochs=args.epochs, teacher_dir=args.teacher_dir, root=args.root,
-                         jobs=args.jobs)
+                         jobs=args.jobs, methods=None if args.methods is None else
+                         tuple(m.strip() for m in args.methods.split(",") if m.strip()))
     if args.paper_protocol and "paper" not in config.probe.protocols:
         from dataclasses import replace
 

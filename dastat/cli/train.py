@@ -34,6 +34,16 @@ def register(sub) -> None:
     add_root(p)
     add_image_size(p)
     p.add_argument("--scheme", default="identity", help="DA scheme making x' (default: identity)")
+    p.add_argument("--method", default="kd",
+                   help="distillation method adding beta*L_method(x) (default: kd; see `dastat info`)")
+    p.add_argument("--gamma", type=checks.Number(0), default=None, help="weight of CE on x (default 0.1)")
+    p.add_argument("--alpha", type=checks.Number(0), default=None, help="weight of KL(x) + KL(x') (default 0.9)")
+    p.add_argument("--beta", type=checks.Number(0), default=None,
+                   help="weight of the method's term (default: RepDistiller's published value per method)")
+    p.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the method's builder, e.g. nce_k=4096 for crd (repeatable)")
+    p.add_argument("--init-epochs", type=checks.integer(0, 100000), default=None,
+                   help="epochs of AB's/FT's/FSP's pre-training stage (default 30 x epochs / 240)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=checks.integer(1), default=None, help="epochs (default 240 x --epoch-factor)")
     length.add_argument("--epoch-factor", type=checks.Number(0, 100, open_low=True), default=1.0,
@@ -77,7 +87,9 @@ def _run(args: argparse.Namespace) -> int:
     else:
         teacher = models.load_teacher(args.teacher, mean=args.mean, std=args.std, trust=args.trust_checkpoint,
                                       dataset=train_set)
-    result = distill(teacher, args.student, train_set, test_set, args.scheme, epochs=args.epochs,
+    result = distill(teacher, args.student, train_set, test_set, args.scheme, method=args.method, gamma=args.gamma,
+                     alpha=args.alpha, beta=args.beta, method_options=_options(args.method_option),
+                     init_epochs=args.init_epochs, epochs=args.epochs,
                      epoch_factor=args.epoch_factor, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                      device=args.device, amp=args.amp, compile=args.compile, out_dir=args.out,
                      checkpoint_every=args.checkpoint_every, resume=args.resume, store=store,
@@ -86,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
     else:
         rec = result.record
-        print(f"{rec['teacher']} -> {rec['student']} on {rec['dataset']} with {rec['scheme']}, "
+        print(f"{rec['teacher']} -> {rec['student']} on {rec['dataset']} with {rec['scheme']}, method {rec['method']}, "
               f"{rec['epochs']} epochs, seed {rec['seed']}")
         for key in _SHOWN:
             print(f"  {key:15s} {rec[key]:.6g}")
@@ -95,3 +107,23 @@ def _run(args: argparse.Namespace) -> int:
         if result.run_id is not None:
             print(f"  store run id    {result.run_id}")
     return 0
+
+
+def _options(pairs: list[str]) -> dict[str, object]:
+    """``["nce_k=4096", "nce_t=0.1"]`` -> ``{"nce_k": 4096, "nce_t": 0.1}`` (ints, then floats, else text)."""
+    from dastat.errors import InvalidArgumentError
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"--method-option takes KEY=VALUE (e.g. nce_k=4096); got {pair!r}")
+        for kind in (int, float):
+            try:
+                options[key] = kind(text)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = text
+    return options

@@ -105,7 +105,7 @@ def fig4(
         value, or save it with :func:`dastat.plot.save_figure` (PNG, SVG, PDF).
     """
     df = check_frame(df)
-    by = check_by(by)
+    by = check_by(by, df)
     methods = tuple(methods)
     require_columns(df, [*by, scheme, x, y])
     if df.empty:

@@ -209,7 +209,7 @@ def correlate(
     ['pearson', 0.958..., 4.75...e-05]
     """
     df = check_frame(df)
-    by = check_by(by)
+    by = check_by(by, df)
     methods = check_methods(methods)
     confidence = check_fraction(confidence, "confidence")
     n_resamples = check_int(n_resamples, "n_resamples", low=0)

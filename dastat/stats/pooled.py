@@ -208,7 +208,7 @@ def pooled(
         and a ``reason``.
     """
     df = check_frame(df)
-    by = check_by(by)
+    by = check_by(by, df)
     confidence = check_fraction(confidence, "confidence")
     meta_method = check_choice(meta_method, "meta_method", ("pearson", "spearman"))
     require_columns(df, [*by, x, y])

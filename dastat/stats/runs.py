@@ -83,7 +83,7 @@ def correlate_runs(
         has the sign of ``r``), ``confidence``, ``n_resamples``, ``seed``, ``reason``.
     """
     runs = check_frame(runs, "runs")
-    by = check_by(by)
+    by = check_by(by, runs)
     methods = check_methods(methods)
     confidence = check_fraction(confidence, "confidence")
     n_resamples = check_int(n_resamples, "n_resamples", low=1)

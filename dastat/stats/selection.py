@@ -69,7 +69,7 @@ def selection(
         the others are listed in ``chosen_tied``: the loss is not used to break the tie.
     """
     df = check_frame(df)
-    by = check_by(by)
+    by = check_by(by, df)
     require_columns(df, [*by, scheme, x, y])
     use_err = has_values(df, y_err)
     rows = []

@@ -11,6 +11,10 @@ from dastat.errors import InvalidArgumentError
 
 # The key columns of one Figure-4 panel, as in store.table() and the reference CSV.
 PAIR_KEYS: tuple[str, ...] = ("dataset", "teacher", "student")
+# store.table()'s distillation-method column (``method`` in the store; here ``kd_method``, since the
+# statistics' own ``method`` column names the correlation method). Present when runs of more than plain
+# KD are in the table: the default grouping then keeps each method apart.
+KD_METHOD = "kd_method"
 
 
 def check_frame(df: object, name: str = "df") -> pd.DataFrame:
@@ -23,13 +27,20 @@ def check_frame(df: object, name: str = "df") -> pd.DataFrame:
     return df
 
 
-def check_by(by: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Group keys as a tuple; a single string is one key, None or "" means no grouping."""
+def check_by(by: str | Iterable[str] | None, df: pd.DataFrame | None = None) -> tuple[str, ...]:
+    """Group keys as a tuple; a single string is one key, None or "" means no grouping.
+
+    The default :data:`PAIR_KEYS` gains ``kd_method`` when ``df`` has that column, so that students of
+    different distillation methods never share a panel.
+    """
     if by is None or by == "":
         return ()
     if isinstance(by, str):
-        return tuple(k.strip() for k in by.split(",") if k.strip())
-    return tuple(by)
+        by = tuple(k.strip() for k in by.split(",") if k.strip())
+    by = tuple(by)
+    if df is not None and by == PAIR_KEYS and KD_METHOD in df.columns:
+        by = (*PAIR_KEYS, KD_METHOD)
+    return by
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], *, name: str = "df") -> None:

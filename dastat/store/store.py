@@ -442,7 +442,7 @@ class Store:
             f"NULL, test_loss, test_acc1, source, {', '.join(['NULL'] * len(PREDICTOR_COLUMNS))} "
             "FROM students ORDER BY kind, run_id")
 
-    def table(self, by: Sequence[str] = ("dataset", "teacher", "student", "scheme"), *,
+    def table(self, by: Sequence[str] | None = None, *,
               protocol: str | None = "fast", randomness: str | None = "sample",
               set_size: int | None = 640, how: str = "inner") -> pd.DataFrame:
         """The seed-aggregated table the statistics layer consumes: probes joined to student runs.
@@ -454,8 +454,11 @@ class Store:
 
         Parameters
         ----------
-        by : sequence of str
-            Grouping keys, from ``dataset, teacher, student, scheme``.
+        by : sequence of str, optional
+            Grouping keys, from ``dataset, teacher, student, kd_method, scheme``; default all but
+            ``kd_method``, which joins them (after ``student``) when the store holds students of a
+            method other than plain KD, so that methods are never averaged together. ``kd_method`` is
+            the students' ``method`` column (``kd`` for runs recorded before it existed).
         protocol, randomness : str or None
             Which probes (defaults ``fast``, ``sample``).
         set_size : int or None
@@ -473,7 +476,12 @@ class Store:
             ``t_stddev``: ``t_stddev_rel, t_ce_stddev, mean_entropy_x, mean_entropy_xprime,
             teacher_acc_x, teacher_acc_xprime, floor``.
         """
-        keys = ("dataset", "teacher", "student", "scheme")
+        keys = ("dataset", "teacher", "student", "kd_method", "scheme")
+        students = self._frame("SELECT dataset, teacher, student, method, scheme, test_loss, test_acc1 FROM students "
+                               "WHERE test_loss IS NOT NULL")
+        students = students.rename(columns={"method": "kd_method"}).fillna({"kd_method": "kd"})
+        if by is None:
+            by = [k for k in keys if k != "kd_method" or (students["kd_method"] != "kd").any()]
         by = list(by)
         bad = [k for k in by if k not in keys]
         if bad or not by:
@@ -487,16 +495,14 @@ class Store:
             if value is not None:
                 probes = probes[probes[field] == value]
         split = [f for f, v in fixed.items() if v is None]
-        probe_keys = [k for k in by if k != "student"] + split
+        probe_keys = [k for k in by if k not in ("student", "kd_method")] + split
         grouped = probes.groupby(probe_keys, dropna=False)
         p = grouped["t_stddev"].agg(t_stddev="mean", t_stddev_err="std", n_probes="count")
         p = p.join(grouped[list(PREDICTOR_COLUMNS)].mean()).reset_index()
-        students = self._frame(f"SELECT {', '.join(keys)}, test_loss, test_acc1 FROM students "
-                               "WHERE test_loss IS NOT NULL")
         s = (students.groupby(by, dropna=False)
              .agg(s_test_loss=("test_loss", "mean"), s_test_loss_err=("test_loss", "std"),
                   n_runs=("test_loss", "count"), s_test_acc1=("test_acc1", "mean")).reset_index())
-        on = [k for k in by if k != "student"]
+        on = [k for k in by if k not in ("student", "kd_method")]
         if on:
             merged = s.merge(p, on=on, how={"left": "left", "inner": "inner", "outer": "outer"}[how])
         else:

@@ -59,6 +59,9 @@ class StudyConfig:
         checkpoint is trained with :func:`dastat.train.fit` for ``teacher_epochs``.
     schemes, seeds, epochs, batch_size, lr
         The students' grid and recipe (SPEC §3; ``lr=None`` takes the recipe's default).
+    methods : tuple of str
+        Distillation methods of the students (``dastat.train.methods()``; default plain KD): every
+        pair x method x scheme x seed is trained, and the report reads each method on its own.
     probe : ProbeSettings
     jobs : int
         Concurrent training jobs of the local executor.
@@ -78,6 +81,7 @@ class StudyConfig:
     teacher_lr: float = 0.05
     schemes: tuple[str, ...] = ALL_SCHEMES
     seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = ("kd",)
     epochs: int = 240
     batch_size: int = 64
     lr: float | None = None
@@ -92,7 +96,7 @@ class StudyConfig:
         """Plain types (YAML- and JSON-ready)."""
         out = asdict(self)
         out["pairs"] = [dict(p) for p in self.pairs]
-        out["schemes"], out["seeds"] = list(self.schemes), list(self.seeds)
+        out["schemes"], out["seeds"], out["methods"] = list(self.schemes), list(self.seeds), list(self.methods)
         out["probe"]["protocols"] = list(self.probe.protocols)
         return out
 
@@ -149,7 +153,7 @@ def _with_overrides(base: StudyConfig, overrides: dict[str, Any], where: str) ->
         if "protocols" in probe:
             probe = {**probe, "protocols": tuple(probe["protocols"])}
         values["probe"] = replace(base.probe, **probe)
-    for key in ("schemes", "seeds"):
+    for key in ("schemes", "seeds", "methods"):
         if key in values:
             values[key] = tuple(values[key])
     if "pairs" in values:
@@ -164,6 +168,12 @@ def _checked(config: StudyConfig, where: str) -> StudyConfig:
     bad = [s for s in config.schemes if s not in ALL_SCHEMES]
     if bad:
         raise ConfigError(f"{where}: unknown schemes {bad}; the study knows {list(ALL_SCHEMES)}")
+    from dastat.train.methods import methods
+
+    bad = [m for m in config.methods if m not in methods()]
+    if bad or not config.methods:
+        raise ConfigError(f"{where}: methods must be a non-empty list from {list(methods())}; "
+                          f"got {list(config.methods)}")
     bad = [p for p in config.probe.protocols if p not in PROTOCOLS]
     if bad or not config.probe.protocols:
         raise ConfigError(f"{where}: probe protocols must be chosen from {list(PROTOCOLS)}; got "

@@ -54,9 +54,11 @@ class StudyResult:
         }
 
 
-def _sweep_config(config: StudyConfig, pairs: list[dict], schemes, seeds, *, out: Path, device: str) -> dict:
+def _sweep_config(config: StudyConfig, pairs: list[dict], schemes, seeds, *, out: Path, device: str,
+                  methods=None) -> dict:
     sweep: dict[str, Any] = {
         "data": config.data, "pairs": pairs, "schemes": list(schemes), "seeds": list(seeds),
+        "methods": list(config.methods if methods is None else methods),
         "epochs": config.epochs, "batch_size": config.batch_size, "device": device, "out": str(out / "runs"),
         "checkpoint_every": config.checkpoint_every,
     }
@@ -89,7 +91,7 @@ def _scorer_student(config: StudyConfig, pair: dict, teacher_path: str, *, out: 
     from dastat.train.sweep import expand
 
     sweep = _sweep_config(config, [{"teacher": teacher_path, "student": pair["student"]}], ["identity"],
-                          [config.seeds[0]], out=out, device=device)
+                          [config.seeds[0]], out=out, device=device, methods=["kd"])
     outcome = _sweep(sweep, executor=executor, jobs=1, store_path=store_path)
     _tally(summary, outcome)
     if outcome["failed"]:

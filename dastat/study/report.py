@@ -67,11 +67,14 @@ def _reading(analysis, config) -> list[str]:
     corr = analysis.correlations
     if corr.empty:
         return ["No pair has both probes and finished students yet: nothing to read."]
-    for keys, group in corr.groupby(["dataset", "teacher", "student"]):
+    # A study of several distillation methods reads each method's students on their own.
+    keys_of = ["dataset", "teacher", "student", *(["kd_method"] if "kd_method" in corr.columns else [])]
+    for keys, group in corr.groupby(keys_of):
+        pair = f"{keys[1]} → {keys[2]}" + (f", {keys[3]}" if len(keys) > 3 else "")
         by = {row.method: row for row in group.itertuples(index=False)}
         sp, pe = by.get("spearman"), by.get("pearson")
         if sp is None or pe is None or math.isnan(sp.r):
-            lines.append(f"- **{keys[1]} → {keys[2]}**: too few schemes for a correlation ({group['n'].iloc[0]}).")
+            lines.append(f"- **{pair}**: too few schemes for a correlation ({group['n'].iloc[0]}).")
             continue
         covers_zero = sp.ci_low <= 0 <= sp.ci_high
         if abs(sp.r) < 0.1:
@@ -82,7 +85,7 @@ def _reading(analysis, config) -> list[str]:
         else:
             verdict = "the order runs against the paper's claim (lower T. stddev, *higher* loss)"
         lines.append(
-            f"- **{keys[1]} → {keys[2]}** (n = {sp.n} schemes): {_strength(sp.r, sp.ci_low, sp.ci_high)} rank "
+            f"- **{pair}** (n = {sp.n} schemes): {_strength(sp.r, sp.ci_low, sp.ci_high)} rank "
             "correlation, Spearman "
             f"{sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, permutation "
             f"p = {_f(sp.p_perm, '{:.3g}')}); Pearson {pe.r:+.3f} [{pe.ci_low:+.3f}, {pe.ci_high:+.3f}]. "

@@ -6,6 +6,7 @@ bit-exactly; under ``torchrun`` they use DistributedDataParallel.
 
 from dastat.train.distill import distill
 from dastat.train.fit import fit
+from dastat.train.methods import kd_loss, methods, register_method
 from dastat.train.result import TrainResult, read_records
 
-__all__ = ["TrainResult", "distill", "fit", "read_records"]
+__all__ = ["TrainResult", "distill", "fit", "kd_loss", "methods", "read_records", "register_method"]

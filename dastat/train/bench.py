@@ -175,3 +175,145 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     return result
+
+
+# --- per-method throughput (``dastat bench train --method NAME ...``) ---------------------------------
+METHOD_PAIR = ("resnet32x4", "resnet8x4")  # RepDistiller's published pair for every method
+N_DATA = 50_000  # CIFAR-100's training set: the size of CRD's memory
+
+
+def _method_setup(name: str, teacher, x, labels_all, device, options):
+    from dastat import models
+    from dastat.train.methods import PairShapes, build_term
+    from dastat.train.schedule import make_optimizer
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        student = models.wrap(models.create(METHOD_PAIR[1], NUM_CLASSES), teacher.mean, teacher.std,
+                              arch=METHOD_PAIR[1]).to(device)
+        with torch.no_grad():
+            student.eval()
+            shapes = PairShapes([f.shape for f in student(x[:2], is_feat=True)[0]],
+                                [f.shape for f in teacher(x[:2], is_feat=True)[0]], labels_all, METHOD_PAIR[1])
+        term = build_term(name, shapes, options.get(name))
+    student.train()
+    if term is not None:
+        term = term.to(device).train()
+    params = list(student.parameters()) + ([p for p in term.parameters() if p.requires_grad] if term else [])
+    return student, (term if term is not None and term.has_term else None), make_optimizer(params, 0.05)
+
+
+def _method_step(teacher, student, term, optimizer, x, xp, y, index, generator, amp, beta):
+    from dastat.train.loss import distillation_loss
+
+    ctx = torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else torch.autocast(x.device.type, enabled=False)
+    with ctx:
+        if term is None:  # plain KD's step, as distill runs it
+            with torch.inference_mode():
+                t = teacher(torch.cat([x, xp]))
+            t = t.clone()
+            loss = distillation_loss(student(x), t[:BATCH], y, student(xp), t[BATCH:])
+        else:
+            with torch.inference_mode():
+                feat_t, t = teacher(torch.cat([x, xp]), is_feat=True, preact=term.preact)
+            feat_t, t = [f[:BATCH].clone() for f in feat_t], t.clone()
+            feat_s, logits_s = student(x, is_feat=True, preact=term.preact)
+            loss = distillation_loss(logits_s, t[:BATCH], y, student(xp), t[BATCH:], beta=beta, term=term,
+                                     feat_s=feat_s, feat_t=feat_t, index=index, generator=generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def _crd_memory_share(term, device, steps: int, rounds: int, step_s: float) -> dict:
+    """Seconds per step of CRD's negative sampling + memory scoring/update (forward and backward) alone."""
+    crd, draw = term.crd, term.negatives
+    g = torch.Generator(device=device).manual_seed(0)
+    dim = crd.embed_s.linear.out_features
+    v1 = torch.nn.functional.normalize(torch.randn(BATCH, dim, generator=g, device=device), dim=1).requires_grad_()
+    v2 = torch.nn.functional.normalize(torch.randn(BATCH, dim, generator=g, device=device), dim=1).requires_grad_()
+    index = torch.randint(crd.n_data, (BATCH,), generator=g, device=device)
+
+    def once():
+        out_v1, out_v2 = crd.contrast(v1, v2, index, draw(index, g))
+        (out_v1.sum() + out_v2.sum()).backward()
+
+    once()
+    best = float("inf")
+    for _ in range(rounds):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            once()
+        _sync(device)
+        best = min(best, (time.perf_counter() - t0) / steps)
+    return {"memory_and_sampling_s": best, "crd_step_s": step_s, "share_of_step": best / step_s,
+            "nce_k": crd.nce_k, "feat_dim": dim, "n_data": crd.n_data}
+
+
+def run_methods(names: list[str], *, device: str = "auto", quick: bool = False,
+                out: str | Path = "results/bench/train_methods.json") -> dict:
+    """Images/s of one distillation step per method against plain KD, resnet32x4 -> resnet8x4, B = 64.
+
+    Every method's step is the trainer's (teacher forward on x and x' with ``is_feat``, two student
+    forwards, the composed loss, backward, SGD over the student and the method's modules) on pre-made
+    uint8 batches, so only the method's own cost differs. Methods are timed in interleaved rounds
+    (kd first in each) and each keeps its best round. With ``crd`` the share of its step spent in
+    negative sampling and the memory (scoring and momentum update) is measured as well.
+    AB and FSP add nothing to the step after their pre-training stage (their rate is plain KD's).
+    """
+    from dastat import models
+    from dastat.device import resolve_device
+    from dastat.train.methods import get_method
+
+    dev = resolve_device(device)
+    amp = dev.type == "cuda"
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    names = ["kd", *[n for n in dict.fromkeys(names) if n != "kd"]]
+    for name in names:
+        get_method(name)  # unknown names fail before any work
+    steps, rounds = (2, 2) if quick else ((3, 3) if dev.type == "cpu" else (20, 5))
+    mean, std = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        teacher = models.wrap(models.create(METHOD_PAIR[0], NUM_CLASSES), mean, std, arch=METHOD_PAIR[0])
+    teacher = teacher.to(dev).eval()
+    g = torch.Generator(device=dev).manual_seed(0)
+    x = torch.randint(0, 256, (BATCH, 3, 32, 32), generator=g, device=dev, dtype=torch.uint8)
+    xp = torch.randint(0, 256, (BATCH, 3, 32, 32), generator=g, device=dev, dtype=torch.uint8)
+    y = torch.randint(0, NUM_CLASSES, (BATCH,), generator=g, device=dev)
+    labels_all = torch.arange(N_DATA, device=dev) % NUM_CLASSES
+    index = torch.randperm(N_DATA, generator=g, device=dev)[:BATCH]
+    runs = {}
+    for name in names:
+        student, term, optimizer = _method_setup(name, teacher, x, labels_all, dev, {})
+        beta = get_method(name).beta
+        args = (teacher, student, term, optimizer, x, xp, y, index, g, amp, beta)
+        _method_step(*args)  # warm-up: allocator, cuDNN autotuning
+        runs[name] = (args, float("inf"))
+    for _ in range(rounds):
+        for name in names:
+            args, best = runs[name]
+            _sync(dev)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                _method_step(*args)
+            _sync(dev)
+            runs[name] = (args, min(best, (time.perf_counter() - t0) / steps))
+    step_s = {name: best for name, (_, best) in runs.items()}
+    result = {
+        "target": "train_methods",
+        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        "torch_threads": torch.get_num_threads(),
+        "teacher": METHOD_PAIR[0], "student": METHOD_PAIR[1], "batch_size": BATCH, "amp": amp, "quick": quick,
+        "steps_per_round": steps, "rounds": rounds,
+        "images_per_s": {name: BATCH / s for name, s in step_s.items()},
+        "vs_kd": {name: step_s["kd"] / s for name, s in step_s.items()},
+    }
+    if "crd" in runs:
+        result["crd_memory"] = _crd_memory_share(runs["crd"][0][2], dev, steps, rounds, step_s["crd"])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return result

@@ -17,8 +17,10 @@ from dastat.device import resolve_device
 from dastat.errors import InvalidArgumentError
 from dastat.train import distributed as dd
 from dastat.train import inputs
+from dastat.train.checkpoint import CHECKPOINT_NAME
+from dastat.train.init_stage import default_init_epochs, run_init_stage
 from dastat.train.loop import LoopSpec, run_loop
-from dastat.train.loss import TEMPERATURE, kd_loss
+from dastat.train.loss import CE_WEIGHT, KD_WEIGHT, TEMPERATURE, distillation_loss
 from dastat.train.result import TrainResult, final_metrics
 from dastat.train.schedule import default_lr, milestones_for
 
@@ -76,6 +78,12 @@ def distill(
     test_set: ImageTensorDataset,
     scheme: Any = "identity",
     *,
+    method: str = "kd",
+    gamma: float | None = None,
+    alpha: float | None = None,
+    beta: float | None = None,
+    method_options: dict[str, Any] | None = None,
+    init_epochs: int | None = None,
     epochs: int | None = None,
     epoch_factor: float = 1,
     lr: float | None = None,
@@ -114,6 +122,19 @@ def distill(
     scheme : str or Scheme
         The DA making x' (``dastat.augment.list_schemes()``); a name is built for the dataset's
         image size with the dataset's mean colour as fill.
+    method : str
+        The distillation method (``dastat.train.methods()``): its term ``beta*L_method(x)`` is added
+        to the KD loss, on the ``is_feat`` features of x. Its own modules (CRD's embeddings and
+        memory, VID's regressors, ...) train with the student and are saved in the checkpoint.
+        AB, FT and FSP first run their pre-training stage (see ``init_epochs``).
+    gamma, alpha, beta : float, optional
+        Weights of CE, the KL terms and the method's term; defaults 0.1, 0.9 (the paper's recipe)
+        and the method's ``beta`` from RepDistiller's published commands (``dastat.train.methods``).
+    method_options : dict, optional
+        The method builder's options (``{"nce_k": 4096, "feat_dim": 128}`` for crd).
+    init_epochs : int, optional
+        Epochs of AB's, FT's and FSP's pre-training stage; default 30 x epochs / 240 (the
+        reference's 30 of 240), at least 1.
     epochs : int, optional
         Epochs to run; default 240 x ``epoch_factor``. The lr decays (x0.1) at 150/180/210 of 240
         scaled to the epochs run (``epochs=480``: 300/360/420; ``epochs=4``: 2/3/4 after rounding).
@@ -180,6 +201,14 @@ def distill(
     inputs.check_classes(student_model, train_set, "student")
     lr = default_lr(student_model.arch) if lr is None else check_float(lr, "lr", low=0, low_open=True)
     aug = _scheme_of(scheme, train_set)
+    from dastat.train.methods import get_method
+
+    method_info = get_method(method) if isinstance(method, str) else None
+    if method_info is None:
+        raise InvalidArgumentError(f"method must be a name of dastat.train.methods(); got {type(method).__name__}")
+    gamma = CE_WEIGHT if gamma is None else check_float(gamma, "gamma", low=0)
+    alpha = KD_WEIGHT if alpha is None else check_float(alpha, "alpha", low=0)
+    beta = method_info.beta if beta is None else check_float(beta, "beta", low=0)
     scorer_kind = getattr(aug, "scorer", None)
 
     dev = resolve_device(device)
@@ -195,6 +224,14 @@ def distill(
     train_set, test_set = train_set.to(dev), test_set.to(dev)
     milestones = milestones_for(epochs)
     store = _open_store(store) if world.is_main else None
+    term = _build_term(method, student_model, teacher, train_set, seed, method_options)
+    has_init = term is not None and term.has_init_stage
+    if not has_init:
+        init_epochs = None
+    elif init_epochs is None:
+        init_epochs = default_init_epochs(epochs)
+    else:
+        init_epochs = check_int(init_epochs, "init_epochs", low=1)
 
     config: dict[str, Any] = {
         "kind": "distill",
@@ -223,34 +260,62 @@ def distill(
         "world_size": world.size,
         **inputs.versions(),
     }
+    if method != "kd" or (gamma, alpha) != (CE_WEIGHT, KD_WEIGHT):
+        # Only beside plain KD's defaults, so that KD runs keep their configuration (and run ids).
+        config.update(method=method, gamma=gamma, alpha=alpha, beta=beta, method_options=dict(method_options or {}),
+                      init_epochs=init_epochs)
+    in_step = term if term is not None and term.has_term and beta != 0 else None
     spec = LoopSpec(
         epochs=epochs, lr=lr, milestones=milestones, batch_size=batch_size, seed=seed, device=dev,
-        config=config, augment=inputs.standard_augment(train_set.image_size), extra_streams=("scheme",),
+        config=config, augment=inputs.standard_augment(train_set.image_size),
+        extra_streams=("scheme", "method") if in_step is not None else ("scheme",),
         amp=bool(amp), channels_last=channels_last, compile=bool(compile),
         out_dir=inputs.resolve_out_dir(out_dir), checkpoint_every=checkpoint_every, resume=resume,
-        progress=progress, on_step=on_step, world=world,
+        progress=progress, on_step=on_step, world=world, method=term,
+        with_index=in_step is not None and in_step.needs_index,
     )
+    if has_init and not (spec.out_dir is not None and (Path(spec.out_dir) / CHECKPOINT_NAME).exists()):
+        # A resumed run's checkpoint already holds what the pre-training stage produced (and without
+        # resume the loop refuses the directory).
+        run_init_stage(term, student_model, teacher, train_set, epochs=init_epochs, lr=lr, batch_size=batch_size,
+                       seed=seed, augment=spec.augment, amp=bool(amp))
+        dd.broadcast_module(term, world)
     student_scorer = StudentScorer(student_model)
     scorer = {None: None, "teacher": teacher, "student": student_scorer,
               "teacher+student": (teacher, student_scorer)}.get(scorer_kind, teacher)
     min_batch = getattr(aug, "min_batch", 1)
 
     def make_step(train_model: nn.Module, gens: dict[str, torch.Generator]):
+        def scheme_view(x: Tensor) -> Tensor:
+            if len(x) < min_batch:
+                return x  # a lone last image cannot be mixed with a partner
+            with torch.no_grad():
+                return aug(x, generator=gens["scheme"], scorer=scorer)
+
         def step(x: Tensor, labels: Tensor) -> Tensor:
-            if len(x) >= min_batch:
-                with torch.no_grad():
-                    x_prime = aug(x, generator=gens["scheme"], scorer=scorer)
-            else:
-                x_prime = x  # a lone last image cannot be mixed with a partner
+            x_prime = scheme_view(x)
             with torch.inference_mode():
                 logits_t = teacher(torch.cat([x, x_prime]))  # [B + B', C]
             # Inference tensors cannot be saved for backward: clone outside inference mode.
             logits_t = logits_t.clone()
             logits_s_x = train_model(x)  # [B, C]
             logits_s_xp = train_model(x_prime)  # [B', C]
-            return kd_loss(logits_s_x, logits_t[: len(x)], labels, logits_s_xp, logits_t[len(x):])
+            return distillation_loss(logits_s_x, logits_t[: len(x)], labels, logits_s_xp, logits_t[len(x):],
+                                     gamma=gamma, alpha=alpha)
 
-        return step
+        def method_step(x: Tensor, labels: Tensor, index: Tensor | None = None) -> Tensor:
+            x_prime, b = scheme_view(x), len(x)
+            with torch.inference_mode():
+                feat_t, logits_t = teacher(torch.cat([x, x_prime]), is_feat=True, preact=in_step.preact)
+            feat_t = [f[:b].clone() for f in feat_t]  # the method sees x only, as the reference
+            logits_t = logits_t.clone()
+            feat_s, logits_s_x = train_model(x, is_feat=True, preact=in_step.preact)
+            logits_s_xp = train_model(x_prime)
+            return distillation_loss(logits_s_x, logits_t[:b], labels, logits_s_xp, logits_t[b:], gamma=gamma,
+                                     alpha=alpha, beta=beta, term=in_step, feat_s=feat_s, feat_t=feat_t,
+                                     index=index, generator=gens.get("method"))
+
+        return step if in_step is None else method_step
 
     def finish(summary: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -261,6 +326,7 @@ def distill(
             "dataset": config["dataset"],
             "scheme": config["scheme"],
             "scheme_params": config["scheme_params"],
+            "method": method,
             "seed": seed,
             "epochs": epochs,
             "epoch_factor": epoch_factor,
@@ -275,9 +341,46 @@ def distill(
                                scheme=config["scheme"], seed=seed, epochs=epochs,
                                test_acc1=result.record["test_acc1"], test_loss=result.record["test_loss"])
     result.run_id = result.record["run_id"]
+    result.method = None if term is None else term.eval()
     if store is not None:
         store.add_student_run(result.record, result.curve)
     return result
+
+
+def _build_term(method: str, student: nn.Module, teacher: nn.Module, train_set: ImageTensorDataset, seed: int,
+                options: dict[str, Any] | None):
+    """The method's term for this pair, its modules' initial values drawn from ``seed``."""
+    from dastat.rng import derive_seed
+    from dastat.train.methods import PairShapes, build_term
+
+    if method == "kd" and not options:
+        return None
+    probe = train_set.images[:2]
+    was_training = student.training
+    student.eval()
+    try:
+        with torch.no_grad():
+            feat_s, _ = student(probe, is_feat=True)
+            feat_t, _ = teacher(probe, is_feat=True)
+    except TypeError as err:  # a network whose forward takes no is_feat
+        raise InvalidArgumentError(
+            f"method {method!r} needs the networks' features, model(x, is_feat=True) as in RepDistiller's zoo "
+            f"(dastat.models.create); this teacher or student does not take it ({err})"
+        ) from err
+    finally:
+        student.train(was_training)
+    shapes = PairShapes([f.shape for f in feat_s], [f.shape for f in feat_t], train_set.labels, student.arch)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init:method"))
+        term = build_term(method, shapes, options)
+    few = min(len(feat_s), len(feat_t))
+    if term is not None and term.needs_stages and few < 3:
+        raise InvalidArgumentError(
+            f"method {method!r} reads the stage feature maps, but this teacher-student pair's is_feat output "
+            f"has {few} feature(s) (the CIFAR zoo gives stem, stages and pooled vector); use a zoo network, "
+            "or a method on the pooled vector (crd, pkt, rkd, correlation)"
+        )
+    return None if term is None else term.to(train_set.images.device)
 
 
 def _run_id(config: dict[str, Any], out_dir: Path | None) -> str:

@@ -90,3 +90,21 @@ def broadcast_object(obj: Any, world: World) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def average_gradients(module: torch.nn.Module, world: World) -> None:
+    """Average the gradients of a module that is not inside DDP (a method's embeddings) over the ranks."""
+    if not world.is_distributed:
+        return
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world.size
+
+
+def broadcast_module(module: torch.nn.Module, world: World) -> None:
+    """Rank 0's parameters and buffers on every rank."""
+    if not world.is_distributed:
+        return
+    for t in [*module.parameters(), *module.buffers()]:
+        dist.broadcast(t.data, src=0)

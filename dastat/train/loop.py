@@ -27,8 +27,9 @@ from dastat.train.evaluate import evaluate
 from dastat.train.result import TrainResult, best_of, write_records
 from dastat.train.schedule import make_optimizer, make_scheduler
 
-# A step computes the loss of one batch: (augmented x uint8 [B,3,H,W], labels [B]) -> scalar.
-StepFn = Callable[[Tensor, Tensor], Tensor]
+# A step computes the loss of one batch: (augmented x uint8 [B,3,H,W], labels [B]) -> scalar; with
+# ``LoopSpec.with_index`` it also takes the batch's dataset indices [B] (CRD's memory rows).
+StepFn = Callable[..., Tensor]
 # Steps between finiteness checks: each check is one host sync, which costs on a GPU.
 _CHECK_EVERY = 50
 
@@ -55,6 +56,10 @@ class LoopSpec:
     progress: bool = False
     on_step: Callable[[int, int], None] | None = None  # (epoch, step), both from 1; for tests and hooks
     world: dd.World = field(default_factory=dd.World)
+    # A distillation method's own modules (embeddings, regressors, memory): optimised with the model,
+    # saved in the checkpoint and restored on resume, gradients averaged over DDP ranks.
+    method: nn.Module | None = None
+    with_index: bool = False  # the step takes the batch's dataset indices
 
 
 def _generators(spec: LoopSpec) -> dict[str, torch.Generator]:
@@ -105,7 +110,10 @@ def run_loop(model: nn.Module, train_set: ImageTensorDataset, test_set: ImageTen
 
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model.parameters(), spec.lr)
+    params = list(model.parameters())
+    if spec.method is not None:
+        params += [p for p in spec.method.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, spec.lr)
     scheduler = make_scheduler(optimizer, spec.milestones)
     gens = _generators(spec)
 
@@ -115,6 +123,8 @@ def run_loop(model: nn.Module, train_set: ImageTensorDataset, test_set: ImageTen
         state = ckpt.load(ckpt_path, device="cpu")
         ckpt.check_same_config(state["config"], spec.config, out_dir)
         model.load_state_dict(state["model"])
+        if spec.method is not None:
+            spec.method.load_state_dict(state["method"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         ckpt.restore_generators(gens, state["generators"][world.rank])
@@ -146,6 +156,8 @@ def run_loop(model: nn.Module, train_set: ImageTensorDataset, test_set: ImageTen
     for epoch in range(start_epoch + 1, spec.epochs + 1):
         t0 = time.perf_counter()
         model.train()
+        if spec.method is not None:
+            spec.method.train()
         order = torch.randperm(n_train, generator=gens["order"], device=gens["order"].device).to(train_set.device)
         order = dd.shard(order, world)
         batches = order.split(spec.batch_size)
@@ -155,9 +167,11 @@ def run_loop(model: nn.Module, train_set: ImageTensorDataset, test_set: ImageTen
             x = spec.augment(train_set.images[index], generator=gens["base"])
             labels = train_set.labels[index]
             with _autocast(spec):
-                loss = step_fn(x, labels)
+                loss = step_fn(x, labels, index) if spec.with_index else step_fn(x, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if spec.method is not None:
+                dd.average_gradients(spec.method, world)
             optimizer.step()
             losses[step - 1] = loss.detach()
             if spec.on_step is not None:
@@ -234,6 +248,7 @@ def _save(path: Path, model: nn.Module, optimizer, scheduler, gens: dict[str, to
             "config": spec.config,
             "epoch": epoch,
             "model": model.state_dict(),
+            **({} if spec.method is None else {"method": spec.method.state_dict()}),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "generators": [r["generators"] for r in per_rank],

@@ -37,6 +37,9 @@ class TrainResult:
         The run directory (checkpoint, records, final model) when one was given.
     run_id : str or None
         The store's id for this run when a store was given.
+    method : nn.Module or None
+        The distillation method's trained modules (``distill(method=...)``; CRD's embeddings and
+        memory, ...), None for plain KD.
     """
 
     record: dict[str, Any]
@@ -45,6 +48,7 @@ class TrainResult:
     out_dir: Path | None = None
     run_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    method: nn.Module | None = None
 
     @property
     def test_loss(self) -> float:

@@ -7,6 +7,7 @@ A sweep file::
     pairs:                        # teacher checkpoint (or "embedded") and student architecture
       - {teacher: embedded, student: resnet8}
     schemes: [identity, cutmix]
+    methods: [kd, crd]            # distillation methods (default [kd]); `method_options: {crd: {nce_k: 4096}}`
     seeds: [0, 1]
     epoch_factors: [1]            # or `epochs: 2` for short runs
     out: runs/sweep               # one run directory per training job
@@ -15,9 +16,9 @@ A sweep file::
       seeds: [0]
       protocol: fast
 
-expands to ``pairs x schemes x seeds x epoch_factors`` training jobs plus ``teachers x probe schemes x
+expands to ``pairs x methods x schemes x seeds x epoch_factors`` training jobs plus ``teachers x probe schemes x
 probe seeds`` probe jobs. A training job is done when its run directory holds a final record or the
-store holds a student run with the same teacher, student, dataset, scheme, seed and epochs; a probe
+store holds a student run with the same teacher, student, method, dataset, scheme, seed and epochs; a probe
 job when the store holds a probe with the same teacher, dataset, scheme, seed and protocol.
 """
 
@@ -34,7 +35,8 @@ from dastat.errors import ConfigError, DastatError
 
 EXECUTORS = ("local", "slurm", "submitit-local", "debug")
 _KNOWN_KEYS = {"data", "data_options", "root", "image_size", "pairs", "schemes", "seeds", "epoch_factors", "epochs",
-               "batch_size", "lr", "device", "amp", "out", "checkpoint_every", "probe", "slurm"}
+               "batch_size", "lr", "device", "amp", "out", "checkpoint_every", "probe", "slurm", "methods",
+               "method_options"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class Job:
     data_options: dict[str, Any] = field(default_factory=dict)
     out_dir: str | None = None
     store: str | None = None
+    method: str = "kd"
+    method_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -63,7 +67,8 @@ class Job:
         if self.kind == "probe":
             return f"probe:{teacher}:{self.dataset}:{self.scheme}:s{self.seed}"
         length = f"e{self.epochs}" if self.epochs else f"k{self.epoch_factor:g}"
-        return f"train:{teacher}-{self.student}:{self.dataset}:{self.scheme}:s{self.seed}:{length}"
+        method = "" if self.method == "kd" else f":{self.method}"  # plain KD keeps its names and run directories
+        return f"train:{teacher}-{self.student}:{self.dataset}:{self.scheme}:s{self.seed}:{length}{method}"
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -80,6 +85,13 @@ def load_config(path: str | Path) -> dict[str, Any]:
     pairs = config.get("pairs") or []
     if not isinstance(pairs, list) or not all(isinstance(p, dict) and "teacher" in p for p in pairs):
         raise ConfigError(f"sweep file {path}: pairs must be a list of {{teacher: PATH|embedded, student: NAME}}")
+    methods = config.get("methods", ["kd"])
+    if not isinstance(methods, list) or not methods:
+        raise ConfigError(f"sweep file {path}: methods must be a list of method names, e.g. [kd, crd]")
+    from dastat.train.methods import get_method
+
+    for method in methods:
+        get_method(str(method))  # an unknown name fails here, naming the close ones, not in every job
     if not pairs and not config.get("probe"):
         raise ConfigError(f"sweep file {path} defines no jobs: give pairs: (training) and/or probe:")
     return config
@@ -94,14 +106,17 @@ def expand(config: dict[str, Any], *, store: str | None = None) -> list[Job]:
     options = {k: config[k] for k in ("batch_size", "lr", "device", "amp", "checkpoint_every") if k in config}
     jobs = []
     pairs = config.get("pairs") or []
+    method_options = dict(config.get("method_options") or {})
     for pair in pairs:
-        for scheme in config.get("schemes", ["identity"]):
-            for seed in config.get("seeds", [0]):
-                for factor in config.get("epoch_factors", [1]):
-                    job = Job("train", str(pair["teacher"]), scheme=scheme, seed=int(seed),
-                              student=str(pair.get("student", "resnet8")), epoch_factor=float(factor),
-                              epochs=config.get("epochs"), options=options, **common)
-                    jobs.append(_with_out(job, out))
+        for method in config.get("methods", ["kd"]):
+            for scheme in config.get("schemes", ["identity"]):
+                for seed in config.get("seeds", [0]):
+                    for factor in config.get("epoch_factors", [1]):
+                        job = Job("train", str(pair["teacher"]), scheme=scheme, seed=int(seed),
+                                  student=str(pair.get("student", "resnet8")), epoch_factor=float(factor),
+                                  epochs=config.get("epochs"), options=options, method=str(method),
+                                  method_options=dict(method_options.get(method) or {}), **common)
+                        jobs.append(_with_out(job, out))
     probe = config.get("probe") or {}
     if probe:
         teachers = probe.get("teachers") or sorted({str(p["teacher"]) for p in pairs}) or ["embedded"]
@@ -148,7 +163,8 @@ def run_job(job: Job) -> dict[str, Any]:
         test_set = data.load(job.dataset, root=job.root, split="test", image_size=job.image_size,
                              **job.data_options)
         out_dir = Path(job.out_dir)
-        result = distill(teacher, job.student, train_set, test_set, job.scheme, epochs=job.epochs,
+        result = distill(teacher, job.student, train_set, test_set, job.scheme, method=job.method,
+                         method_options=job.method_options or None, epochs=job.epochs,
                          epoch_factor=job.epoch_factor, seed=job.seed, out_dir=out_dir,
                          resume=(out_dir / "checkpoint.pt").exists(), store=job.store, **job.options)
         return {"job": job.name, "status": "ok", "error": None, "result": result.to_dict()}
@@ -177,7 +193,8 @@ def is_done(job: Job, store=None) -> bool:
     rows = table[(table["dataset"] == job.dataset) & (table["scheme"] == job.scheme) & (table["seed"] == job.seed)]
     if job.kind == "train":
         epochs = job.epochs or round(BASE_EPOCHS * job.epoch_factor)
-        rows = rows[(rows["student"] == job.student) & (rows["epochs"] == epochs)]
+        rows = rows[(rows["student"] == job.student) & (rows["epochs"] == epochs)
+                    & (rows["method"].fillna("kd") == job.method)]
     else:
         rows = rows[rows["protocol"] == job.options.get("protocol", "fast")]
     if job.teacher == "embedded" or not len(rows):

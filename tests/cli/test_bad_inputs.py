@@ -28,7 +28,9 @@ PATHS = ("missing", "folder", "file", "unwritable", "junk")
 # Text options that take a name (checked by the registry that reads it), per command; "*" is every command.
 NAMES = {
     "*": {"--device", "--data", "--arch", "--scheme", "--schemes", "--protocol", "--randomness"},
-    "train": {"--student"},
+    "train": {"--student", "--method", "--method-option"},
+    "study": {"--methods"},
+    "bench": {"--method"},
     "correlate": {"--dataset", "--teacher", "--student", "--x", "--y", "--by", "--methods", "--predictors"},
     "plot": {"--dataset", "--teacher", "--student", "--x", "--y", "--by"},
     "ingest": {"--map", "--set"},

@@ -154,3 +154,15 @@ def test_ansi_colours_and_missing_mix_mode(tmp_path):
     (record, curve), = reference_log.parse(log).students
     assert record["scheme"] == "none" and len(curve) == 3
     assert dastat.store.normalise_scheme(record["scheme"]) == ("identity", True)
+
+
+def test_the_runs_distill_argument_is_its_method(tmp_path):
+    crd_args = {**BASE_ARGS, "distill": "crd"}
+    log = write_by_hand(tmp_path, "crd__wrn_40_2wrn_16_2__cifar100__cropflip", "SERVER138-20220315-101232",
+                        crd_args, None, _student_lines())
+    store = dastat.store.open(tmp_path / "s.sqlite")
+    assert ingest([log], store).exit_code == 0
+    plain = write_by_hand(tmp_path / "kd", "kd__wrn_40_2wrn_16_2__cifar100__cropflip", "SERVER138-20220315-101233",
+                          BASE_ARGS, None, _student_lines())
+    assert ingest([plain], store).exit_code == 0
+    assert sorted(store.students()["method"]) == ["crd", "kd"]

@@ -81,3 +81,13 @@ def test_missing_file_and_unknown_preset():
         load_config("nowhere.yaml")
     with pytest.raises(UnknownNameError, match="digits"):
         load_config("digit")
+
+
+def test_methods_are_part_of_the_grid_and_unknown_ones_are_refused():
+    from dastat.errors import ConfigError
+
+    assert load_config("digits").methods == ("kd",)
+    config = load_config("digits", quick=True, methods=["kd", "crd"])
+    assert config.methods == ("kd", "crd") and config.to_dict()["methods"] == ["kd", "crd"]
+    with pytest.raises(ConfigError, match="methods must be a non-empty list from"):
+        load_config("digits", methods=("kd", "crdd"))

@@ -29,14 +29,15 @@ def _metrics(out: Path):
     return strip, {k: final[k] for k in keep}
 
 
-def test_run_killed_after_a_checkpoint_resumes_bit_identically(tmp_path):
+def _straight_and_killed(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
+    """One run straight through, one killed in epoch 2 and resumed: both directories."""
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    done = _run(straight)
+    done = _run(straight, *extra)
     assert done.returncode == 0, done.stderr
 
     # Epoch 1 ends with a checkpoint; kill at the second step of epoch 2 (two steps past it).
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    child = subprocess.Popen([sys.executable, str(CHILD), str(killed), "--kill-at", "2,2"],
+    child = subprocess.Popen([sys.executable, str(CHILD), str(killed), "--kill-at", "2,2", *extra],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         for line in child.stdout:
@@ -51,8 +52,13 @@ def test_run_killed_after_a_checkpoint_resumes_bit_identically(tmp_path):
     assert torch.load(killed / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert not (killed / "final_weights.pt").exists()
 
-    again = _run(killed, "--resume")
+    again = _run(killed, "--resume", *extra)
     assert again.returncode == 0, again.stderr
+    return straight, killed
+
+
+def test_run_killed_after_a_checkpoint_resumes_bit_identically(tmp_path):
+    straight, killed = _straight_and_killed(tmp_path)
 
     a = torch.load(straight / "final_weights.pt", weights_only=True)
     b = torch.load(killed / "final_weights.pt", weights_only=True)
@@ -63,3 +69,18 @@ def test_run_killed_after_a_checkpoint_resumes_bit_identically(tmp_path):
     curve, final = read_records(killed)
     assert [row["epoch"] for row in curve] == [1, 2, 3]
     assert final["epochs"] == 3 and final["config"]["scheme"] == "cutmix"
+
+
+def test_crd_run_killed_after_a_checkpoint_resumes_bit_identically(tmp_path):
+    # CRD adds trained embeddings, a memory updated every step and negatives drawn from the run's generator.
+    straight, killed = _straight_and_killed(tmp_path, "--method", "crd")
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(killed / "checkpoint.pt", weights_only=True)
+    assert set(a["method"]) == {"crd.embed_s.linear.weight", "crd.embed_s.linear.bias", "crd.embed_t.linear.weight",
+                                "crd.embed_t.linear.bias", "crd.contrast.params", "crd.contrast.memory_v1",
+                                "crd.contrast.memory_v2"}
+    for part in ("model", "method"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), (part, key)
+    assert _metrics(straight) == _metrics(killed)
+    assert read_records(killed)[1]["method"] == "crd"

@@ -13,7 +13,7 @@ from tiny import SIZE, toy_teacher
 
 from dastat import models
 from dastat.cli import main
-from dastat.errors import ConfigError
+from dastat.errors import ConfigError, UnknownNameError
 from dastat.train.sweep import expand, load_config, run_sweep
 
 
@@ -45,6 +45,39 @@ def test_grid_expands_pairs_schemes_seeds_factors_and_probes():
     assert sum(j.kind == "train" for j in jobs) == 2 * 2 * 2 * 2
     assert sum(j.kind == "probe" for j in jobs) == 3
     assert len({j.out_dir for j in jobs if j.kind == "train"}) == 16
+
+
+def test_methods_are_a_grid_axis_and_plain_kd_keeps_its_names():
+    config = {"pairs": [{"teacher": "embedded", "student": "resnet8"}], "schemes": ["flip", "cutmix"],
+              "methods": ["kd", "crd"], "method_options": {"crd": {"nce_k": 64}}, "epochs": 1}
+    jobs = expand(config)
+    assert sorted((j.method, j.scheme) for j in jobs) == [("crd", "cutmix"), ("crd", "flip"), ("kd", "cutmix"),
+                                                          ("kd", "flip")]
+    crd = [j for j in jobs if j.method == "crd"]
+    assert all(j.method_options == {"nce_k": 64} and j.name.endswith(":crd") for j in crd)
+    kd = [j for j in jobs if j.method == "kd"]
+    assert [j.name for j in kd] == [j.name for j in expand({**config, "methods": ["kd"]})]
+    assert all(j.method_options == {} and not j.name.endswith(":kd") for j in kd)
+    assert len({j.out_dir for j in jobs}) == 4
+
+
+def test_crd_students_of_a_sweep_run_are_recorded_with_their_method_and_skipped_after(sweep_file, tmp_path):
+    config = yaml.safe_load(sweep_file.read_text())
+    config.update(schemes=["flip"], methods=["crd"], method_options={"crd": {"nce_k": 8, "feat_dim": 8}})
+    store = tmp_path / "s.sqlite"
+    summary = run_sweep(config, store=str(store))
+    assert summary["failed"] == [] and len(summary["ok"]) == 1
+    import dastat.store
+
+    assert dastat.store.open(store).students()["method"].tolist() == ["crd"]
+    assert run_sweep(config, store=str(store))["skipped"] == summary["ok"]
+
+
+def test_unknown_method_in_a_sweep_file_is_refused_with_close_names(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("pairs: [{teacher: embedded}]\nmethods: [crdd]\n")
+    with pytest.raises(UnknownNameError, match="'crd'"):
+        load_config(path)
 
 
 def test_bad_sweep_file_names_the_key(tmp_path):

@@ -125,6 +125,9 @@ def _finish(record: dict[str, Any], kind: str, constants: Mapping[str, Any], pat
         record["scheme"], known = normalise_scheme(record["scheme"], criterion)
         if not known:
             unknown.setdefault("scheme", set()).add(record["scheme"])
+    if kind == "student" and record.get("method") is None and record.get("distill") is not None:
+        # The reference code's --distill (RepDistiller's names: kd, crd, attention, ...) is the method.
+        record["method"] = str(record.pop("distill")).strip().lower()
     lacking = [k for k in _REQUIRED[kind] if record.get(k) is None]
     if lacking:
         raise fail(path, None, f"the file does not say the {kind} field(s) {lacking} of run "
