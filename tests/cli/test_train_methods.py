@@ -12,7 +12,7 @@ from dastat.cli.train import _options
     (["--method", "crdd"], "unknown distillation method 'crdd'. Did you mean 'crd'?"),
     (["--method", "crd", "--method-option", "nce_k"], "--method-option takes KEY=VALUE"),
     (["--method", "crd", "--method-option", "nce_q=4"], "takes no option 'nce_q'"),
-    (["--method", "attention", "--beta", "-1"], "beta must be in [0"),
+    (["--method", "attention", "--beta", "-1"], "--beta: must be a number in [0, inf)"),
 ])
 def test_bad_method_flags_exit_2_with_the_reason(capsys, argv, message):
     assert main(["train", "--epochs", "1", "--device", "cpu", *argv]) == 2
