@@ -384,6 +384,11 @@ def _free_memory(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def forward_rows(teacher: nn.Module, image: Tensor) -> int:
+    """Rows per teacher forward for a probe of images like ``image`` [1, 3, H, W] on its device."""
+    return _forward_rows(image.device, _row_bytes(teacher, image))
+
+
 def _forward_rows(device: torch.device, row_bytes: int) -> int:
     if device.type == "cpu":
         return CPU_FORWARD_ROWS
