@@ -198,8 +198,10 @@ class _Engine:
         bps, width, dev = self.batches_per_set, self.width, self.device
         batches = [b for k in sets for b in range(k * bps, (k + 1) * bps)]
         indices = [self.stream.batch(b) for b in batches]
-        labels = [self.dataset.labels[i] for i in indices]
-        images = [self.dataset.images[i] for i in indices]
+        sizes = [i.shape[0] for i in indices]
+        everything = torch.cat(indices)  # one gather for the pass
+        labels = list(self.dataset.labels[everything].split(sizes))
+        images = list(self.dataset.images[everything].split(sizes))
         set_of = [j for j in range(len(sets)) for _ in range(bps)]  # position in the pass, per batch
         # Draws follow a set-by-set loop: each set has its own generators, used batch after batch.
         gens = [generator_for(self.seed, f"base:{k}", dev) for k in sets]
@@ -258,27 +260,45 @@ class _Engine:
         forwards = torch.zeros(segments, dtype=torch.float64)
         for seg, count in work.scorer_forwards.items():
             forwards[seg] += count
-        rows, seg_of, labels, batch_of, start = [], [], [], [], 0
-        for piece in work.pieces:
-            size = piece.images.shape[0]
+        sizes = [piece.images.shape[0] for piece in work.pieces]
+        for piece, size in zip(work.pieces, sizes):
             forwards[piece.segment] += size
-            span = torch.arange(start, start + size, device=dev)
-            if piece.pick is not None:  # only the kept rows of a teacher-scored pool
-                pool = piece.pick.pool_factor
-                kept = piece.pick.score(logits[start:start + size].float()).topk(piece.pick.kept_count(size // pool))
-                span, piece_labels = span[kept.indices], piece.labels[kept.indices]
-            else:
-                piece_labels = piece.labels
-            rows.append(span)
-            labels.append(piece_labels)
-            seg_of.append(span.new_full((span.shape[0],), piece.segment))
-            batch_of.append(span.new_full((span.shape[0],), piece.batch))
-            start += size
+        counts = torch.tensor(sizes, device=dev)
+
+        def per_row(values: list) -> Tensor:
+            return torch.repeat_interleave(torch.tensor(values, device=dev), counts)
+
+        seg_all = per_row([piece.segment for piece in work.pieces])
+        batch_all = per_row([piece.batch for piece in work.pieces])
+        labels_all = torch.cat([piece.labels for piece in work.pieces])
+        plain = per_row([piece.pick is None for piece in work.pieces]).nonzero().squeeze(1)
+        rows, seg_of, labels, batch_of = [plain], [seg_all[plain]], [labels_all[plain]], [batch_all[plain]]
+        for kept in self._kept_rows(work.pieces, sizes, logits):  # a teacher-scored pool books its kept rows
+            rows.append(kept)
+            seg_of.append(seg_all[kept])
+            labels.append(labels_all[kept])
+            batch_of.append(batch_all[kept])
         index, seg, label = torch.cat(rows), torch.cat(seg_of), torch.cat(labels)
         kept_logits = logits.index_select(0, index).float()
         probs = kept_logits.double().softmax(-1)  # float64: set sums exact to 1e-15
         sums = _segment_sums(seg, segments, probs, kept_logits, label, torch.cat(batch_of))
         return self._records(work, sums, forwards.to(dev).view(n, width), active)
+
+    def _kept_rows(self, pieces: list[_Piece], sizes: list[int], logits: Tensor) -> list[Tensor]:
+        """Forward rows each teacher-scored pool keeps: one top-k over all pools of a scheme and size."""
+        groups: dict[tuple[int, int], tuple[Pick, list[int]]] = {}
+        start = 0
+        for piece, size in zip(pieces, sizes):
+            if piece.pick is not None:
+                groups.setdefault((id(piece.pick), size), (piece.pick, []))[1].append(start)
+            start += size
+        kept = []
+        for (_, size), (pick, starts) in groups.items():
+            rows = torch.tensor(starts, device=logits.device)[:, None] + torch.arange(size, device=logits.device)
+            scores = pick.score(logits[rows.flatten()].float()).view(len(starts), size)
+            best = scores.topk(pick.kept_count(size // pick.pool_factor), dim=1).indices
+            kept.append(rows.gather(1, best).flatten())
+        return kept
 
     def _records(self, work: _Pass, sums: dict[str, Tensor], forwards: Tensor, active: set[str]) -> SetRecords:
         n, width, c = work.n_sets, work.width, self.c
@@ -392,7 +412,8 @@ def forward_rows(teacher: nn.Module, image: Tensor) -> int:
 def _forward_rows(device: torch.device, row_bytes: int) -> int:
     if device.type == "cpu":
         return CPU_FORWARD_ROWS
-    return max(64, int(MEMORY_SHARE * _free_memory(device) // row_bytes))
+    # half of the share for the forward's activations, the other half for the pass's rows
+    return max(64, int(MEMORY_SHARE / 2 * _free_memory(device) // row_bytes))
 
 
 def run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from dastat import augment
@@ -57,3 +58,25 @@ def test_pass_size_follows_the_free_memory(digits, teacher, monkeypatch):
     forward = eng.forward_rows * eng.row_bytes
     monkeypatch.setattr(engine, "_free_memory", lambda device: int((forward + 10 * per_set) / engine.MEMORY_SHARE))
     assert eng.sets_per_pass({"cutout"}) == 10
+
+
+def test_cuda_forwards_take_a_quarter_of_the_free_memory(monkeypatch):
+    # the CUDA rule without a GPU: half of the planned share goes to a forward's activations
+    monkeypatch.setattr(engine, "_free_memory", lambda device: 8 * 2**30)
+    rows = engine._forward_rows(torch.device("cuda"), 2**20)
+    assert rows == int(engine.MEMORY_SHARE / 2 * 8 * 2**30 // 2**20)
+    assert engine._forward_rows(torch.device("cpu"), 2**20) == engine.CPU_FORWARD_ROWS
+
+
+@pytest.mark.gpu
+def test_cuda_closes_the_same_sets_as_the_cpu(digits, teacher):
+    from dastat import probe
+
+    kwargs = dict(max_sets=4, min_sets=4, check_every=2, rtol=1e-9, return_sets=True)
+    for scheme in ("cutout", "mixup"):  # no picking: float32 differences could change a close pick
+        cpu = probe.t_stddev(teacher, digits, scheme, device="cpu", **kwargs)
+        cuda = probe.t_stddev(teacher, digits, scheme, device="cuda", **kwargs)
+        assert (cuda.n_sets, cuda.n_teacher_forwards, cuda.rows_per_set) == (cpu.n_sets, cpu.n_teacher_forwards,
+                                                                            cpu.rows_per_set)
+        # TF32 convolutions: logits agree to ~1e-3 relative, set means (averages of 640 rows) closer
+        np.testing.assert_allclose(cuda.set_means, cpu.set_means, rtol=1e-3)
