@@ -36,6 +36,9 @@ from dastat.probe.stream import BatchStream, generator_for
 # CPU forwards gain little past ~2,000 rows and lose past that (resnet56 on 2 cores: 69 img/s at
 # 512 rows, 74 at 2,048, 45 at 8,192, as measured for this engine); CUDA takes what memory allows.
 CPU_FORWARD_ROWS = 2048
+# Drawing and booking are ~1% of a CPU pass of 8 sets x 8 schemes (digits, resnet8: 1.9 s of 281 s under
+# load), so passes past a few forwards gain nothing there.
+CPU_PASS_FORWARDS = 8
 MEMORY_SHARE = 0.5  # of the free memory a pass may plan to use (the rest: other processes, fragmentation)
 
 
@@ -183,8 +186,12 @@ class _Engine:
     def sets_per_pass(self, active: set[str]) -> int:
         """Sets one pass holds (images, logits, float64 sums) within a share of the free memory."""
         per_row = 3 * self.dataset.images[0].numel() + 4 * 8 * self.c  # x, x', their copy; logits, probs, terms
+        rows = self.rows_per_set(active)
         budget = MEMORY_SHARE * _free_memory(self.device) - self.forward_rows * self.row_bytes
-        return max(1, int(budget // (per_row * self.rows_per_set(active))))
+        fits = max(1, int(budget // (per_row * rows)))
+        if self.device.type == "cpu":  # a bigger pass saves nothing on CPU: cap it, leave the RAM to others
+            fits = min(fits, max(1, CPU_PASS_FORWARDS * self.forward_rows // rows))
+        return fits
 
     def compute(self, sets: Sequence[int], active: set[str]) -> SetRecords:
         """The records of ``sets`` (in order), every active scheme at once."""

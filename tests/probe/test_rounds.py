@@ -58,6 +58,8 @@ def test_pass_size_follows_the_free_memory(digits, teacher, monkeypatch):
     forward = eng.forward_rows * eng.row_bytes
     monkeypatch.setattr(engine, "_free_memory", lambda device: int((forward + 10 * per_set) / engine.MEMORY_SHARE))
     assert eng.sets_per_pass({"cutout"}) == 10
+    monkeypatch.setattr(engine, "_free_memory", lambda device: 2**50)  # on CPU a pass stops at a few forwards
+    assert eng.sets_per_pass({"cutout"}) == engine.CPU_PASS_FORWARDS * engine.CPU_FORWARD_ROWS // 640
 
 
 def test_cuda_forwards_take_a_quarter_of_the_free_memory(monkeypatch):
