@@ -76,6 +76,8 @@ class AutoAugment(Scheme):
     pixels with ``fill`` (black if None).
     """
 
+    row_params = True
+
     def __init__(self, policy: str | None = None, **common: Any):
         super().__init__(**common)
         default = "cifar10" if self.image_size <= 32 else "imagenet"

@@ -26,6 +26,8 @@ class Cutout(Scheme):
     colour, which is what the reference's zero in normalised space is); None paints black.
     """
 
+    row_params = True
+
     def __init__(self, side: int | None = None, **common: Any):
         super().__init__(**common)
         self.side = self.image_size // 4 if side is None else check_int(side, "side", low=1)

@@ -50,6 +50,8 @@ def _draw_offsets(scheme: Scheme, b: int, pad: int, generator: torch.Generator, 
 class Flip(Scheme):
     """Horizontal flip with probability ``p`` (0.5), drawn per image."""
 
+    row_params = True
+
     def __init__(self, p: float = 0.5, **common: Any):
         super().__init__(**common)
         self.p = check_float(p, "p", low=0, high=1)
@@ -69,6 +71,8 @@ class Crop(Scheme):
     The padding is black, as torchvision's RandomCrop(padding=pad) of the reference code;
     ``fill`` is accepted for a uniform call signature and not used.
     """
+
+    row_params = True
 
     flips: bool = False
 

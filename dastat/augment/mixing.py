@@ -29,6 +29,8 @@ class CutMixParams(NamedTuple):
 
 class _Mixing(Scheme):
     min_batch = 2
+    row_params = True
+    index_params = ("partner",)
 
     def __init__(self, alpha: float = 1.0, **common: Any):
         super().__init__(**common)

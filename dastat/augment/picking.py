@@ -75,12 +75,16 @@ class Pick(Scheme):
             return min(self.keep_count, pool)  # the reference's absolute 64: all of a short batch's pool
         return max(1, math.floor(self.keep * pool + 0.5))
 
+    def score(self, logits: Tensor | tuple[Tensor, Tensor]) -> Tensor:
+        """The criterion per pool image from the scorer's logits (a (teacher, student) pair for "kl")."""
+        return _kl(*logits) if self.criterion == "kl" else _entropy(logits)
+
     def _scores(self, pool: Tensor, scorer: Any) -> Tensor:
         with torch.no_grad():
             if self.criterion == "kl":
                 teacher, student = scorer
-                return _kl(teacher(pool), student(pool))
-            return _entropy(scorer(pool))
+                return self.score((teacher(pool), student(pool)))
+            return self.score(scorer(pool))
 
     def _check_scorer(self, scorer: Any) -> None:
         if self.criterion == "kl":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -58,11 +58,16 @@ class Scheme:
     hparams : dict
         The scheme's settings with defaults resolved (what a result record stores as
         ``scheme_params``).
+    row_params, index_params
+        Set by schemes whose parameters are a NamedTuple of per-image tensors (and which of
+        its fields hold image indices): :meth:`apply_batches` then stacks batches into one call.
     """
 
     name: ClassVar[str] = "scheme"
     scorer: ClassVar[str | None] = None
     min_batch: ClassVar[int] = 1
+    row_params: ClassVar[bool] = False  # sample() returns a NamedTuple of tensors, one row per image
+    index_params: ClassVar[tuple[str, ...]] = ()  # fields of those that index images of the batch
 
     def __init__(self, *, image_size: int = 32, randomness: str = "sample", fill: Any = None):
         self.image_size = check_int(image_size, "image_size", low=1)
@@ -81,6 +86,41 @@ class Scheme:
     def _augment(self, images: Tensor, generator: torch.Generator, scorer: Any) -> tuple[Tensor, Any]:
         params = self.sample(images, generator)
         return self.apply(images, params), params
+
+    @property
+    def samples_then_applies(self) -> bool:
+        """Whether a call is ``sample`` then ``apply`` (so draws and pixels can be done in separate passes)."""
+        return type(self)._augment is Scheme._augment
+
+    def apply_batches(self, batches: Sequence[Tensor], params: Sequence[Any]) -> list[Tensor]:
+        """``apply`` to several batches with their drawn parameters, as one call where the parameters allow.
+
+        When every parameter is a tensor with one row per image (``row_params``), the batches go
+        through ``apply`` together, image indices in ``index_params`` shifted to the stacked batch;
+        the result equals applying them one by one.
+        """
+        if not self.row_params or len(batches) == 1:
+            return [self.apply(images, p) for images, p in zip(batches, params)]
+        sizes = [images.shape[0] for images in batches]
+        starts = torch.tensor([0, *sizes[:-1]], device=batches[0].device).cumsum(0)
+        fields = []
+        for i, name in enumerate(params[0]._fields):
+            columns = [p[i] for p in params]
+            if columns[0] is None:  # an optional field the scheme does not use (Crop's flips)
+                fields.append(None)
+                continue
+            if name in self.index_params:
+                columns = [c + start for c, start in zip(columns, starts)]
+            fields.append(torch.cat(columns))
+        return list(self.apply(torch.cat(list(batches)), type(params[0])(*fields)).split(sizes))
+
+    def check_batch(self, images: Tensor) -> None:
+        """Refuse a batch smaller than ``min_batch``."""
+        if images.shape[0] < self.min_batch:
+            raise InvalidArgumentError(
+                f"scheme {self.name!r} mixes pairs of images and needs a batch of at least "
+                f"{self.min_batch}; got images of shape {tuple(images.shape)}"
+            )
 
     def __call__(
         self,
@@ -118,11 +158,7 @@ class Scheme:
             missing scorer.
         """
         check_images(images, "images")
-        if images.shape[0] < self.min_batch:
-            raise InvalidArgumentError(
-                f"scheme {self.name!r} mixes pairs of images and needs a batch of at least "
-                f"{self.min_batch}; got images of shape {tuple(images.shape)}"
-            )
+        self.check_batch(images)
         generator = check_generator(generator, device=images.device)
         augmented, params = self._augment(images, generator, scorer)
         return (augmented, params) if return_params else augmented

@@ -20,7 +20,11 @@ def register(sub) -> None:
                    help="comma-separated scheme names, or 'all' (the paper's schemes that need no student, "
                         "plus cutmixpick_s with --student)")
     p.add_argument("--resolve", action="store_true",
-                   help="keep sampling until every adjacent pair in the ranking differs significantly")
+                   help="keep sampling the schemes of adjacent pairs that are neither significantly different "
+                        "nor tied (see --min-diff); the others stop")
+    p.add_argument("--min-diff", type=common.checks.Number(0, 1), default=0.01,
+                   help="relative difference below which adjacent schemes are tied: the interval of their "
+                        "difference lies within MIN_DIFF x the lower T. stddev, 0..1 (default 0.01)")
     p.add_argument("--plot", default=None, type=common.checks.OutputFile(common.checks.FIGURE_SUFFIXES),
                    help="bar chart file (default: next to the store)")
     add_probe_options(p)
@@ -34,6 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     teacher, dataset, student = load_inputs(args)
     schemes = "all" if args.schemes == "all" else [s.strip() for s in args.schemes.split(",") if s.strip()]
     table, results = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve,
+                                min_diff=args.min_diff,
                                 return_results=True, **probe_options(args))
     where = record(db, results)
     chart = Path(args.plot) if args.plot else (
@@ -48,7 +53,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"T. stddev ranking on {dataset.name} (teacher {first.teacher or 'custom'}, protocol {first.protocol}, "
           f"randomness {first.randomness}, sets of {first.set_size}, seed {first.seed}); lower is better.")
     print(_format(table))
-    print("'<' : significantly lower than the next scheme (paired bootstrap, 95%); '~' : not resolved.")
+    print("'<' : significantly lower than the next scheme (paired bootstrap, 95%); '=' : tied (the difference's "
+          f"interval within {100 * args.min_diff:g}% of T. stddev); '~' : not resolved.")
     print("floor = the value of a perfect one-hot teacher on the same sets; rel = T. stddev / floor.")
     if where:
         print(f"recorded in {where}")
@@ -59,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
 def _format(table) -> str:
     lines = [f"{'rank':>4}  {'scheme':<14} {'T. stddev':>10}  {'95% CI':<23} {'±%':>5} {'rel':>6} {'sets':>5}  next"]
     for row in table.itertuples():
-        mark = "" if row.significant is None else ("<" if row.significant else "~")
+        mark = "" if row.significant is None else ("<" if row.significant else "=" if row.tied else "~")
         lines.append(
             f"{row.rank:>4}  {row.scheme:<14} {row.t_stddev:>10.6f}  [{row.ci_low:.6f}, {row.ci_high:.6f}] "
             f"{100 * (row.ci_high - row.ci_low) / 2 / row.t_stddev:>5.1f} {row.t_stddev_rel:>6.3f} "

@@ -1,20 +1,27 @@
-"""The batched probe loop: teacher forwards on x and x' for several schemes at once.
+"""The probe loop: rounds of sets, each round a few large teacher forwards over all its sets.
 
-All schemes share the image order and the base crop/flip of x (common random numbers, SPEC §1):
-x is made and scored once, each scheme adds its own x' block. Two schemes add none: ``identity``,
-whose x' is x itself, and a picking scheme ranked by the teacher's own entropy (``cutmixpick_t``),
-whose x' the teacher has already scored as part of its pool: the kept rows of those logits are used.
-Per-set sums are accumulated in float64 on the device; the host looks at them only between rounds
-of sets, where the stopping rule (``controller``) runs.
+All schemes share the image order and the base crop/flip of x (common random numbers; see
+docs/method.md, "Protocols"): x is made and scored once, each scheme adds its own x' rows. Two
+schemes add none: ``identity``, whose x' is x itself, and a picking scheme ranked by the
+teacher's own entropy (``cutmixpick_t``), whose pool the teacher scores anyway: the kept rows
+of those logits are used.
+
+A round runs in passes of as many sets as memory holds. A pass draws every set's randomness
+from that set's own generators in the order a set-by-set loop would (so the sets, their order
+and their composition do not depend on how sets are grouped), augments all its batches in one
+call per scheme, sends every row through the teacher in forwards of ``forward_rows``, and books
+each row to its (set, scheme) with one scatter-add per figure. The host looks at the sums only
+between rounds, where the stopping rule (``controller``) runs; the record grows a round at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
@@ -26,9 +33,13 @@ from dastat.errors import NumericalError
 from dastat.probe import distributed
 from dastat.probe.stream import BatchStream, generator_for
 
-# Columns of the per-set record after the C probability (or label) columns.
-ENTROPY, ROWS, CORRECT, ENTROPY_XPRIME, FORWARDS, BAD_BATCH = range(6)
-_EXTRA = 6
+# CPU forwards gain little past ~2,000 rows and lose past that (resnet56 on 2 cores: 69 img/s at
+# 512 rows, 74 at 2,048, 45 at 8,192, as measured for this engine); CUDA takes what memory allows.
+CPU_FORWARD_ROWS = 2048
+# Drawing and booking are ~1% of a CPU pass of 8 sets x 8 schemes (digits, resnet8: 1.9 s of 281 s under
+# load), so passes past a few forwards gain nothing there.
+CPU_PASS_FORWARDS = 8
+MEMORY_SHARE = 0.5  # of the free memory a pass may plan to use (the rest: other processes, fragmentation)
 
 
 @dataclass
@@ -51,41 +62,365 @@ def reuses_pool(scheme: Callable, scorer: nn.Module | None, teacher: nn.Module) 
 
 
 @dataclass
+class SetRecords:
+    """The per-set figures of a run, one row per set, float64; scheme columns in the order of the jobs.
+
+    A scheme no longer sampled in a set (``rank(resolve=True)``) has NaN in that set's columns.
+    """
+
+    labels: Tensor  # [n, C] mean one-hot label of the set's x rows (the floor's input)
+    entropy_x: Tensor  # [n] mean teacher entropy over the x rows
+    rows_x: Tensor  # [n]
+    correct_x: Tensor  # [n] x rows whose teacher argmax is their label
+    forwards_x: Tensor  # [n] teacher forwards of x
+    means: Tensor  # [n, S, C] mean teacher probabilities over the set's x and x' rows: T. stddev's input
+    entropy: Tensor  # [n, S] mean teacher entropy over the x and x' rows
+    entropy_xprime: Tensor  # [n, S] over the x' rows
+    rows_xprime: Tensor  # [n, S]
+    correct_xprime: Tensor  # [n, S] x' rows whose argmax is their base image's label
+    forwards_xprime: Tensor  # [n, S] forwards x' added: teacher rows, and a picking scorer's pool
+    bad_batch_x: Tensor  # [n] first batch of the set with a NaN/inf teacher output on x; NaN if none
+    bad_batch_xprime: Tensor  # [n, S] the same on x'
+
+    @classmethod
+    def empty(cls, num_schemes: int, num_classes: int) -> SetRecords:
+        def shape(name: str) -> tuple[int, ...]:
+            if name in ("labels", "means"):
+                return (0, num_classes) if name == "labels" else (0, num_schemes, num_classes)
+            return (0,) if name.endswith("_x") else (0, num_schemes)
+
+        return cls(**{f.name: torch.empty(shape(f.name), dtype=torch.float64) for f in fields(cls)})
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> SetRecords:
+        return SetRecords(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
+
+    def __getitem__(self, rows: slice) -> SetRecords:
+        return self.map(lambda t: t[rows])
+
+    @staticmethod
+    def cat(parts: Sequence[SetRecords]) -> SetRecords:
+        return SetRecords(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(SetRecords)})
+
+
+@dataclass
 class EngineOutput:
-    """Per-set records of a run: ``records[k, 0]`` is x (labels in the C columns), ``records[k, 1+s]`` scheme s."""
+    """The sets of a run so far: ``records`` and, per scheme, how many sets it closed (a prefix)."""
 
     names: list[str]
-    records: Tensor  # [n_sets, 1 + S, C + 6] float64, on the host
-    counts: dict[str, int]  # sets closed per scheme (a prefix of the rows)
+    records: SetRecords  # on the host
+    counts: dict[str, int]
     num_classes: int
     elapsed_s: float
     interrupted: bool
 
-    def set_means(self, name: str) -> Tensor:
-        s = 1 + self.names.index(name)
-        return self.records[: self.counts[name], s, : self.num_classes]
+    def slot(self, name: str) -> int:
+        return self.names.index(name)
 
-    def column(self, name: str | None, col: int) -> Tensor:
-        s = 0 if name is None else 1 + self.names.index(name)
-        n = len(self.records) if name is None else self.counts[name]
-        return self.records[:n, s, self.num_classes + col]
+    def set_means(self, name: str) -> Tensor:
+        return self.records.means[: self.counts[name], self.slot(name)]
 
     def label_means(self, name: str | None = None) -> Tensor:
         n = len(self.records) if name is None else self.counts[name]
-        return self.records[:n, 0, : self.num_classes]
+        return self.records.labels[:n]
 
 
 class _CountingScorer(nn.Module):
-    """Counts the images a picking scheme sends through its scorer (host ints: no sync); keeps the last logits."""
+    """Counts the images a scheme sends through its scorer (host ints: no sync)."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
-        self.net, self.images, self.last = net, 0, None
+        self.net, self.images = net, 0
 
     def forward(self, x: Tensor) -> Tensor:
         self.images += x.shape[0]
-        self.last = self.net(x)
-        return self.last
+        return self.net(x)
+
+
+@dataclass
+class _Piece:
+    """Rows of one batch for one slot of one set, scored by the teacher in the pass's forward."""
+
+    images: Tensor
+    labels: Tensor  # each row's label: its base image's
+    segment: int  # j * width + slot, for set j of the pass
+    batch: int  # the global batch index (for the NaN message)
+    pick: Pick | None = None  # a pool the teacher scores for this scheme: only its kept rows are booked
+
+
+@dataclass
+class _Pass:
+    """What a pass sends through the teacher, and the forwards each segment made outside it."""
+
+    n_sets: int
+    width: int
+    pieces: list[_Piece]
+    x_labels: list[Tensor]  # per set, the labels of its x rows
+    scorer_forwards: dict[int, int]  # segment -> images a picking scheme's own scorer saw
+
+
+class _Engine:
+    """What a run keeps fixed (teacher, data, schemes, stream, sizes), and one pass over a group of sets."""
+
+    def __init__(self, teacher: nn.Module, dataset: ImageTensorDataset, jobs: Sequence[Job], *, base: Callable,
+                 batch_size: int, batches_per_set: int, seed: int, amp: bool):
+        self.teacher, self.dataset, self.jobs, self.base = teacher, dataset, list(jobs), base
+        self.batches_per_set, self.seed = batches_per_set, seed
+        self.device, self.c, self.width = dataset.device, dataset.num_classes, 1 + len(jobs)
+        self.stream = BatchStream(len(dataset), batch_size, seed=seed, device=self.device)
+        self.scorers = {job.name: _CountingScorer(job.scorer) if job.scorer is not None else None for job in jobs}
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+        self.row_bytes = _row_bytes(teacher, dataset.images[:1])
+        self.forward_rows = _forward_rows(self.device, self.row_bytes)
+
+    def rows_per_set(self, active: set[str]) -> int:
+        """Teacher rows of one set: x, and each active scheme's x' or pool."""
+        per_image = 1
+        for job in self.jobs:
+            if job.name in active and not reuses_x(job.scheme):
+                per_image += job.scheme.pool_factor if isinstance(job.scheme, Pick) else 1
+        return per_image * self.stream.batch_size * self.batches_per_set
+
+    def sets_per_pass(self, active: set[str]) -> int:
+        """Sets one pass holds (images, logits, float64 sums) within a share of the free memory."""
+        per_row = 3 * self.dataset.images[0].numel() + 4 * 8 * self.c  # x, x', their copy; logits, probs, terms
+        rows = self.rows_per_set(active)
+        budget = MEMORY_SHARE * _free_memory(self.device) - self.forward_rows * self.row_bytes
+        fits = max(1, int(budget // (per_row * rows)))
+        if self.device.type == "cpu":  # a bigger pass saves nothing on CPU: cap it, leave the RAM to others
+            fits = min(fits, max(1, CPU_PASS_FORWARDS * self.forward_rows // rows))
+        return fits
+
+    def compute(self, sets: Sequence[int], active: set[str]) -> SetRecords:
+        """The records of ``sets`` (in order), every active scheme at once."""
+        work = self._augment(sets, active)
+        with self.autocast:
+            logits = _chunked(self.teacher, torch.cat([p.images for p in work.pieces]), self.forward_rows)
+        return self._book(work, logits, active)
+
+    def _augment(self, sets: Sequence[int], active: set[str]) -> _Pass:
+        """Every batch of every set: x from the base scheme, then each active scheme's x' (or pool)."""
+        bps, width, dev = self.batches_per_set, self.width, self.device
+        batches = [b for k in sets for b in range(k * bps, (k + 1) * bps)]
+        indices = [self.stream.batch(b) for b in batches]
+        sizes = [i.shape[0] for i in indices]
+        everything = torch.cat(indices)  # one gather for the pass
+        labels = list(self.dataset.labels[everything].split(sizes))
+        images = list(self.dataset.images[everything].split(sizes))
+        set_of = [j for j in range(len(sets)) for _ in range(bps)]  # position in the pass, per batch
+        # Draws follow a set-by-set loop: each set has its own generators, used batch after batch.
+        gens = [generator_for(self.seed, f"base:{k}", dev) for k in sets]
+        xs = self.base.apply_batches(images, [self.base.sample(im, gens[j]) for im, j in zip(images, set_of)])
+        work = _Pass(len(sets), width, [], [torch.cat(labels[j * bps:(j + 1) * bps]) for j in range(len(sets))], {})
+        work.pieces += [_Piece(x, lab, j * width, b) for x, lab, j, b in zip(xs, labels, set_of, batches)]
+        for slot, job in enumerate(self.jobs, start=1):
+            if job.name not in active or reuses_x(job.scheme):
+                continue
+            gens = [generator_for(self.seed, f"scheme:{job.name}:{k}", dev) for k in sets]
+            gen_of = [gens[j] for j in set_of]
+            segments = [j * width + slot for j in set_of]
+            scheme = job.scheme
+            if _picks_vectorised(job):
+                self._pick(work, job, xs, gen_of, labels, segments, batches)
+                continue
+            if scheme.samples_then_applies:
+                for x in xs:
+                    scheme.check_batch(x)
+                out = scheme.apply_batches(xs, [scheme.sample(x, g) for x, g in zip(xs, gen_of)])
+            else:  # a scheme with its own call (a wrapped transform): batch by batch
+                out = []
+                scorer = self.scorers[job.name]
+                for x, g, seg in zip(xs, gen_of, segments):
+                    before = scorer.images if scorer is not None else 0
+                    out.append(scheme(x, generator=g, scorer=scorer))
+                    if scorer is not None:
+                        work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + scorer.images - before
+            work.pieces += [_Piece(xp, lab, seg, b) for xp, lab, seg, b in zip(out, labels, segments, batches)]
+        return work
+
+    def _pick(self, work: _Pass, job: Job, xs, gen_of, labels, segments, batches) -> None:
+        """A picking scheme: its pools, scored by the teacher in the forward or here by its own scorer."""
+        scheme, pf = job.scheme, job.scheme.pool_factor
+        for x in xs:
+            scheme.check_batch(x)
+        params = [scheme.base.sample(x, g) for x, g in zip(xs, gen_of) for _ in range(pf)]
+        runs = scheme.base.apply_batches([x for x in xs for _ in range(pf)], params)
+        pools = [torch.cat(runs[i * pf:(i + 1) * pf]) for i in range(len(xs))]
+        pool_labels = [lab.repeat(pf) for lab in labels]
+        if reuses_pool(scheme, job.scorer, self.teacher):
+            work.pieces += [_Piece(pool, lab, seg, b, pick=scheme)
+                            for pool, lab, seg, b in zip(pools, pool_labels, segments, batches)]
+            return
+        with torch.no_grad():
+            logits = _chunked(job.scorer, torch.cat(pools), self.forward_rows).split([p.shape[0] for p in pools])
+        for pool, lab, lg, seg, b in zip(pools, pool_labels, logits, segments, batches):
+            kept = scheme.score(lg).topk(scheme.kept_count(pool.shape[0] // pf)).indices
+            work.pieces.append(_Piece(pool.index_select(0, kept), lab.index_select(0, kept), seg, b))
+            work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + pool.shape[0]
+
+    def _book(self, work: _Pass, logits: Tensor, active: set[str]) -> SetRecords:
+        """Scatter every booked row's figures to its (set, slot); then the per-set means."""
+        dev, width, n = self.device, work.width, work.n_sets
+        segments = n * width
+        forwards = torch.zeros(segments, dtype=torch.float64)
+        for seg, count in work.scorer_forwards.items():
+            forwards[seg] += count
+        sizes = [piece.images.shape[0] for piece in work.pieces]
+        for piece, size in zip(work.pieces, sizes):
+            forwards[piece.segment] += size
+        counts = torch.tensor(sizes, device=dev)
+
+        def per_row(values: list) -> Tensor:
+            return torch.repeat_interleave(torch.tensor(values, device=dev), counts)
+
+        seg_all = per_row([piece.segment for piece in work.pieces])
+        batch_all = per_row([piece.batch for piece in work.pieces])
+        labels_all = torch.cat([piece.labels for piece in work.pieces])
+        plain = per_row([piece.pick is None for piece in work.pieces]).nonzero().squeeze(1)
+        rows, seg_of, labels, batch_of = [plain], [seg_all[plain]], [labels_all[plain]], [batch_all[plain]]
+        for kept in self._kept_rows(work.pieces, sizes, logits):  # a teacher-scored pool books its kept rows
+            rows.append(kept)
+            seg_of.append(seg_all[kept])
+            labels.append(labels_all[kept])
+            batch_of.append(batch_all[kept])
+        index, seg, label = torch.cat(rows), torch.cat(seg_of), torch.cat(labels)
+        kept_logits = logits.index_select(0, index).float()
+        probs = kept_logits.double().softmax(-1)  # float64: set sums exact to 1e-15
+        sums = _segment_sums(seg, segments, probs, kept_logits, label, torch.cat(batch_of))
+        return self._records(work, sums, forwards.to(dev).view(n, width), active)
+
+    def _kept_rows(self, pieces: list[_Piece], sizes: list[int], logits: Tensor) -> list[Tensor]:
+        """Forward rows each teacher-scored pool keeps: one top-k over all pools of a scheme and size."""
+        groups: dict[tuple[int, int], tuple[Pick, list[int]]] = {}
+        start = 0
+        for piece, size in zip(pieces, sizes):
+            if piece.pick is not None:
+                groups.setdefault((id(piece.pick), size), (piece.pick, []))[1].append(start)
+            start += size
+        kept = []
+        for (_, size), (pick, starts) in groups.items():
+            rows = torch.tensor(starts, device=logits.device)[:, None] + torch.arange(size, device=logits.device)
+            scores = pick.score(logits[rows.flatten()].float()).view(len(starts), size)
+            best = scores.topk(pick.kept_count(size // pick.pool_factor), dim=1).indices
+            kept.append(rows.gather(1, best).flatten())
+        return kept
+
+    def _records(self, work: _Pass, sums: dict[str, Tensor], forwards: Tensor, active: set[str]) -> SetRecords:
+        n, width, c = work.n_sets, work.width, self.c
+        probs, entropy, rows, correct, bad = (sums[k].view(n, width, *sums[k].shape[1:])
+                                              for k in ("probs", "entropy", "rows", "correct", "bad"))
+        for slot, job in enumerate(self.jobs, start=1):
+            if reuses_x(job.scheme):  # x' is x: its figures are x's, with no forwards of its own
+                for t in (probs, entropy, rows, correct, bad):
+                    t[:, slot] = t[:, 0]
+        x_labels = torch.stack([torch.bincount(lab, minlength=c) for lab in work.x_labels]).double()
+        rows_x, rows_xp = rows[:, :1], rows[:, 1:]
+        records = SetRecords(
+            labels=x_labels / rows[:, 0, None],
+            entropy_x=entropy[:, 0] / rows[:, 0],
+            rows_x=rows[:, 0],
+            correct_x=correct[:, 0],
+            forwards_x=forwards[:, 0],
+            means=(probs[:, :1] + probs[:, 1:]) / (rows_x + rows_xp)[..., None],
+            entropy=(entropy[:, :1] + entropy[:, 1:]) / (rows_x + rows_xp),
+            entropy_xprime=entropy[:, 1:] / rows_xp,
+            rows_xprime=rows_xp.clone(),
+            correct_xprime=correct[:, 1:].clone(),
+            forwards_xprime=forwards[:, 1:].clone(),
+            bad_batch_x=bad[:, 0],
+            bad_batch_xprime=bad[:, 1:].clone(),
+        )
+        idle = [s for s, job in enumerate(self.jobs) if job.name not in active]
+        if idle:  # schemes no longer sampled: no figures in these sets
+            for f in fields(records):
+                t = getattr(records, f.name)
+                if f.name == "means" or f.name == "entropy" or f.name.endswith("xprime"):
+                    t[:, idle] = math.nan
+        return records
+
+
+def _segment_sums(seg: Tensor, segments: int, probs: Tensor, logits: Tensor, labels: Tensor,
+                  batch: Tensor) -> dict[str, Tensor]:
+    """Per segment: probability and entropy sums, rows, hits, and the first batch with a non-finite output."""
+    dev, c = seg.device, probs.shape[1]
+    entropy = torch.special.entr(probs).sum(1)
+    hits = (logits.argmax(1) == labels).double()
+    finite = torch.isfinite(logits).all(1)
+    first_bad = torch.where(finite, math.inf, batch.double())
+    return {
+        "probs": torch.zeros(segments, c, dtype=torch.float64, device=dev).index_add_(0, seg, probs),
+        "entropy": torch.zeros(segments, dtype=torch.float64, device=dev).index_add_(0, seg, entropy),
+        "rows": torch.bincount(seg, minlength=segments).double(),
+        "correct": torch.zeros(segments, dtype=torch.float64, device=dev).index_add_(0, seg, hits),
+        "bad": _inf_to_nan(torch.full((segments,), math.inf, dtype=torch.float64, device=dev)
+                           .scatter_reduce_(0, seg, first_bad, "amin")),
+    }
+
+
+def _inf_to_nan(t: Tensor) -> Tensor:
+    return t.masked_fill_(torch.isinf(t), math.nan)
+
+
+def _picks_vectorised(job: Job) -> bool:
+    scheme = job.scheme
+    return (isinstance(scheme, Pick) and scheme.criterion != "kl" and isinstance(job.scorer, nn.Module)
+            and scheme.base.samples_then_applies)
+
+
+def _chunked(net: nn.Module, images: Tensor, rows: int) -> Tensor:
+    return torch.cat([net(part) for part in images.split(rows)]) if images.shape[0] > rows else net(images)
+
+
+def _row_bytes(teacher: nn.Module, image: Tensor) -> int:
+    """Memory a teacher forward holds per image: CUDA measures it, the CPU takes 4x the widest activation."""
+    if image.device.type == "cuda":
+        sample = image.expand(256, *image.shape[1:]).contiguous()
+        torch.cuda.synchronize(image.device)
+        torch.cuda.reset_peak_memory_stats(image.device)
+        before = torch.cuda.memory_allocated(image.device)
+        teacher(sample)
+        return max(1, (torch.cuda.max_memory_allocated(image.device) - before) // 256)
+    widest = [0]
+
+    def hook(_module, _args, out):
+        if isinstance(out, Tensor):
+            widest[0] = max(widest[0], out.numel() * out.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in teacher.modules() if not list(m.children())]
+    try:
+        teacher(image)
+    finally:
+        for handle in handles:
+            handle.remove()
+    # a layer's input and output, a residual branch and the shortcut can be alive at once
+    return 4 * widest[0] + image.numel()
+
+
+def _free_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def forward_rows(teacher: nn.Module, image: Tensor) -> int:
+    """Rows per teacher forward for a probe of images like ``image`` [1, 3, H, W] on its device."""
+    return _forward_rows(image.device, _row_bytes(teacher, image))
+
+
+def _forward_rows(device: torch.device, row_bytes: int) -> int:
+    if device.type == "cpu":
+        return CPU_FORWARD_ROWS
+    # half of the share for the forward's activations, the other half for the pass's rows
+    return max(64, int(MEMORY_SHARE / 2 * _free_memory(device) // row_bytes))
 
 
 def run(
@@ -103,121 +438,33 @@ def run(
     amp: bool = False,
     on_round: Callable[[EngineOutput], None] | None = None,
 ) -> EngineOutput:
-    """Close sets until ``controller`` returns no active scheme or ``max_sets`` sets are done.
+    """Close rounds of ``check_every`` sets (per rank) until ``controller`` returns no scheme or ``max_sets`` are done.
 
-    ``controller`` sees the sets so far and returns the names still to sample; None runs all
-    schemes to ``max_sets``. A Ctrl-C ends the run after the last complete round, flagged
-    ``interrupted``.
+    ``controller`` sees the sets so far after each round and returns the names still to sample;
+    None runs all schemes to ``max_sets``. A Ctrl-C ends the run after the last complete round,
+    flagged ``interrupted``.
     """
-    device = dataset.device
-    c = dataset.num_classes
     names = [job.name for job in jobs]
-    scorers = {job.name: _CountingScorer(job.scorer) if job.scorer is not None else None for job in jobs}
-    stream = BatchStream(len(dataset), batch_size, seed=seed, device=device)
     world, rank = distributed.world_size(), distributed.rank()
-    width = 1 + len(jobs)
-    same_as_x = {1 + s for s, job in enumerate(jobs) if reuses_x(job.scheme)}
-    from_pool = {1 + s for s, job in enumerate(jobs) if reuses_pool(job.scheme, job.scorer, teacher)}
-    round_size = world * check_every
-    # The record grows by rounds: max_sets is a bound on the run, not an allocation.
-    records = torch.full((min(max_sets, 4 * round_size), width, c + _EXTRA), math.nan, dtype=torch.float64,
-                         device=device)
-    counts = dict.fromkeys(names, 0)
-    active = set(names)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-    start, done, interrupted = time.perf_counter(), 0, False
-
-    def compute_set(k: int) -> Tensor:
-        record = torch.zeros(width, c + _EXTRA, dtype=torch.float64, device=device)
-        record[:, c + BAD_BATCH] = -1
-        probs_x = torch.zeros(c, dtype=torch.float64, device=device)  # x's share of every scheme's set
-        slots = [0] + [1 + s for s, job in enumerate(jobs) if job.name in active]
-        g_base = generator_for(seed, f"base:{k}", device)
-        gens = {n: generator_for(seed, f"scheme:{n}:{k}", device) for n in names if n in active}
-        for b in range(k * batches_per_set, (k + 1) * batches_per_set):
-            index = stream.batch(b)
-            labels = dataset.labels[index]
-            x = base(dataset.images[index], generator=g_base)
-            blocks, fed = [x], [0]  # the forward's blocks and the slot each one is for
-            scored = []  # (slot, teacher logits of its x') for x' the teacher scored in the pool
-            for slot in slots[1:]:
-                if slot in same_as_x:
-                    continue
-                job, scorer = jobs[slot - 1], scorers[jobs[slot - 1].name]
-                before = scorer.images if scorer is not None else 0
-                if slot in from_pool:
-                    _, params = job.scheme(x, generator=gens[job.name], scorer=scorer, return_params=True)
-                    scored.append((slot, scorer.last.index_select(0, params.kept)))
-                else:
-                    blocks.append(job.scheme(x, generator=gens[job.name], scorer=scorer))
-                    fed.append(slot)
-                if scorer is not None:
-                    record[slot, c + FORWARDS] += scorer.images - before
-            with autocast:
-                logits = teacher(torch.cat(blocks))
-            if scored:
-                logits = torch.cat([logits.float(), *(kept.float() for _, kept in scored)])
-            probs = logits.double().softmax(-1)  # [rows, C]; float64 so set sums are exact to 1e-15
-            entropy = torch.special.entr(probs).sum(1)  # [rows]
-            hits = logits.argmax(1)
-            finite = torch.isfinite(logits).all(1)
-            parts, offset = {}, 0
-            for slot, rows in [*((slot, block.shape[0]) for slot, block in zip(fed, blocks)),
-                               *((slot, kept.shape[0]) for slot, kept in scored)]:
-                parts[slot] = slice(offset, offset + rows)
-                offset += rows
-            new_rows = set(fed)  # rows this forward added (reused rows were counted where they were made)
-            for slot in slots:
-                part = parts.get(slot, parts[0])
-                n = part.stop - part.start
-                row = record[slot]
-                (probs_x if slot == 0 else row[:c]).add_(probs[part].sum(0))
-                row[c + ENTROPY] += entropy[part].sum()
-                row[c + ROWS] += n
-                row[c + FORWARDS] += n if slot in new_rows else 0
-                if n == labels.shape[0]:  # a picked x' has no per-image label
-                    row[c + CORRECT] += (hits[part] == labels).sum()
-                else:
-                    row[c + CORRECT] = math.nan
-                bad = ~finite[part].all()
-                row[c + BAD_BATCH] = torch.where(bad & (row[c + BAD_BATCH] < 0), float(b), row[c + BAD_BATCH])
-            record[0, :c].index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
-        x_row = record[0].clone()
-        for slot in range(1, width):
-            row = record[slot]
-            if slot not in slots:  # this scheme was no longer sampled
-                row.fill_(math.nan)
-                continue
-            rows_all = x_row[c + ROWS] + row[c + ROWS]
-            row[c + ENTROPY_XPRIME] = row[c + ENTROPY] / row[c + ROWS]
-            row[:c] = (probs_x + row[:c]) / rows_all
-            row[c + ENTROPY] = (x_row[c + ENTROPY] + row[c + ENTROPY]) / rows_all
-        record[0, :c] /= x_row[c + ROWS]
-        record[0, c + ENTROPY] = x_row[c + ENTROPY] / x_row[c + ROWS]
-        return record
+    records = SetRecords.empty(len(jobs), dataset.num_classes)
+    counts, active = dict.fromkeys(names, 0), set(names)
+    start, interrupted = time.perf_counter(), False
 
     def output() -> EngineOutput:
-        return EngineOutput(
-            names, records[:done].cpu(), dict(counts), c, time.perf_counter() - start, interrupted
-        )
+        return EngineOutput(names, records, dict(counts), dataset.num_classes, time.perf_counter() - start,
+                            interrupted)
 
     with torch.inference_mode():
+        engine = _Engine(teacher, dataset, jobs, base=base, batch_size=batch_size, batches_per_set=batches_per_set,
+                         seed=seed, amp=amp)
         try:
-            while active and done < max_sets:
-                first = done
-                last = min(max_sets, first + round_size)
-                if last > len(records):
-                    grown = records.new_full((min(max_sets, max(last, 2 * len(records))), *records.shape[1:]),
-                                             math.nan)
-                    grown[:done] = records[:done]
-                    records = grown
-                mine = [k for k in range(first, last) if (k - first) % world == rank]
-                local = torch.stack([compute_set(k) for k in mine]) if mine else records[:0]
-                records[first:last] = distributed.gather_sets(local, last - first, world)
-                for name in active:
-                    counts[name] = last
-                done = last
-                _raise_on_nonfinite(records[first:last], names, c, stream)
+            while active and len(records) < max_sets:
+                first = len(records)
+                last = min(max_sets, first + world * check_every)
+                block = _round(engine, range(first + rank, last, world), active, last - first, world)
+                records = SetRecords.cat([records, block])
+                counts.update(dict.fromkeys(active, last))
+                _raise_on_nonfinite(block, names, engine.stream)
                 if on_round is not None:
                     on_round(output())
                 if controller is not None:
@@ -227,14 +474,25 @@ def run(
     return output()
 
 
-def _raise_on_nonfinite(block: Tensor, names: list[str], c: int, stream: BatchStream) -> None:
-    bad = block[:, :, c + BAD_BATCH]
-    if bool((bad >= 0).any()):
-        first = int(bad[bad >= 0].min())
-        slot = int((bad == first).nonzero()[0, 1])
-        what = "x (the base augmentation)" if slot == 0 else f"x' of scheme {names[slot - 1]!r}"
-        raise NumericalError(
-            f"the teacher returned NaN or inf on {what} in batch {first} "
-            f"(epoch {stream.epoch_of(first)}); check the checkpoint's weights and the input "
-            "normalisation (--mean/--std)"
-        )
+def _round(engine: _Engine, mine: range, active: set[str], num_sets: int, world: int) -> SetRecords:
+    """One round's records on the host, in set order: this rank's sets in passes, then every rank's."""
+    per_pass = engine.sets_per_pass(active)
+    mine = list(mine)
+    parts = [engine.compute(mine[i:i + per_pass], active) for i in range(0, len(mine), per_pass)]
+    local = SetRecords.cat(parts) if parts else SetRecords.empty(len(engine.jobs), engine.c).map(
+        lambda t: t.to(engine.device))
+    return local.map(lambda t: distributed.gather_sets(t, num_sets, world).cpu())
+
+
+def _raise_on_nonfinite(block: SetRecords, names: list[str], stream: BatchStream) -> None:
+    bad = torch.cat([block.bad_batch_x[:, None], block.bad_batch_xprime], 1)  # [n, 1 + S]
+    if not bool((~bad.isnan()).any()):
+        return
+    first = float(bad.nan_to_num(math.inf).min())
+    slot = int((bad == first).nonzero()[0, 1])
+    what = "x (the base augmentation)" if slot == 0 else f"x' of scheme {names[slot - 1]!r}"
+    raise NumericalError(
+        f"the teacher returned NaN or inf on {what} in batch {int(first)} "
+        f"(epoch {stream.epoch_of(int(first))}); check the checkpoint's weights and the input "
+        "normalisation (--mean/--std)"
+    )

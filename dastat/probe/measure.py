@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from dastat import augment
+from dastat.checks import check_float
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import distributed, engine, protocols
@@ -54,6 +55,7 @@ def _run(
     resolve: bool,
     return_sets: bool,
     progress: bool,
+    min_diff: float = 0.0,
 ) -> list[ProbeResult]:
     teacher, dataset, dev = protocols.prepare(teacher, dataset, device)
     distributed.init_from_env(dev)
@@ -77,7 +79,7 @@ def _run(
         left = protocols.unconverged(out, names, cfg)
         if left:
             return set(names)  # keep every scheme on the same sets until all intervals are tight
-        return protocols.unresolved(out, names, cfg) if resolve else set()
+        return protocols.unresolved(out, names, cfg, min_diff) if resolve else set()
 
     bar = RoundProgress(cfg, names, enabled=progress and distributed.rank() == 0)
     with bar:
@@ -215,6 +217,7 @@ def rank(
     protocol: str = "fast",
     *,
     resolve: bool = False,
+    min_diff: float = 0.01,
     student: nn.Module | None = None,
     n_resamples: int = 2000,
     return_results: bool = False,
@@ -233,8 +236,11 @@ def rank(
     schemes : "all" or list of names / Scheme objects
         "all" = the paper's student-free schemes, plus ``cutmixpick_s`` when ``student`` is given.
     resolve : bool
-        Keep sampling the schemes of adjacent pairs that are not yet significantly different,
-        until all are or ``max_sets`` is spent (fast protocol).
+        Keep sampling the schemes of adjacent pairs that are neither significantly different nor
+        tied, until none is left or ``max_sets`` is spent (fast protocol); the other schemes stop.
+    min_diff : float
+        Relative difference below which two adjacent schemes are tied: when the interval of
+        their difference lies within ``min_diff`` times the lower T. stddev (column ``tied``).
     store : Store or path, optional
         As for :func:`t_stddev`: every scheme's result is added to it.
     options
@@ -250,19 +256,25 @@ def rank(
         schemes = [*STUDENT_FREE, "cutmixpick_s"] if student is not None else list(STUDENT_FREE)
     if not schemes:
         raise InvalidArgumentError("schemes must name at least one scheme")
+    min_diff = check_float(min_diff, "min_diff", low=0)
     return_sets = options.pop("return_sets", False)
     with _StoreFor(store) as db:
         results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
-                       return_sets=True, **_with_defaults(options))
+                       min_diff=min_diff, return_sets=True, **_with_defaults(options))
         db.add(results)
-    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed)
+    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff)
     if not return_sets:
         results = [_without_sets(r) for r in results]
     return (table, results) if return_results else table
 
 
-def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """The ranked table of :func:`rank` from results that kept their ``set_means``."""
+def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, seed: int = 0,
+                  min_diff: float = 0.01) -> pd.DataFrame:
+    """The ranked table of :func:`rank` from results that kept their ``set_means``.
+
+    ``tied``: the paired interval of the difference to the next scheme lies within ``min_diff``
+    times this scheme's T. stddev.
+    """
     ordered = sorted(results, key=lambda r: r.t_stddev)
     rows = []
     g = torch.Generator().manual_seed(seed)
@@ -273,11 +285,13 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
             nxt = ordered[i + 1]
             pair = paired_difference(torch.from_numpy(res.set_means), torch.from_numpy(nxt.set_means),
                                      confidence=res.confidence, n_resamples=n_resamples, generator=g)
+            tied = max(abs(pair.ci_low), abs(pair.ci_high)) < min_diff * res.t_stddev
             row.update(next_scheme=nxt.scheme, diff_next=pair.diff, diff_ci_low=pair.ci_low,
-                       diff_ci_high=pair.ci_high, p_value=pair.p_value, significant=pair.is_significant)
+                       diff_ci_high=pair.ci_high, p_value=pair.p_value, significant=pair.is_significant,
+                       tied=bool(tied))
         else:
             row.update(next_scheme=None, diff_next=math.nan, diff_ci_low=math.nan, diff_ci_high=math.nan,
-                       p_value=math.nan, significant=None)
+                       p_value=math.nan, significant=None, tied=None)
         rows.append(row)
     return pd.DataFrame(rows)
 

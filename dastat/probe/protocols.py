@@ -185,16 +185,24 @@ def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -
     return {n for n in names if rel_halfwidth(out.set_means(n), cfg.confidence) > cfg.rtol}
 
 
-def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -> set[str]:
-    """Schemes in an adjacent pair of the ranking whose paired difference is not yet significant."""
+def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, min_diff: float = 0.0) -> set[str]:
+    """Schemes of adjacent pairs in the ranking still worth sampling: neither resolved nor tied.
+
+    A pair is resolved when its paired difference is significant, tied when the whole interval of
+    the difference lies within ``min_diff`` of the lower scheme's T. stddev (too close to matter),
+    and frozen when one of the two is no longer sampled (more sets of the other cannot help).
+    """
     ordered = sorted(names, key=lambda n: float(t_stddev(out.set_means(n))))
     z = z_value(cfg.confidence)
+    latest = max(out.counts[n] for n in names)
     left = set()
     for a, b in itertools.pairwise(ordered):
-        m = min(out.counts[a], out.counts[b])
-        ma, mb = out.set_means(a)[:m], out.set_means(b)[:m]
-        diff = float(t_stddev(mb) - t_stddev(ma))
-        half = z * float((influence(mb) - influence(ma)).std(correction=1)) / math.sqrt(m)
-        if abs(diff) <= half:
+        if out.counts[a] < latest or out.counts[b] < latest:
+            continue
+        ma, mb = out.set_means(a), out.set_means(b)
+        low = float(t_stddev(ma))
+        diff = float(t_stddev(mb)) - low
+        half = z * float((influence(mb) - influence(ma)).std(correction=1)) / math.sqrt(latest)
+        if abs(diff) <= half and abs(diff) + half >= min_diff * low:
             left |= {a, b}
     return left

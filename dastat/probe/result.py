@@ -72,15 +72,16 @@ def summarise(
 ) -> ProbeResult:
     """Turn the engine's per-set records for scheme ``name`` into a ProbeResult."""
     means = out.set_means(name)
-    n = means.shape[0]
+    n, s = means.shape[0], out.slot(name)
+    rec = out.records[:n]
     if n >= 2:
         ci = interval(means, confidence=confidence, method=ci_method)
         floor = float(t_stddev(out.label_means(name)))
-        ce_stddev = float(out.column(name, engine.ENTROPY).std(correction=1))
+        ce_stddev = float(rec.entropy[:, s].std(correction=1))
     else:
         ci = None
         floor = ce_stddev = math.nan
-    rows_x, rows_xp = out.column(None, engine.ROWS)[:n], out.column(name, engine.ROWS)
+    rows_x, rows_xp = rec.rows_x, rec.rows_xprime[:, s]
     estimate = ci.estimate if ci else math.nan
     return ProbeResult(
         scheme=name,
@@ -89,12 +90,12 @@ def summarise(
         ci_high=ci.ci_high if ci else math.nan,
         n_sets=n,
         rows_per_set=float((rows_x + rows_xp).mean()) if n else math.nan,
-        n_teacher_forwards=int(out.column(None, engine.FORWARDS)[:n].sum() + out.column(name, engine.FORWARDS).sum()),
+        n_teacher_forwards=int(rec.forwards_x.sum() + rec.forwards_xprime[:, s].sum()),
         t_ce_stddev=ce_stddev,
-        mean_entropy_x=_weighted(out.column(None, engine.ENTROPY)[:n], rows_x),
-        mean_entropy_xprime=_weighted(out.column(name, engine.ENTROPY_XPRIME), rows_xp),
-        teacher_acc_x=_ratio(out.column(None, engine.CORRECT)[:n], rows_x),
-        teacher_acc_xprime=_ratio(out.column(name, engine.CORRECT), rows_xp),
+        mean_entropy_x=_weighted(rec.entropy_x, rows_x),
+        mean_entropy_xprime=_weighted(rec.entropy_xprime[:, s], rows_xp),
+        teacher_acc_x=_ratio(rec.correct_x, rows_x),
+        teacher_acc_xprime=_ratio(rec.correct_xprime[:, s], rows_xp),
         floor=floor,
         t_stddev_rel=estimate / floor if floor > 0 else math.nan,
         elapsed_s=out.elapsed_s,
