@@ -444,13 +444,13 @@ class _Trainer:
             if m.error is not None:
                 kept = None if m.out_dir is None else m.out_dir / ckpt.CHECKPOINT_NAME
                 if kept is not None and kept.exists():
-                    model.net.load_state_dict(ckpt.load(kept)["model"])
+                    model.load_state_dict(ckpt.load(kept)["model"])
                 record = {**{k: m.config[k] for k in ("teacher", "student", "dataset", "scheme", "seed", "epochs")},
                           "status": "failed", "error": m.error, "config": m.config}
                 out.append(TrainResult(record=record, curve=m.curve, model=model.eval(), out_dir=m.out_dir,
                                        extra={"error": m.error}))
                 continue
-            model.net.load_state_dict(self.fused.member_state(i))
+            model.load_state_dict(self.fused.member_state(i))
             model.eval()
             summary = {"curve": m.curve, "last": m.curve[-1], "best": best_of(m.curve),
                        "elapsed_s": sum(row["wall_s"] for row in m.curve)}

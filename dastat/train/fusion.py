@@ -144,8 +144,8 @@ class FusedClassifier(nn.Module):
         return view
 
     def member_state(self, i: int) -> dict[str, Tensor]:
-        """A copy of member i's network ``state_dict`` (the keys of the architecture alone)."""
-        return {k: v.clone() for k, v in self.member(i).net.state_dict().items()}
+        """A copy of member i's ``state_dict`` (a Classifier's: the network's keys under ``net.``)."""
+        return {k: v.clone() for k, v in self.member(i).state_dict().items()}
 
     def check(self, images: Tensor, members: Sequence[nn.Module]) -> None:
         """Refuse a fusion whose forward differs from the members' (a layer that mixes channels)."""
