@@ -184,6 +184,52 @@ def distill_cohort(
     return trainer.results(open_store(store))
 
 
+def fit_cohort_size(teacher: nn.Module, student: str | nn.Module, train_set: ImageTensorDataset, wanted: int, *,
+                    device: str = "auto", batch_size: int = 64, amp: bool = False, fraction: float = 0.8) -> int:
+    """How many members of a cohort fit the device's free memory, measured; all ``wanted`` on the CPU.
+
+    On CUDA, one training step (teacher forward, the fused student's forward and backward, SGD step) is
+    run for cohorts of one and two members; the difference of their peak memory is one member's cost,
+    and ``fraction`` of the free memory, less what one member and the data need, is shared out at that
+    cost.
+    """
+    wanted = check_int(wanted, "wanted", low=1)
+    dev = resolve_device(device)
+    if dev.type != "cuda" or wanted == 1:
+        return wanted
+    teacher = teacher.to(dev).eval()
+    size = train_set.image_size
+    g = torch.Generator(device=dev).manual_seed(0)
+    x = torch.randint(0, 256, (batch_size, 3, size, size), generator=g, device=dev, dtype=torch.uint8)
+    labels = torch.randint(0, train_set.num_classes, (batch_size,), generator=g, device=dev)
+    peaks = []
+    for k in (1, 2):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+        models_ = [inputs.as_classifier(student, train_set, seed=i, role="student").to(dev) for i in range(k)]
+        fused = FusedClassifier(models_)
+        fused.channels_last = True
+        fused = fused.to(memory_format=torch.channels_last)
+        optimizer = make_optimizer(fused.parameters(), 0.01)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            with torch.inference_mode():
+                logits_t = teacher(torch.cat([x] * (k + 1))).clone()
+            logits_s = fused([x] * k), fused([x] * k)
+            loss = sum(kd_loss(logits_s[0][i], logits_t[:batch_size], labels, logits_s[1][i], logits_t[:batch_size])
+                       for i in range(k))
+        loss.backward()
+        optimizer.step()
+        torch.cuda.synchronize(dev)
+        peaks.append(torch.cuda.max_memory_allocated(dev) - base)
+        del models_, fused, optimizer, logits_t, logits_s, loss
+    per_member = max(1, peaks[1] - peaks[0])
+    data_bytes = 0 if train_set.device == dev else train_set.images.numel() + 8 * len(train_set)
+    torch.cuda.empty_cache()
+    free = torch.cuda.mem_get_info(dev)[0] * fraction - data_bytes - (peaks[0] - per_member)
+    return max(1, min(wanted, int(free // per_member)))
+
+
 def _check_runs(runs: Any) -> list[tuple[Any, int]]:
     try:
         runs = [(scheme, check_int(seed, "seed", low=0)) for scheme, seed in runs]
