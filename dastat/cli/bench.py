@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("targets", nargs="*", choices=[*_TARGETS, []], metavar="TARGET",
                    help=f"what to measure: {', '.join(_TARGETS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for reporting)")
+    p.add_argument("--cohort", type=int, default=None, metavar="N",
+                   help="train: measure a cohort of N students (the digits study's schemes x seeds) against "
+                   "the same N runs one after another; writes train_cohort.json")
     p.add_argument("--out", default="results/bench", help="folder for the JSON results")
     add_device(p)
 
@@ -26,6 +29,12 @@ def _run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for target in args.targets or list(_TARGETS):
+        if target == "train" and args.cohort is not None:
+            from dastat.train import cohort_bench
+
+            results["train_cohort"] = cohort_bench.run(device=args.device, quick=args.quick,
+                                                       out=out / "train_cohort.json", cohort=args.cohort)
+            continue
         module = importlib.import_module(_TARGETS[target])
         results[target] = module.run(device=args.device, quick=args.quick, out=out / f"{target}.json")
     if args.json:
