@@ -30,7 +30,7 @@ from dastat.rng import stream
 from dastat.train import checkpoint as ckpt
 from dastat.train import inputs
 from dastat.train.distill import final_record, open_store, run_config, save_student, scheme_of, scorer_for
-from dastat.train.evaluate import evaluate
+from dastat.train.evaluate import evaluate_members
 from dastat.train.fusion import FusedClassifier
 from dastat.train.loss import kd_loss
 from dastat.train.result import TrainResult, best_of, write_records
@@ -461,11 +461,11 @@ class _Trainer:
                     self._check_finite(losses[:, :step], epoch, len(batches))
             self.scheduler.step()
             train_wall = time.perf_counter() - t0
+            metrics = evaluate_members(self.fused, self.test_set, self.fused.n, amp=self.amp)
             for i, m in enumerate(members):
-                if m.error is not None:
-                    continue
-                metrics = evaluate(m.view, self.test_set, amp=self.amp)
-                m.curve.append({"epoch": epoch, **metrics, "train_loss": losses[i].mean().item(), "lr": lr_epoch})
+                if m.error is None:
+                    m.curve.append({"epoch": epoch, **metrics[i], "train_loss": losses[i].mean().item(),
+                                    "lr": lr_epoch})
             wall = time.perf_counter() - t0
             self.elapsed += wall
             active = [m for m in members if m.error is None]
