@@ -19,6 +19,11 @@ from torch import Tensor, nn
 from dastat.errors import InvalidArgumentError
 
 
+# Attributes holding a channel count that a forward reads (RepDistiller's WideResNet flattens with
+# ``view(-1, self.nChannels)``): the fused copy holds N times as many channels.
+_CHANNEL_ATTRIBUTES = ("nChannels",)
+
+
 class FusionError(InvalidArgumentError):
     """The architecture cannot be fused (a layer mixes members' channels or draws random numbers)."""
 
@@ -69,6 +74,9 @@ def _fuse_tree(module: nn.Module, n: int) -> nn.Module:
     shell._modules = {name: None if child is None else _fuse_tree(child, n)
                       for name, child in module._modules.items()}
     shell._parameters, shell._buffers = {}, dict(module._buffers)
+    for name in _CHANNEL_ATTRIBUTES:
+        if isinstance(getattr(module, name, None), int):
+            setattr(shell, name, getattr(module, name) * n)
     return shell
 
 
@@ -153,7 +161,10 @@ class FusedClassifier(nn.Module):
         self.eval()
         try:
             with torch.no_grad():
-                fused = self([images] * self.n).float()
+                try:
+                    fused = self([images] * self.n).float()
+                except RuntimeError as err:  # a reshape to the members' channel count
+                    raise FusionError(f"this architecture cannot be fused ({err}); train its runs alone") from err
                 for i, m in enumerate(members):
                     m.eval()
                     alone = m(images).float()

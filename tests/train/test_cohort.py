@@ -196,6 +196,25 @@ def test_cohort_killed_with_sigkill_resumes_bit_identically(tmp_path):
         assert strip[0] == strip[1] and len(strip[0]) == 3
 
 
+@pytest.mark.parametrize("arch", ["resnet8", "wrn_16_1", "vgg8", "MobileNetV2", "ShuffleV1"])
+def test_zoo_architectures_fuse_or_are_refused(arch):
+    from dastat import models
+
+    members = []
+    for seed in range(2):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            members.append(models.wrap(models.create(arch, num_classes=10, image_size=32), (0.5,) * 3, (0.25,) * 3,
+                                       arch=arch))
+    fused = FusedClassifier(members)
+    images = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    if arch == "ShuffleV1":  # its channel shuffle mixes the members' channels
+        with pytest.raises(FusionError, match="cannot be fused"):
+            fused.check(images, members)
+    else:
+        fused.check(images, members)
+
+
 def test_a_fusion_that_mixes_channels_is_refused():
     class Shuffle(torch.nn.Module):
         def __init__(self):
