@@ -18,7 +18,6 @@ from torch import Tensor, nn
 
 from dastat.errors import InvalidArgumentError
 
-
 # Attributes holding a channel count that a forward reads (RepDistiller's WideResNet flattens with
 # ``view(-1, self.nChannels)``): the fused copy holds N times as many channels.
 _CHANNEL_ATTRIBUTES = ("nChannels",)
