@@ -87,6 +87,26 @@ def test_a_cohort_of_one_is_bit_identical_to_distill():
     assert member.record["run_id"] == alone.record["run_id"]
 
 
+def test_channels_last_members_equal_their_runs_alone():
+    # The CUDA default layout, checked on the CPU: the members' views into channels-last fused weights.
+    train_set, test_set = toy_split(32, "train"), toy_split(16, "test")
+    teacher = toy_teacher().double()
+    student = inputs.as_classifier("resnet8", train_set, seed=1, role="student").double()
+    runs = [("cutmix", 0), ("flip", 1)]
+    cohort = distill_cohort(teacher, student, train_set, test_set, runs, epochs=1, batch_size=12, device="cpu",
+                            channels_last=True)
+    for (scheme, seed), member in zip(runs, cohort):
+        alone = distill(teacher, copy.deepcopy(student), train_set, test_set, scheme, seed=seed, epochs=1,
+                        batch_size=12, device="cpu", channels_last=True)
+        assert _max_rel(member.model.state_dict(), alone.model.state_dict()) < 1e-9, scheme
+
+
+def test_cohort_size_on_the_cpu_is_every_member():
+    from dastat.train.cohort import fit_cohort_size
+
+    assert fit_cohort_size(toy_teacher(), "resnet8", toy_split(32, "train"), 27, device="cpu") == 27
+
+
 def test_run_directories_have_the_layout_of_single_runs(tmp_path):
     train_set, test_set = toy_split(32, "train"), toy_split(16, "test")
     runs = [("flip", 0), ("cutmix", 0)]
