@@ -29,8 +29,8 @@ RUNS = [("cutmix", 0), ("cutmixpick_s", 0), ("cutmix", 1), ("cutmixpick_s", 1)]
 def _digits(n_train: int | None, image_size: int):
     train_set = data.load("digits", split="train", image_size=image_size)
     test_set = data.load("digits", split="test", image_size=image_size)
-    if n_train is not None:
-        train_set = train_set.subset(torch.arange(n_train))
+    if n_train is not None:  # the short default-run version: part of each split
+        train_set, test_set = train_set.subset(torch.arange(n_train)), test_set.subset(torch.arange(64))
     return train_set, test_set
 
 
@@ -55,7 +55,7 @@ def _check_float64_members_equal_runs_alone(n_train: int | None, image_size: int
 
 
 def test_float64_members_equal_their_runs_alone_on_a_digits_subset():
-    _check_float64_members_equal_runs_alone(192, 8)
+    _check_float64_members_equal_runs_alone(128, 8)
 
 
 @pytest.mark.slow
@@ -67,7 +67,7 @@ def test_float32_members_match_their_runs_alone_on_a_digits_subset():
     # Over a few steps float32 rounding differences stay near 1e-7; over a whole digits epoch they grow
     # chaotically to ~1e-3 in the test loss for any change of summation order (a channels-last run of the
     # same student alone moves as far), so the default check is the short one.
-    train_set, test_set = _digits(192, 8)
+    train_set, test_set = _digits(128, 8)
     teacher = inputs.as_classifier("resnet8", train_set, seed=7, role="teacher").eval()
     cohort = distill_cohort(teacher, "resnet8", train_set, test_set, RUNS, epochs=1, device="cpu")
     for (scheme, seed), member in zip(RUNS, cohort):
