@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("targets", nargs="*", choices=[*_TARGETS, []], metavar="TARGET",
                    help=f"what to measure: {', '.join(_TARGETS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for reporting)")
+    p.add_argument("--cohort", type=checks.integer(1, 1024), default=None, metavar="N",
+                   help="train: measure a cohort of N students (the digits study's schemes x seeds) against "
+                   "the same N runs one after another; writes train_cohort.json")
     p.add_argument("--out", default="results/bench", type=checks.OutputFolder(), help="folder for the JSON results")
     p.add_argument("--method", action="append", default=[], metavar="NAME",
                    help="train: img/s of each distillation method's step against plain KD, resnet32x4 -> "
@@ -30,6 +33,12 @@ def _run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for target in args.targets or list(_TARGETS):
+        if target == "train" and args.cohort is not None:
+            from dastat.train import cohort_bench
+
+            results["train_cohort"] = cohort_bench.run(device=args.device, quick=args.quick,
+                                                       out=out / "train_cohort.json", cohort=args.cohort)
+            continue
         module = importlib.import_module(_TARGETS[target])
         if target == "train" and args.method:
             from dastat.train.methods import methods

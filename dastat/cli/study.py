@@ -30,6 +30,9 @@ def register(sub) -> None:
                    help="where students are trained: here (default) or on Slurm through submitit")
     p.add_argument("--jobs", type=checks.integer(1, 256), default=None,
                    help="concurrent student runs for the local executor, 1..256")
+    p.add_argument("--cohort-size", type=checks.integer(1, 1024), default=None,
+                   help="students of one pair trained together per process, 1..1024 (default: as many as fit "
+                   "the device's free memory; 1: each alone)")
     p.add_argument("--out", default=None, type=checks.OutputFolder(),
                    help="output folder (default: results/studies/<preset>)")
     p.add_argument("--quick", action="store_true",
@@ -55,7 +58,8 @@ def _run(args: argparse.Namespace) -> int:
         config = replace(config, probe=replace(config.probe, protocols=(*config.probe.protocols, "paper")))
     out = args.out or f"results/studies/{config.name}{'-quick' if config.quick else ''}"
     log = None if args.json else (lambda line: print(f"[study] {line}", file=sys.stderr, flush=True))
-    result = run_study(config, out, executor=args.executor, device=args.device, progress=show_progress(args), log=log)
+    result = run_study(config, out, executor=args.executor, device=args.device, progress=show_progress(args), log=log,
+                       cohort_size=args.cohort_size)
     if args.json:
         print_json(result.to_dict())
     else:

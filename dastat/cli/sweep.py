@@ -17,6 +17,9 @@ def register(sub) -> None:
                    help="local (default), slurm via submitit, or submitit's local/debug executors")
     p.add_argument("--jobs", type=checks.integer(1, 256), default=1,
                    help="concurrent jobs for the local executor, 1..256 (default 1)")
+    p.add_argument("--cohort-size", type=checks.integer(1, 1024), default=None,
+                   help="training jobs of one pair trained together per process, 1..1024 (default: the file's "
+                   "cohort_size, else as many as fit the device's free memory; 1: each job alone)")
     p.add_argument("--dry-run", action="store_true", help="list the jobs and what would be skipped, run nothing")
     add_store(p)
 
@@ -24,7 +27,8 @@ def register(sub) -> None:
 def _run(args: argparse.Namespace) -> int:
     from dastat.train.sweep import run_sweep
 
-    summary = run_sweep(args.config, executor=args.executor, jobs=args.jobs, store=args.store, dry_run=args.dry_run)
+    summary = run_sweep(args.config, executor=args.executor, jobs=args.jobs, store=args.store, dry_run=args.dry_run,
+                        cohort_size=args.cohort_size)
     if args.json:
         print_json(summary)
     else:

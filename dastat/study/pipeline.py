@@ -55,7 +55,7 @@ class StudyResult:
 
 
 def _sweep_config(config: StudyConfig, pairs: list[dict], schemes, seeds, *, out: Path, device: str,
-                  methods=None) -> dict:
+                  methods=None, cohort_size: int | None = None) -> dict:
     sweep: dict[str, Any] = {
         "data": config.data, "pairs": pairs, "schemes": list(schemes), "seeds": list(seeds),
         "methods": list(config.methods if methods is None else methods),
@@ -72,6 +72,8 @@ def _sweep_config(config: StudyConfig, pairs: list[dict], schemes, seeds, *, out
         sweep["lr"] = config.lr
     if config.slurm:
         sweep["slurm"] = dict(config.slurm)
+    if cohort_size is not None:
+        sweep["cohort_size"] = cohort_size
     return sweep
 
 
@@ -136,7 +138,8 @@ def _probe_teacher(config: StudyConfig, teacher, *, train_set, store, scorer, de
 
 
 def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", device: str = "auto",
-              progress: bool = False, log: Callable[[str], None] | None = None) -> StudyResult:
+              progress: bool = False, log: Callable[[str], None] | None = None,
+              cohort_size: int | None = None) -> StudyResult:
     """Run a study end to end and write its outputs under ``out``.
 
     1. Teachers: given (``teacher_path``), found in ``teacher_dir`` (RepDistiller layout) or trained
@@ -146,8 +149,8 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     3. T. stddev of every scheme per teacher (:func:`dastat.probe.rank`, common random numbers) for
        each protocol asked for.
     4. Students for every pair x scheme x seed through the sweep machinery
-       (:func:`dastat.train.sweep.run_sweep`): finished runs are skipped on a re-run; ``slurm`` sends
-       each run to a cluster.
+       (:func:`dastat.train.sweep.run_sweep`), the students of one pair trained together as cohorts:
+       finished runs are skipped on a re-run; ``slurm`` sends each cohort to a cluster.
     5. Correlations per pair (scheme means, and with the runs' noise), pooled models, the selection
        table, the Figure-4 grid and ``report.md``.
 
@@ -167,6 +170,9 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
         Progress bars for the teacher training and the probes.
     log : callable, optional
         Called with one line per finished stage.
+    cohort_size : int, optional
+        Students of one pair trained together per process (see :func:`dastat.train.sweep.run_sweep`);
+        1 trains each alone. Default: as many as fit the device's free memory.
 
     Returns
     -------
@@ -228,7 +234,8 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     t0 = time.perf_counter()
     pairs = [{"teacher": teachers[p.get("teacher_path") or p["teacher"]].path, "student": p["student"]}
              for p in config.pairs]
-    outcome = _sweep(_sweep_config(config, pairs, config.schemes, config.seeds, out=out, device=device),
+    outcome = _sweep(_sweep_config(config, pairs, config.schemes, config.seeds, out=out, device=device,
+                                   cohort_size=cohort_size),
                      executor=executor, jobs=config.jobs, store_path=store_path)
     _tally(summary, outcome)
     say(f"students: {len(outcome['ok'])} trained, {len(outcome['skipped'])} already done, "

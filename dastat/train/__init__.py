@@ -1,12 +1,14 @@
 """The KD trainer (SPEC §3): plain cross-entropy training and distillation with any DA scheme.
 
 Data lives on the device as uint8 and is augmented there; runs checkpoint atomically and resume
-bit-exactly; under ``torchrun`` they use DistributedDataParallel.
+bit-exactly; under ``torchrun`` they use DistributedDataParallel. ``distill_cohort`` trains the students
+of one teacher/student pair for many (scheme, seed) at once, as one fused network.
 """
 
+from dastat.train.cohort import distill_cohort
 from dastat.train.distill import distill
 from dastat.train.fit import fit
 from dastat.train.methods import kd_loss, methods, register_method
 from dastat.train.result import TrainResult, read_records
 
-__all__ = ["TrainResult", "distill", "fit", "kd_loss", "methods", "read_records", "register_method"]
+__all__ = ["TrainResult", "distill", "distill_cohort", "fit", "kd_loss", "methods", "read_records", "register_method"]

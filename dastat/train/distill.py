@@ -48,7 +48,7 @@ class StudentScorer(nn.Module):
             self.student.train(was_training)
 
 
-def _scheme_of(scheme: Any, train_set: ImageTensorDataset):
+def scheme_of(scheme: Any, train_set: ImageTensorDataset):
     from dastat import augment
 
     if isinstance(scheme, str):
@@ -63,7 +63,24 @@ def _scheme_of(scheme: Any, train_set: ImageTensorDataset):
     )
 
 
-def _open_store(store: Any):
+def scorer_for(aug: Any, teacher: nn.Module, student: nn.Module) -> Any:
+    """What a scheme's ``scorer=`` takes: the teacher, the student (see :class:`StudentScorer`), both, or None."""
+    student_scorer = StudentScorer(student)
+    return {None: None, "teacher": teacher, "student": student_scorer,
+            "teacher+student": (teacher, student_scorer)}.get(getattr(aug, "scorer", None), teacher)
+
+
+def save_student(model: nn.Module, out_dir: Path, record: dict[str, Any]) -> None:
+    """``out_dir/student.pt``: the trained student, loadable by ``dastat.models.load_teacher``."""
+    from dastat import models
+
+    config = record["config"]
+    models.save_checkpoint(model, out_dir / "student.pt", teacher=config["teacher"], scheme=config["scheme"],
+                           seed=config["seed"], epochs=config["epochs"], test_acc1=record["test_acc1"],
+                           test_loss=record["test_loss"])
+
+
+def open_store(store: Any):
     if store is None or hasattr(store, "add_student_run"):
         return store
     from dastat import store as store_mod
@@ -200,7 +217,7 @@ def distill(
     student_model = inputs.as_classifier(student, train_set, seed=seed, role="student")
     inputs.check_classes(student_model, train_set, "student")
     lr = default_lr(student_model.arch) if lr is None else check_float(lr, "lr", low=0, low_open=True)
-    aug = _scheme_of(scheme, train_set)
+    aug = scheme_of(scheme, train_set)
     from dastat.train.methods import get_method
 
     method_info = get_method(method) if isinstance(method, str) else None
@@ -209,7 +226,6 @@ def distill(
     gamma = CE_WEIGHT if gamma is None else check_float(gamma, "gamma", low=0)
     alpha = KD_WEIGHT if alpha is None else check_float(alpha, "alpha", low=0)
     beta = method_info.beta if beta is None else check_float(beta, "beta", low=0)
-    scorer_kind = getattr(aug, "scorer", None)
 
     dev = resolve_device(device)
     world = dd.detect_world()
@@ -223,7 +239,7 @@ def distill(
     student_model = student_model.to(dev)
     train_set, test_set = train_set.to(dev), test_set.to(dev)
     milestones = milestones_for(epochs)
-    store = _open_store(store) if world.is_main else None
+    store = open_store(store) if world.is_main else None
     term = _build_term(method, student_model, teacher, train_set, seed, method_options)
     has_init = term is not None and term.has_init_stage
     if not has_init:
@@ -233,33 +249,9 @@ def distill(
     else:
         init_epochs = check_int(init_epochs, "init_epochs", low=1)
 
-    config: dict[str, Any] = {
-        "kind": "distill",
-        "teacher": getattr(teacher, "arch", type(teacher).__name__),
-        "teacher_checksum": getattr(teacher, "checksum", None),
-        "teacher_mean": list(getattr(teacher, "mean", ()) or ()),
-        "teacher_std": list(getattr(teacher, "std", ()) or ()),
-        "student": student_model.arch,
-        "dataset": train_set.name,
-        "n_train": len(train_set),
-        "n_test": len(test_set),
-        "image_size": train_set.image_size,
-        "num_classes": train_set.num_classes,
-        "scheme": aug.name,
-        "scheme_params": dict(getattr(aug, "hparams", {}) or {}),
-        "seed": seed,
-        "epochs": epochs,
-        "epoch_factor": epoch_factor,
-        "lr": lr,
-        "batch_size": batch_size,
-        "milestones": milestones,
-        "temperature": TEMPERATURE,
-        "amp": bool(amp),
-        "channels_last": channels_last,
-        "compile": bool(compile),
-        "world_size": world.size,
-        **inputs.versions(),
-    }
+    config = run_config(teacher, student_model, train_set, test_set, aug, seed=seed, epochs=epochs,
+                        epoch_factor=epoch_factor, lr=lr, batch_size=batch_size, amp=amp,
+                        channels_last=channels_last, compile=compile, world_size=world.size)
     if method != "kd" or (gamma, alpha) != (CE_WEIGHT, KD_WEIGHT):
         # Only beside plain KD's defaults, so that KD runs keep their configuration (and run ids).
         config.update(method=method, gamma=gamma, alpha=alpha, beta=beta, method_options=dict(method_options or {}),
@@ -280,9 +272,7 @@ def distill(
         run_init_stage(term, student_model, teacher, train_set, epochs=init_epochs, lr=lr, batch_size=batch_size,
                        seed=seed, augment=spec.augment, amp=bool(amp))
         dd.broadcast_module(term, world)
-    student_scorer = StudentScorer(student_model)
-    scorer = {None: None, "teacher": teacher, "student": student_scorer,
-              "teacher+student": (teacher, student_scorer)}.get(scorer_kind, teacher)
+    scorer = scorer_for(aug, teacher, student_model)
     min_batch = getattr(aug, "min_batch", 1)
 
     def make_step(train_model: nn.Module, gens: dict[str, torch.Generator]):
@@ -318,28 +308,11 @@ def distill(
         return step if in_step is None else method_step
 
     def finish(summary: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "run_id": _run_id(config, spec.out_dir),
-            "teacher": config["teacher"],
-            "teacher_checksum": config["teacher_checksum"],
-            "student": config["student"],
-            "dataset": config["dataset"],
-            "scheme": config["scheme"],
-            "scheme_params": config["scheme_params"],
-            "method": method,
-            "seed": seed,
-            "epochs": epochs,
-            "epoch_factor": epoch_factor,
-            **final_metrics(summary, config),
-        }
+        return final_record(config, spec.out_dir, summary)
 
     result = run_loop(student_model, train_set, test_set, spec, make_step, finish)
     if world.is_main and spec.out_dir is not None:
-        from dastat import models
-
-        models.save_checkpoint(result.model, Path(spec.out_dir) / "student.pt", teacher=config["teacher"],
-                               scheme=config["scheme"], seed=seed, epochs=epochs,
-                               test_acc1=result.record["test_acc1"], test_loss=result.record["test_loss"])
+        save_student(result.model, Path(spec.out_dir), result.record)
     result.run_id = result.record["run_id"]
     result.method = None if term is None else term.eval()
     if store is not None:
@@ -381,6 +354,57 @@ def _build_term(method: str, student: nn.Module, teacher: nn.Module, train_set: 
             "or a method on the pooled vector (crd, pkt, rkd, correlation)"
         )
     return None if term is None else term.to(train_set.images.device)
+
+
+def run_config(teacher: nn.Module, student: nn.Module, train_set: ImageTensorDataset,
+               test_set: ImageTensorDataset, aug: Any, *, seed: int, epochs: int, epoch_factor: float, lr: float,
+               batch_size: int, amp: bool, channels_last: bool, compile: bool, world_size: int) -> dict[str, Any]:
+    """The configuration a distillation run records (and checks on resume); shared with cohorts."""
+    return {
+        "kind": "distill",
+        "teacher": getattr(teacher, "arch", type(teacher).__name__),
+        "teacher_checksum": getattr(teacher, "checksum", None),
+        "teacher_mean": list(getattr(teacher, "mean", ()) or ()),
+        "teacher_std": list(getattr(teacher, "std", ()) or ()),
+        "student": student.arch,
+        "dataset": train_set.name,
+        "n_train": len(train_set),
+        "n_test": len(test_set),
+        "image_size": train_set.image_size,
+        "num_classes": train_set.num_classes,
+        "scheme": aug.name,
+        "scheme_params": dict(getattr(aug, "hparams", {}) or {}),
+        "seed": seed,
+        "epochs": epochs,
+        "epoch_factor": epoch_factor,
+        "lr": lr,
+        "batch_size": batch_size,
+        "milestones": milestones_for(epochs),
+        "temperature": TEMPERATURE,
+        "amp": bool(amp),
+        "channels_last": channels_last,
+        "compile": bool(compile),
+        "world_size": world_size,
+        **inputs.versions(),
+    }
+
+
+def final_record(config: dict[str, Any], out_dir: Path | None, summary: dict[str, Any]) -> dict[str, Any]:
+    """The final record of a distillation run from the loop's summary; shared with cohorts."""
+    return {
+        "run_id": _run_id(config, out_dir),
+        "teacher": config["teacher"],
+        "teacher_checksum": config["teacher_checksum"],
+        "student": config["student"],
+        "dataset": config["dataset"],
+        "scheme": config["scheme"],
+        "scheme_params": config["scheme_params"],
+        "method": config.get("method", "kd"),
+        "seed": config["seed"],
+        "epochs": config["epochs"],
+        "epoch_factor": config["epoch_factor"],
+        **final_metrics(summary, config),
+    }
 
 
 def _run_id(config: dict[str, Any], out_dir: Path | None) -> str:

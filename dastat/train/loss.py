@@ -11,6 +11,11 @@ CE_WEIGHT = 0.1  # SPEC §3: 0.1 * CE on x
 KD_WEIGHT = 0.9  # SPEC §3: 0.9 * (KL on x + KL on x')
 
 
+def _at_least_f32(t: Tensor) -> Tensor:
+    # float64 stays float64 (exactness checks); bf16/fp16 logits from AMP go up to float32.
+    return t if t.dtype == torch.float64 else t.float()
+
+
 def kl_tau(logits_s: Tensor, logits_t: Tensor, temperature: float = TEMPERATURE) -> Tensor:
     """``tau^2 * KL(softmax(t/tau) || softmax(s/tau))``, summed over classes, mean over the batch.
 
@@ -26,10 +31,10 @@ def kl_tau(logits_s: Tensor, logits_t: Tensor, temperature: float = TEMPERATURE)
     Returns
     -------
     Tensor
-        A scalar, computed in float32 whatever the logits' dtype (AMP gives bf16 logits).
+        A scalar, computed in float32 (float64 for float64 logits; AMP gives bf16 logits).
     """
-    log_p_s = F.log_softmax(logits_s.float() / temperature, dim=1)
-    log_p_t = F.log_softmax(logits_t.float() / temperature, dim=1)
+    log_p_s = F.log_softmax(_at_least_f32(logits_s) / temperature, dim=1)
+    log_p_t = F.log_softmax(_at_least_f32(logits_t) / temperature, dim=1)
     return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * temperature**2
 
 
@@ -71,7 +76,7 @@ def distillation_loss(logits_s_x: Tensor, logits_t_x: Tensor, labels: Tensor,
     Tensor
         The scalar loss.
     """
-    loss = gamma * F.cross_entropy(logits_s_x.float(), labels)
+    loss = gamma * F.cross_entropy(_at_least_f32(logits_s_x), labels)
     kd = kl_tau(logits_s_x, logits_t_x)
     if logits_s_xp is not None:
         kd = kd + kl_tau(logits_s_xp, logits_t_xp)

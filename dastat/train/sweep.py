@@ -20,11 +20,17 @@ expands to ``pairs x methods x schemes x seeds x epoch_factors`` training jobs p
 probe seeds`` probe jobs. A training job is done when its run directory holds a final record or the
 store holds a student run with the same teacher, student, method, dataset, scheme, seed and epochs; a probe
 job when the store holds a probe with the same teacher, dataset, scheme, seed and protocol.
+
+Training jobs that differ only in scheme and seed (same teacher, student, dataset, epochs and options)
+are trained together as cohorts (:func:`dastat.train.cohort.distill_cohort`), at most ``cohort_size``
+per process (a key of the file or ``run_sweep``'s argument; default: as many as fit the device's free
+memory, see :func:`dastat.train.cohort.fit_cohort_size`); ``cohort_size: 1`` trains each job alone.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import os
 import traceback
 from dataclasses import dataclass, field, replace
@@ -36,7 +42,7 @@ from dastat.errors import ConfigError, DastatError
 EXECUTORS = ("local", "slurm", "submitit-local", "debug")
 _KNOWN_KEYS = {"data", "data_options", "root", "image_size", "pairs", "schemes", "seeds", "epoch_factors", "epochs",
                "batch_size", "lr", "device", "amp", "out", "checkpoint_every", "probe", "slurm", "methods",
-               "method_options"}
+               "method_options", "cohort_size"}
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,71 @@ def run_job(job: Job) -> dict[str, Any]:
                 "result": None}
 
 
+def plan_cohorts(jobs: list[Job], cohort_size: int | None = None) -> list[tuple[Job, ...]]:
+    """Group the training jobs into cohorts: same teacher, student, dataset, epochs and options.
+
+    Groups keep the jobs' order and are cut into pieces of at most ``cohort_size`` (no limit: None);
+    probe jobs, and jobs of a method other than plain KD (cohorts train the KD loss only), stay alone.
+    """
+    import json
+
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.kind != "train" or cohort_size == 1 or job.method != "kd" or job.method_options:
+            groups[f"alone:{len(groups)}"] = [job]
+            continue
+        key = json.dumps([job.teacher, job.student, job.dataset, job.root, job.image_size, job.data_options,
+                          job.epoch_factor, job.epochs, job.options, job.store], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(job)
+    size = cohort_size or max((len(g) for g in groups.values()), default=1)
+    return [tuple(g[i:i + size]) for g in groups.values() for i in range(0, len(g), size)]
+
+
+def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None) -> list[dict[str, Any]]:
+    """Run a cohort of training jobs in this process (one job: :func:`run_job`); never raises.
+
+    Without ``cohort_size`` the cohort is cut to what fits the device's free memory
+    (:func:`dastat.train.cohort.fit_cohort_size`) and the pieces run one after another.
+    """
+    if len(jobs) == 1:
+        return [run_job(jobs[0])]
+    try:
+        from dastat import data
+        from dastat.train.cohort import distill_cohort, fit_cohort_size
+
+        job = jobs[0]
+        train_set = data.load(job.dataset, root=job.root, split="train", image_size=job.image_size,
+                              **job.data_options)
+        test_set = data.load(job.dataset, root=job.root, split="test", image_size=job.image_size,
+                             **job.data_options)
+        teacher = _load_teacher(job, train_set)
+        options = dict(job.options)
+        size = cohort_size or fit_cohort_size(teacher, job.student, train_set, len(jobs),
+                                              device=options.get("device", "auto"),
+                                              batch_size=options.get("batch_size", 64),
+                                              amp=bool(options.get("amp", False)))
+        outcomes = []
+        for start in range(0, len(jobs), size):
+            piece = jobs[start:start + size]
+            results = distill_cohort(teacher, job.student, train_set, test_set, [(j.scheme, j.seed) for j in piece],
+                                     epochs=job.epochs, epoch_factor=job.epoch_factor,
+                                     out_dirs=[Path(j.out_dir) for j in piece], resume=True, store=job.store,
+                                     **options)
+            for j, result in zip(piece, results):
+                error = result.extra.get("error")
+                outcomes.append({"job": j.name, "status": "failed" if error else "ok", "error": error,
+                                 "result": None if error else result.to_dict()})
+        return outcomes
+    except DastatError:
+        # A job the cohort refuses (an unknown scheme, a scheme of its own batch size): each job alone
+        # reports its own error, and the others still run.
+        return [run_job(j) for j in jobs]
+    except Exception as err:  # one failing cohort must not stop the sweep
+        tail = traceback.format_exc().strip().splitlines()[-3:]
+        message = f"{type(err).__name__}: {err} ({' | '.join(tail)})"
+        return [{"job": j.name, "status": "failed", "error": message, "result": None} for j in jobs]
+
+
 def is_done(job: Job, store=None) -> bool:
     """Whether a job's result already exists (its run directory's final record, or the store)."""
     if job.kind == "train" and job.out_dir is not None:
@@ -235,7 +306,7 @@ def _executor(kind: str, jobs: int, folder: Path, slurm: dict[str, Any]):
 
 
 def run_sweep(config: dict[str, Any] | str | Path, *, executor: str = "local", jobs: int = 1,
-              store: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+              store: str | None = None, dry_run: bool = False, cohort_size: int | None = None) -> dict[str, Any]:
     """Expand a sweep, skip finished jobs and run the rest.
 
     Parameters
@@ -253,6 +324,9 @@ def run_sweep(config: dict[str, Any] | str | Path, *, executor: str = "local", j
         Results store path: finished jobs found there are skipped, new results are added.
     dry_run : bool
         Only list the jobs and which would be skipped.
+    cohort_size : int, optional
+        At most this many training jobs per cohort (one process trains them together); 1 trains each
+        job alone. Default: the file's ``cohort_size``, else as many as fit the device's free memory.
 
     Returns
     -------
@@ -265,6 +339,9 @@ def run_sweep(config: dict[str, Any] | str | Path, *, executor: str = "local", j
     jobs = check_int(jobs, "jobs", low=1)
     if not isinstance(config, dict):
         config = load_config(config)
+    if cohort_size is None:
+        cohort_size = config.get("cohort_size")
+    cohort_size = None if cohort_size is None else check_int(cohort_size, "cohort_size", low=1)
     all_jobs = expand(config, store=store)
     store_obj = None
     if store is not None:
@@ -274,26 +351,29 @@ def run_sweep(config: dict[str, Any] | str | Path, *, executor: str = "local", j
     todo, skipped = [], []
     for job in all_jobs:
         (skipped if is_done(job, store_obj) else todo).append(job)
+    cohorts = plan_cohorts(todo, cohort_size)
     summary: dict[str, Any] = {"jobs": len(all_jobs), "skipped": [j.name for j in skipped], "ok": [],
-                               "failed": [], "results": [], "todo": [j.name for j in todo]}
+                               "failed": [], "results": [], "todo": [j.name for j in todo],
+                               "cohorts": [[j.name for j in c] for c in cohorts]}
     if dry_run or not todo:
         return summary
     folder = Path(config.get("out", "runs/sweep")) / "submitit"
-    pool = _executor(executor, jobs, folder, dict(config.get("slurm") or {}))
+    pool = _executor(executor, min(jobs, len(cohorts)), folder, dict(config.get("slurm") or {}))
+    run = functools.partial(run_cohort, cohort_size=cohort_size)
     if pool is None:
-        outcomes = [run_job(job) for job in todo]
+        outcomes = [o for cohort in cohorts for o in run(cohort)]
     elif isinstance(pool, cf.Executor):
         with pool:
-            outcomes = list(pool.map(run_job, todo))
+            outcomes = [o for done in pool.map(run, cohorts) for o in done]
     else:
-        submitted = [pool.submit(run_job, job) for job in todo]
+        submitted = [pool.submit(run, cohort) for cohort in cohorts]
         outcomes = []
-        for job, handle in zip(todo, submitted):
+        for cohort, handle in zip(cohorts, submitted):
             try:
-                outcomes.append(handle.result())
+                outcomes.extend(handle.result())
             except Exception as err:  # the Slurm job itself died (timeout, node failure)
-                outcomes.append({"job": job.name, "status": "failed", "error": f"{type(err).__name__}: {err}",
-                                 "result": None})
+                outcomes.extend({"job": job.name, "status": "failed", "error": f"{type(err).__name__}: {err}",
+                                 "result": None} for job in cohort)
     for outcome in outcomes:
         if outcome["status"] == "ok":
             summary["ok"].append(outcome["job"])
@@ -303,4 +383,5 @@ def run_sweep(config: dict[str, Any] | str | Path, *, executor: str = "local", j
     return summary
 
 
-__all__ = ["EXECUTORS", "Job", "expand", "is_done", "load_config", "run_job", "run_sweep"]
+__all__ = ["EXECUTORS", "Job", "expand", "is_done", "load_config", "plan_cohorts", "run_cohort", "run_job",
+           "run_sweep"]

@@ -14,7 +14,8 @@ from tiny import SIZE, toy_teacher
 from dastat import models
 from dastat.cli import main
 from dastat.errors import ConfigError, UnknownNameError
-from dastat.train.sweep import expand, load_config, run_sweep
+from dastat.train import read_records
+from dastat.train.sweep import expand, load_config, plan_cohorts, run_sweep
 
 
 @pytest.fixture
@@ -127,3 +128,22 @@ def test_share_cores_gives_each_job_its_part_of_the_cores(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_jobs_of_one_pair_train_as_cohorts_and_cohort_size_1_trains_each_alone(sweep_file, tmp_path):
+    config = load_config(sweep_file)
+    config["schemes"], config["seeds"] = ["flip", "cutmix"], [0, 1]
+    jobs = expand(config)
+    assert [len(c) for c in plan_cohorts(jobs)] == [4]
+    assert [len(c) for c in plan_cohorts(jobs, 3)] == [3, 1]
+    assert [len(c) for c in plan_cohorts(jobs, 1)] == [1, 1, 1, 1]
+    together = run_sweep(config)
+    assert len(together["ok"]) == 4 and len(together["cohorts"]) == 1, together
+    alone = run_sweep({**config, "out": str(tmp_path / "alone")}, cohort_size=1)
+    assert len(alone["ok"]) == 4 and len(alone["cohorts"]) == 4, alone
+    for a, b in zip(together["results"], alone["results"]):
+        assert (a["scheme"], a["seed"]) == (b["scheme"], b["seed"])
+        # Two steps of float32 training: the grouped convolutions' other summation order stays far below 1e-4.
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
+    for job in jobs:
+        assert read_records(Path(job.out_dir))[1] is not None and (Path(job.out_dir) / "student.pt").exists()
