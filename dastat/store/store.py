@@ -362,7 +362,7 @@ class Store:
 
     def table(self, by: Sequence[str] = ("dataset", "teacher", "student", "scheme"), *,
               protocol: str | None = "fast", randomness: str | None = "sample",
-              set_size: int | None = 640, how: str = "inner") -> pd.DataFrame:
+              set_size: int | None = 640, how: str = "inner", match_randomness: bool = True) -> pd.DataFrame:
         """The seed-aggregated table the statistics layer consumes: probes joined to student runs.
 
         Probes are per teacher + dataset + scheme; each group of student runs is joined to the
@@ -381,13 +381,17 @@ class Store:
         how : {"inner", "outer", "left"}
             ``inner`` keeps groups that have both probes and student runs; ``left`` keeps every
             student group; ``outer`` also keeps probe-only groups.
+        match_randomness : bool
+            Join probes only to students trained with the same randomness (per-image ``sample`` or
+            per-batch ``batch`` scheme draws; students of unknown randomness join any). False joins
+            across randomness, as before the students recorded theirs.
 
         Returns
         -------
         DataFrame
             ``by`` columns, then ``t_stddev, t_stddev_err, s_test_loss, s_test_loss_err, n_probes,
-            n_runs, s_test_acc1, protocol, randomness, set_size``; ``_err`` columns are the stddev
-            over runs (NaN with a single run).
+            n_runs, s_test_acc1, protocol, randomness, set_size`` (and ``s_randomness``, the students'
+            randomness, when matched); ``_err`` columns are the stddev over runs (NaN with a single run).
         """
         keys = ("dataset", "teacher", "student", "scheme")
         by = list(by)
@@ -406,9 +410,11 @@ class Store:
         probe_keys = [k for k in by if k != "student"] + split
         p = (probes.groupby(probe_keys, dropna=False)["t_stddev"]
              .agg(t_stddev="mean", t_stddev_err="std", n_probes="count").reset_index())
-        students = self._frame(f"SELECT {', '.join(keys)}, test_loss, test_acc1 FROM students "
-                               "WHERE test_loss IS NOT NULL")
-        s = (students.groupby(by, dropna=False)
+        students = self._frame(f"SELECT {', '.join(keys)}, randomness, test_loss, test_acc1 FROM students "
+                               "WHERE test_loss IS NOT NULL").rename(columns={"randomness": "s_randomness"})
+        if match_randomness and randomness is not None:
+            students = students[students["s_randomness"].isna() | (students["s_randomness"] == randomness)]
+        s = (students.groupby([*by, "s_randomness"] if match_randomness else by, dropna=False)
              .agg(s_test_loss=("test_loss", "mean"), s_test_loss_err=("test_loss", "std"),
                   n_runs=("test_loss", "count"), s_test_acc1=("test_acc1", "mean")).reset_index())
         on = [k for k in by if k != "student"]
@@ -416,12 +422,16 @@ class Store:
             merged = s.merge(p, on=on, how={"left": "left", "inner": "inner", "outer": "outer"}[how])
         else:
             merged = s.merge(p, how="cross")
+        if match_randomness and randomness is None:  # probes of each randomness meet their own students
+            known = merged["s_randomness"].notna() & merged["randomness"].notna()
+            merged = merged[~known | (merged["s_randomness"] == merged["randomness"])]
         for field, value in fixed.items():
             if value is not None:
                 merged[field] = value
         merged["n_probes"] = merged["n_probes"].fillna(0).astype(int)
         merged["n_runs"] = merged["n_runs"].fillna(0).astype(int)
-        return merged[[*by, *TABLE_COLUMNS]].sort_values([*by, *split]).reset_index(drop=True)
+        shown = [*by, *TABLE_COLUMNS, *(["s_randomness"] if match_randomness else [])]
+        return merged[shown].sort_values([*by, *split]).reset_index(drop=True)
 
     def export(self, path: str | os.PathLike, format: str | None = None, *, what: str = "table",
                **table_kwargs) -> Path:

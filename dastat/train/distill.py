@@ -261,6 +261,8 @@ def distill(
             "dataset": config["dataset"],
             "scheme": config["scheme"],
             "scheme_params": config["scheme_params"],
+            # Out of the config (which names the run): the scheme's setting, "sample" unless built otherwise.
+            "randomness": getattr(aug, "randomness", None),
             "seed": seed,
             "epochs": epochs,
             "epoch_factor": epoch_factor,

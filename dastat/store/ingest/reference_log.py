@@ -175,6 +175,7 @@ def parse(path: Path) -> Parsed:
     parsed.students.append(({
         **common,
         "student": args.get("model_s"),
+        "randomness": "batch",  # the reference code draws its scheme's parameters once per batch
         "seed": None,
         "epochs": last,
         "epoch_factor": factor if factor else 1.0,  # 0 is the reference code's "unset"
