@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"T. stddev ranking on {dataset.name} (teacher {first.teacher or 'custom'}, protocol {first.protocol}, "
           f"randomness {first.randomness}, sets of {first.set_size}, seed {first.seed}); lower is better.")
     print(_format(table))
-    print("'<' : significantly lower than the next scheme (paired bootstrap, 95%); '~' : not resolved.")
+    print("'<' : significantly lower than the next scheme (paired jackknife, 95%); '~' : not resolved.")
     print("floor = the value of a perfect one-hot teacher on the same sets; rel = T. stddev / floor.")
     if where:
         print(f"recorded in {where}")
