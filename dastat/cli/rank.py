@@ -53,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"T. stddev ranking on {dataset.name} (teacher {first.teacher or 'custom'}, protocol {first.protocol}, "
           f"randomness {first.randomness}, sets of {first.set_size}, seed {first.seed}); lower is better.")
     print(_format(table))
-    print("'<' : significantly lower than the next scheme (paired bootstrap, 95%); '=' : tied (the difference's "
+    print("'<' : significantly lower than the next scheme (paired jackknife, 95%); '=' : tied (the difference's "
           f"interval within {100 * args.min_diff:g}% of T. stddev); '~' : not resolved.")
     print("floor = the value of a perfect one-hot teacher on the same sets; rel = T. stddev / floor.")
     if where:

@@ -101,7 +101,7 @@ def _run(
         "dataset": dataset.name,
     }
     results = [
-        summarise(out, job.name, confidence=cfg.confidence, ci_method="analytic", return_sets=return_sets,
+        summarise(out, job.name, confidence=cfg.confidence, ci_method="jackknife", return_sets=return_sets,
                   scheme_params=protocols.scheme_params(job), **common)
         for job in jobs
     ]
@@ -228,7 +228,7 @@ def rank(
 
     Every scheme sees the same image order and the same base crop/flip, so differences between
     schemes are estimated on paired sets. Each row but the last compares the scheme with the
-    next one in the ranking: ``diff_next`` (next minus this), its paired-bootstrap interval,
+    next one in the ranking: ``diff_next`` (next minus this), its paired jackknife interval,
     ``p_value`` and ``significant`` at the chosen confidence.
 
     Parameters
@@ -281,8 +281,8 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
     for i, res in enumerate(ordered):
         row = {"rank": i + 1, **{k: v for k, v in res.to_dict().items()
                                  if k not in ("normalisation", "scheme_params")}}
-        if i + 1 < len(ordered):
-            nxt = ordered[i + 1]
+        nxt = ordered[i + 1] if i + 1 < len(ordered) else None
+        if nxt is not None and min(res.n_sets, nxt.n_sets) >= 3:
             pair = paired_difference(torch.from_numpy(res.set_means), torch.from_numpy(nxt.set_means),
                                      confidence=res.confidence, n_resamples=n_resamples, generator=g)
             tied = max(abs(pair.ci_low), abs(pair.ci_high)) < min_diff * res.t_stddev
@@ -290,8 +290,8 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
                        diff_ci_high=pair.ci_high, p_value=pair.p_value, significant=pair.is_significant,
                        tied=bool(tied))
         else:
-            row.update(next_scheme=None, diff_next=math.nan, diff_ci_low=math.nan, diff_ci_high=math.nan,
-                       p_value=math.nan, significant=None, tied=None)
+            row.update(next_scheme=nxt.scheme if nxt is not None else None, diff_next=math.nan,
+                       diff_ci_low=math.nan, diff_ci_high=math.nan, p_value=math.nan, significant=None, tied=None)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -15,8 +15,8 @@ from dastat.checks import check_choice, check_float, check_int
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
-from dastat.probe import engine
-from dastat.probe.estimator import analytic_halfwidth, influence, t_stddev, z_value
+from dastat.probe import engine, estimator
+from dastat.probe.estimator import t_stddev
 
 PROTOCOLS = ("fast", "paper")
 
@@ -165,24 +165,43 @@ def scheme_params(job: engine.Job) -> dict:
 
 
 def rel_halfwidth(means: torch.Tensor, confidence: float) -> float:
-    estimate = float(t_stddev(means))
-    return float(analytic_halfwidth(means, confidence)) / estimate if estimate > 0 else math.inf
+    """Relative half-width of the probe's interval on ``means`` [M, C] (inf below 3 sets)."""
+    if means.shape[0] < _FEWEST_SETS:
+        return math.inf
+    return float(estimator.rel_halfwidth(means.double(), confidence))
 
 
-_FEWEST_SETS = 3  # the fewest sets the stopping rule can judge (see unconverged)
+_FEWEST_SETS = 3  # the jackknife interval leaves one set out of at least 3
+
+
+def tight(means: torch.Tensor, *, rtol: float, min_sets: int, confidence: float) -> torch.Tensor:
+    """Whether the interval on set means [..., M, C] is narrow enough to stop, and trustworthy enough to stop on.
+
+    Narrow: relative half-width at most ``rtol``. Trustworthy: the interval's effective degrees of
+    freedom reach ``min_sets - 1``, what Gaussian sets reach at ``min_sets`` sets. Skewed or
+    heavy-tailed sets make the variance estimate noisier, and a rule that stops on a noisy width
+    stops when it happens to be small; such sets keep sampling until their interval knows as much.
+    Returns a bool tensor [...] (all False below ``max(min_sets, 3)`` sets).
+    """
+    if means.shape[-2] < max(min_sets, _FEWEST_SETS):
+        return torch.zeros(means.shape[:-2], dtype=torch.bool, device=means.device)
+    means = means.double()
+    df = estimator.log_jackknife(means)[3]
+    return (df >= min_sets - 1) & (estimator.rel_halfwidth(means, confidence) <= rtol)
+
+
+def is_tight(means: torch.Tensor, cfg: Settings) -> bool:
+    """:func:`tight` for one scheme's set means [M, C] under the probe's settings."""
+    return bool(tight(means, rtol=cfg.rtol, min_sets=cfg.min_sets, confidence=cfg.confidence))
 
 
 def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -> set[str]:
-    """The schemes whose interval is still wider than rtol (all of them before min_sets, and before 3 sets).
-
-    With 2 sets the delta-method interval is degenerate: both sets deviate from the mean by the same
-    amount in every class, so their influence values are equal and the half-width is 0.
-    """
+    """The schemes whose interval is not yet tight (:func:`is_tight`); all of them while one has too few sets."""
     if not names:
         return set()
     if out.counts[names[0]] < max(cfg.min_sets, _FEWEST_SETS):
         return set(names)
-    return {n for n in names if rel_halfwidth(out.set_means(n), cfg.confidence) > cfg.rtol}
+    return {n for n in names if not is_tight(out.set_means(n), cfg)}
 
 
 def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, min_diff: float = 0.0) -> set[str]:
@@ -193,16 +212,18 @@ def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, mi
     and frozen when one of the two is no longer sampled (more sets of the other cannot help).
     """
     ordered = sorted(names, key=lambda n: float(t_stddev(out.set_means(n))))
-    z = z_value(cfg.confidence)
     latest = max(out.counts[n] for n in names)
     left = set()
     for a, b in itertools.pairwise(ordered):
         if out.counts[a] < latest or out.counts[b] < latest:
+            continue  # frozen: one of the two is no longer sampled
+        if latest < _FEWEST_SETS:
+            left |= {a, b}
             continue
-        ma, mb = out.set_means(a), out.set_means(b)
-        low = float(t_stddev(ma))
-        diff = float(t_stddev(mb)) - low
-        half = z * float((influence(mb) - influence(ma)).std(correction=1)) / math.sqrt(latest)
-        if abs(diff) <= half and abs(diff) + half >= min_diff * low:
+        ma, mb = out.set_means(a).double(), out.set_means(b).double()
+        low, high, _ = estimator.paired_bounds(ma, mb, cfg.confidence)
+        low, high = float(low), float(high)
+        tied = max(abs(low), abs(high)) < min_diff * float(t_stddev(ma))
+        if low <= 0 <= high and not tied:
             left |= {a, b}
     return left

@@ -41,7 +41,7 @@ class ProbeResult:
     seed: int
     elapsed_s: float
     confidence: float = 0.95
-    ci_method: str = "analytic"
+    ci_method: str = "jackknife"
     rtol: float = math.nan
     interrupted: bool = False
     teacher: str = ""
@@ -75,14 +75,15 @@ def summarise(
     n, s = means.shape[0], out.slot(name)
     rec = out.records[:n]
     if n >= 2:
-        ci = interval(means, confidence=confidence, method=ci_method)
+        # The jackknife leaves one of at least 3 sets out; 2 sets give an estimate without an interval.
+        ci = interval(means, confidence, method=ci_method) if n >= 3 or ci_method != "jackknife" else None
         floor = float(t_stddev(out.label_means(name)))
         ce_stddev = float(rec.entropy[:, s].std(correction=1))
     else:
         ci = None
         floor = ce_stddev = math.nan
     rows_x, rows_xp = rec.rows_x, rec.rows_xprime[:, s]
-    estimate = ci.estimate if ci else math.nan
+    estimate = float(t_stddev(means)) if n >= 2 else math.nan
     return ProbeResult(
         scheme=name,
         t_stddev=estimate,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, has_values, numeric, require_columns
 
@@ -20,8 +21,13 @@ class Selection:
     ``chosen_tied`` (other schemes sharing that lowest x, ";"-joined), ``best`` (lowest y),
     ``chosen_loss``, ``best_loss``, ``regret`` (chosen_loss - best_loss >= 0), ``chosen_rank``
     (1 = best; ties share the lower rank), ``picks_best``, ``best_noise`` (the best scheme's
-    y error, NaN without one) and ``within_noise`` (True when the pick is the best, else
-    regret <= best_noise; NaN when the pick is not the best and the best has no error).
+    y error, NaN without one), ``n_seeds``, ``regret_se`` and ``regret_p_value`` (the paired
+    standard error of the regret over the seeds both schemes were trained with, and the paired
+    t-test's p-value; NaN without per-seed runs), ``noise_rule`` and ``within_noise``.
+
+    ``within_noise`` is True when the pick is the best; otherwise, with per-seed runs
+    (``noise_rule = "paired_se"``), when regret <= 1.96 regret_se, and without them
+    (``"best_error"``), when regret <= best_noise; NaN when neither can be judged.
     """
 
     pairs: pd.DataFrame
@@ -48,6 +54,9 @@ def selection(
     *,
     scheme: str = "scheme",
     y_err: str | None = "s_test_loss_err",
+    runs: pd.DataFrame | None = None,
+    run_y: str = "test_loss",
+    seed: str = "seed",
 ) -> Selection:
     """For each pair, the scheme T. stddev would pick against the one with the lowest student loss.
 
@@ -58,8 +67,14 @@ def selection(
     x, y, by, scheme : str
         T. stddev, student loss, pair keys and scheme columns.
     y_err : str or None
-        Column with the seed noise of ``y`` (e.g. the stddev over seeds). Where it holds a value for
-        the best scheme, a pick counts as "within noise" when its regret is at most that value.
+        Column with the seed noise of ``y`` (e.g. the stddev over seeds). Used only without
+        ``runs``: a pick then counts as "within noise" when its regret is at most that value.
+    runs : DataFrame, optional
+        One row per student run (``store.students()``) with the ``by`` keys, ``scheme``, ``seed``
+        and ``run_y``. The same seeds train every scheme, so the regret is judged by its paired
+        standard error over the seeds the chosen and the best scheme share: within noise when
+        at most 1.96 of them (a paired comparison; at 3 seeds the t-test's p-value, reported
+        beside it, is the stricter reading).
 
     Returns
     -------
@@ -72,6 +87,9 @@ def selection(
     by = check_by(by, df)
     require_columns(df, [*by, scheme, x, y])
     use_err = has_values(df, y_err)
+    if runs is not None:
+        runs = check_frame(runs, "runs")
+        require_columns(runs, [*by, scheme, seed, run_y])
     rows = []
     for keys, group in groups(df, by):
         xv, yv = numeric(group, x).to_numpy(), numeric(group, y).to_numpy()
@@ -85,14 +103,22 @@ def selection(
         tied = [names[i] for i in np.flatnonzero(xv == xv[pick]) if i != pick]
         regret = float(yv[pick] - yv[best])
         noise = float(err[best])
+        n_seeds, se, p_value = (_paired(runs, keys, scheme, seed, run_y, names[pick], names[best])
+                                if runs is not None else (0, math.nan, math.nan))
+        if runs is not None:
+            rule, within = "paired_se", (regret <= _Z95 * se if math.isfinite(se) else math.nan)
+        else:
+            rule, within = "best_error", (regret <= noise if math.isfinite(noise) else math.nan)
         rows.append({**keys, "n": len(xv), "chosen": names[pick], "chosen_tied": ";".join(tied),
                      "best": names[best], "chosen_loss": float(yv[pick]), "best_loss": float(yv[best]),
                      "regret": regret, "chosen_rank": int((yv < yv[pick]).sum()) + 1,
-                     "picks_best": bool(yv[pick] == yv[best]), "best_noise": noise,
-                     # Picking the best is always "within noise"; otherwise it needs the best's error.
-                     "within_noise": True if regret == 0 else (regret <= noise if math.isfinite(noise) else math.nan)})
+                     "picks_best": bool(yv[pick] == yv[best]), "best_noise": noise, "n_seeds": n_seeds,
+                     "regret_se": se, "regret_p_value": p_value, "noise_rule": rule,
+                     # Picking the best is always "within noise".
+                     "within_noise": True if regret == 0 else within})
     columns = [*by, "n", "chosen", "chosen_tied", "best", "chosen_loss", "best_loss", "regret",
-               "chosen_rank", "picks_best", "best_noise", "within_noise"]
+               "chosen_rank", "picks_best", "best_noise", "n_seeds", "regret_se", "regret_p_value", "noise_rule",
+               "within_noise"]
     pairs = pd.DataFrame(rows, columns=columns)
     noisy = pairs["within_noise"].dropna()
     return Selection(
@@ -103,3 +129,24 @@ def selection(
         mean_regret=float(pairs["regret"].mean()) if len(pairs) else math.nan,
         max_regret=float(pairs["regret"].max()) if len(pairs) else math.nan,
     )
+
+
+_Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def _paired(runs: pd.DataFrame, keys: dict, scheme: str, seed: str, y: str, chosen: str,
+            best: str) -> tuple[int, float, float]:
+    """Seeds shared by the chosen and the best scheme, the paired SE of their loss difference, its t-test p."""
+    mask = np.ones(len(runs), dtype=bool)
+    for k, v in keys.items():
+        mask &= (runs[k] == v).to_numpy()
+    group = runs[mask]
+    per_seed = {name: group[group[scheme].astype(str) == name].groupby(seed)[y].mean() for name in (chosen, best)}
+    diff = (per_seed[chosen] - per_seed[best]).dropna()
+    n = len(diff)
+    if n < 2:
+        return n, math.nan, math.nan
+    se = float(diff.std(ddof=1)) / math.sqrt(n)
+    if se == 0:
+        return n, 0.0, (1.0 if float(diff.mean()) == 0 else 0.0)
+    return n, se, float(stats.ttest_1samp(diff.to_numpy(), 0.0).pvalue)

@@ -444,7 +444,7 @@ class Store:
 
     def table(self, by: Sequence[str] | None = None, *,
               protocol: str | None = "fast", randomness: str | None = "sample",
-              set_size: int | None = 640, how: str = "inner") -> pd.DataFrame:
+              set_size: int | None = 640, how: str = "inner", match_randomness: bool = True) -> pd.DataFrame:
         """The seed-aggregated table the statistics layer consumes: probes joined to student runs.
 
         Probes are per teacher + dataset + scheme; each group of student runs is joined to the
@@ -466,6 +466,10 @@ class Store:
         how : {"inner", "outer", "left"}
             ``inner`` keeps groups that have both probes and student runs; ``left`` keeps every
             student group; ``outer`` also keeps probe-only groups.
+        match_randomness : bool
+            Join probes only to students trained with the same randomness (per-image ``sample`` or
+            per-batch ``batch`` scheme draws; students of unknown randomness join any). False joins
+            across randomness, as before the students recorded theirs.
 
         Returns
         -------
@@ -474,12 +478,14 @@ class Store:
             n_runs, s_test_acc1, protocol, randomness, set_size``; ``_err`` columns are the stddev
             over runs (NaN with a single run). Then the probes' other statistics, averaged like
             ``t_stddev``: ``t_stddev_rel, t_ce_stddev, mean_entropy_x, mean_entropy_xprime,
-            teacher_acc_x, teacher_acc_xprime, floor``.
+            teacher_acc_x, teacher_acc_xprime, floor``; and ``s_randomness``, the students'
+            randomness, when matched.
         """
         keys = ("dataset", "teacher", "student", "kd_method", "scheme")
-        students = self._frame("SELECT dataset, teacher, student, method, scheme, test_loss, test_acc1 FROM students "
-                               "WHERE test_loss IS NOT NULL")
-        students = students.rename(columns={"method": "kd_method"}).fillna({"kd_method": "kd"})
+        students = self._frame("SELECT dataset, teacher, student, method, scheme, randomness, test_loss, test_acc1 "
+                               "FROM students WHERE test_loss IS NOT NULL")
+        students = (students.rename(columns={"method": "kd_method", "randomness": "s_randomness"})
+                    .fillna({"kd_method": "kd"}))
         if by is None:
             by = [k for k in keys if k != "kd_method" or (students["kd_method"] != "kd").any()]
         by = list(by)
@@ -499,7 +505,9 @@ class Store:
         grouped = probes.groupby(probe_keys, dropna=False)
         p = grouped["t_stddev"].agg(t_stddev="mean", t_stddev_err="std", n_probes="count")
         p = p.join(grouped[list(PREDICTOR_COLUMNS)].mean()).reset_index()
-        s = (students.groupby(by, dropna=False)
+        if match_randomness and randomness is not None:
+            students = students[students["s_randomness"].isna() | (students["s_randomness"] == randomness)]
+        s = (students.groupby([*by, "s_randomness"] if match_randomness else by, dropna=False)
              .agg(s_test_loss=("test_loss", "mean"), s_test_loss_err=("test_loss", "std"),
                   n_runs=("test_loss", "count"), s_test_acc1=("test_acc1", "mean")).reset_index())
         on = [k for k in by if k not in ("student", "kd_method")]
@@ -507,12 +515,16 @@ class Store:
             merged = s.merge(p, on=on, how={"left": "left", "inner": "inner", "outer": "outer"}[how])
         else:
             merged = s.merge(p, how="cross")
+        if match_randomness and randomness is None:  # probes of each randomness meet their own students
+            known = merged["s_randomness"].notna() & merged["randomness"].notna()
+            merged = merged[~known | (merged["s_randomness"] == merged["randomness"])]
         for field, value in fixed.items():
             if value is not None:
                 merged[field] = value
         merged["n_probes"] = merged["n_probes"].fillna(0).astype(int)
         merged["n_runs"] = merged["n_runs"].fillna(0).astype(int)
-        return merged[[*by, *TABLE_COLUMNS]].sort_values([*by, *split]).reset_index(drop=True)
+        shown = [*by, *TABLE_COLUMNS, *(["s_randomness"] if match_randomness else [])]
+        return merged[shown].sort_values([*by, *split]).reset_index(drop=True)
 
     def export(self, path: str | os.PathLike, format: str | None = None, *, what: str = "table",
                **table_kwargs) -> Path:

@@ -164,9 +164,14 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
 
     n_resamples = 200 if quick else 9999
     main = "fast" if "fast" in protocols else protocols[0]
-    table = store.table(protocol=main, randomness="sample" if main == "fast" else "batch", set_size=None)
+    randomness = "sample" if main == "fast" else "batch"
+    table = store.table(protocol=main, randomness=randomness, set_size=None)
     probes = _latest_probes(store)
     empty = pd.DataFrame()
+    students = store.students()
+    # The selection's seeds come from the students the table joined: the probes' randomness, or unknown.
+    chosen = students[students["randomness"].isna() | (students["randomness"] == randomness)] \
+        if "randomness" in students else students
     if table.empty:
         correlations = run_correlations = pooled = empty
         selection = None
@@ -179,13 +184,12 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
             pooled = stats.pooled(table, by=PAIR_KEYS, standardize=True)
         except InvalidArgumentError as err:  # too few points to pool: say so in the table, not as a failure
             pooled = pd.DataFrame([{"model": "pooled", "term": "slope", "estimate": math.nan, "reason": str(err)}])
-        selection = stats.selection(table, by=PAIR_KEYS)
+        selection = stats.selection(table, by=PAIR_KEYS, runs=chosen)
     paper = empty
     if "paper" in protocols and main != "paper":
         paper_table = store.table(protocol="paper", randomness="batch", set_size=None)
         if not paper_table.empty:
             paper = stats.correlate(paper_table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed)
-    students = store.students()
     plateau = plateau_table(students, store.curves()) if not students.empty else empty
     floor = floor_effect(table, probes) if not table.empty else empty
     return StudyAnalysis(table=table, correlations=correlations, run_correlations=run_correlations, pooled=pooled,

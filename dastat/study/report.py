@@ -313,11 +313,14 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
     if analysis.selection is not None:
         sel = analysis.selection
         lines += ["## Selection: does the lowest T. stddev pick the best scheme?", "",
-                  f"Across {sel.n_pairs} pairs: picks the best in {sel.frac_best:.0%}, within the best scheme's seed "
-                  f"noise in {_f(sel.frac_within_noise, '{:.0%}')}; mean regret {sel.mean_regret:.4f}, max "
-                  f"{sel.max_regret:.4f} (test loss).", "",
+                  f"Across {sel.n_pairs} pairs: picks the best in {sel.frac_best:.0%}, within seed noise in "
+                  f"{_f(sel.frac_within_noise, '{:.0%}')}; mean regret {sel.mean_regret:.4f}, max "
+                  f"{sel.max_regret:.4f} (test loss). Within noise means a regret of at most 1.96 paired "
+                  "standard errors over the seeds both schemes were trained with (`regret_se`; "
+                  "`regret_p_value` is the paired t-test, stricter at few seeds).", "",
                   _markdown(sel.pairs[[c for c in ("teacher", "student", "n", "chosen", "best", "chosen_loss",
-                                                   "best_loss", "regret", "chosen_rank", "within_noise")
+                                                   "best_loss", "regret", "regret_se", "regret_p_value",
+                                                   "chosen_rank", "within_noise")
                                        if c in sel.pairs.columns]]), ""]
     lines += ["## Discussion", "", *_discussion(analysis, config, result.teachers, result.num_classes), ""]
     lines += ["## Deviations from the paper's setting", "",

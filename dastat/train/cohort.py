@@ -500,7 +500,7 @@ class _Trainer:
             model.eval()
             summary = {"curve": m.curve, "last": m.curve[-1], "best": best_of(m.curve),
                        "elapsed_s": sum(row["wall_s"] for row in m.curve)}
-            final = final_record(m.config, m.out_dir, summary)
+            final = final_record(m.config, m.out_dir, summary, randomness=getattr(m.scheme, "randomness", None))
             if m.out_dir is not None:
                 write_records(m.out_dir, m.curve, final)
                 save_student(model, m.out_dir, final)

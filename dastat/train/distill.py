@@ -308,7 +308,7 @@ def distill(
         return step if in_step is None else method_step
 
     def finish(summary: dict[str, Any]) -> dict[str, Any]:
-        return final_record(config, spec.out_dir, summary)
+        return final_record(config, spec.out_dir, summary, randomness=getattr(aug, "randomness", None))
 
     result = run_loop(student_model, train_set, test_set, spec, make_step, finish)
     if world.is_main and spec.out_dir is not None:
@@ -389,8 +389,13 @@ def run_config(teacher: nn.Module, student: nn.Module, train_set: ImageTensorDat
     }
 
 
-def final_record(config: dict[str, Any], out_dir: Path | None, summary: dict[str, Any]) -> dict[str, Any]:
-    """The final record of a distillation run from the loop's summary; shared with cohorts."""
+def final_record(config: dict[str, Any], out_dir: Path | None, summary: dict[str, Any], *,
+                 randomness: str | None) -> dict[str, Any]:
+    """The final record of a distillation run from the loop's summary; shared with cohorts.
+
+    ``randomness`` is the scheme's setting (``sample`` unless built otherwise); it stays out of the
+    configuration, which names the run.
+    """
     return {
         "run_id": _run_id(config, out_dir),
         "teacher": config["teacher"],
@@ -400,6 +405,7 @@ def final_record(config: dict[str, Any], out_dir: Path | None, summary: dict[str
         "scheme": config["scheme"],
         "scheme_params": config["scheme_params"],
         "method": config.get("method", "kd"),
+        "randomness": randomness,
         "seed": config["seed"],
         "epochs": config["epochs"],
         "epoch_factor": config["epoch_factor"],

@@ -11,8 +11,8 @@ from dastat.probe import bench
 
 TINY = bench.Plan(
     teachers={"resnet8": 2}, schemes=("cutmixpick_t",), set_blocks=2, repeats=1,
-    digits_max_sets=2, synthetic_train_images=128, synthetic_test_images=64, synthetic_epochs=1,
-    synthetic_max_sets=2, synthetic_schemes=("cutout",),
+    digits_max_sets=3, synthetic_train_images=128, synthetic_test_images=64, synthetic_epochs=1,
+    synthetic_max_sets=3, synthetic_schemes=("cutout",),  # the jackknife interval needs 3 sets
 )
 
 
@@ -33,8 +33,8 @@ def test_quick_bench_writes_a_finite_report(tmp_path):
     digits, synthetic = report["cost"]
     assert digits["num_classes"] == 10 and synthetic["num_classes"] == 100
     for row in report["cost"]:
-        # two sets are fewer than fast's min_sets: the count is extrapolated from the half-width reached
-        assert row["sets_run"] == 2 and row["how"].startswith("extrapolated")
+        # three sets are fewer than fast's min_sets: the count is extrapolated from the half-width reached
+        assert row["sets_run"] == 3 and row["how"].startswith("extrapolated")
         assert row["sets_needed"] >= row["sets_run"]
         assert math.isfinite(row["rel_halfwidth_reached"])
         assert row["teacher_forwards_needed"] == pytest.approx(row["sets_needed"] * row["teacher_forwards_per_set"])

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dastat.errors import InvalidArgumentError
 from dastat.stats import load_reference, selection
 
 
@@ -45,3 +46,35 @@ def test_a_tie_in_t_stddev_is_listed_not_broken_by_the_loss():
     row = sel.pairs.iloc[0]
     assert row["chosen"] == "s0" and row["chosen_tied"] == "s1"
     assert row["regret"] == pytest.approx(0.2)
+
+
+def _runs(teacher, losses_by_scheme):
+    return pd.DataFrame([{"dataset": "d", "teacher": teacher, "student": "s", "scheme": scheme, "seed": seed,
+                          "test_loss": loss}
+                         for scheme, losses in losses_by_scheme.items() for seed, loss in enumerate(losses)])
+
+
+def test_with_runs_the_regret_is_judged_by_its_paired_standard_error_over_seeds():
+    from scipy import stats
+
+    # s0 (the pick) is worse than s1 by 0.02 on every seed, +-0.002: tiny paired SE although the
+    # seeds differ a lot from each other (an unpaired rule would call it noise).
+    picked, best = [0.52, 0.72, 0.63], [0.50, 0.70, 0.612]
+    runs = pd.concat([_runs("t", {"s0": picked, "s1": best, "s2": [0.8, 0.9, 0.85]})], ignore_index=True)
+    table = runs.groupby(["dataset", "teacher", "student", "scheme"], as_index=False)["test_loss"].agg(
+        s_test_loss="mean", s_test_loss_err="std")
+    table["t_stddev"] = [1.0, 2.0, 3.0]
+    row = selection(table, runs=runs).pairs.iloc[0]
+    diff = np.subtract(picked, best)
+    assert row["n_seeds"] == 3 and row["noise_rule"] == "paired_se"
+    assert row["regret"] == pytest.approx(diff.mean())
+    assert row["regret_se"] == pytest.approx(diff.std(ddof=1) / np.sqrt(3))
+    assert row["regret_p_value"] == pytest.approx(stats.ttest_rel(picked, best).pvalue)
+    assert not row["within_noise"]
+    assert selection(table).pairs.iloc[0]["within_noise"]  # the best's seed stddev (0.1) is generous
+
+
+def test_runs_must_have_the_seed_column():
+    runs = _runs("t", {"s0": [0.5], "s1": [0.4]}).drop(columns="seed")
+    with pytest.raises(InvalidArgumentError, match="seed"):
+        selection(_pair("t", [1, 2], [0.5, 0.4]), runs=runs)

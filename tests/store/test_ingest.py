@@ -52,6 +52,9 @@ def test_fig4_reference_points_round_trip_through_the_table(tmp_path, shared_dir
     assert len(merged) == len(reference) == 72
     assert (merged["t_stddev"] == merged["t_stddev_ref"]).all()
     assert (merged["s_test_loss"] == merged["s_test_loss_ref"]).all()
+    # --set randomness=batch names the students' randomness too: they join per-batch probes only.
+    assert set(store.students()["randomness"]) == {"batch"}
+    assert store.table(protocol="paper", randomness="sample").empty
 
 
 def test_table_with_map_and_set(tmp_path):

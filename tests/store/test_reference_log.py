@@ -78,6 +78,7 @@ def test_student_run_every_value_is_read(tmp_path, writer):
     students = store.students()
     assert students.loc[0, "scheme"] == "flip_crop"  # normalised on the way in
     assert students.loc[0, "source"] == "reference_log"
+    assert students.loc[0, "randomness"] == "batch"  # the reference code draws once per batch
     assert len(store.curves()) == 3 and len(store.probes()) == 0
 
 

@@ -80,7 +80,8 @@ def test_table_aggregates_seeds_and_never_mixes_protocols(tmp_path):
         "dataset,teacher,student,scheme,t_stddev,t_stddev_err,s_test_loss,s_test_loss_err\n")).columns
     assert list(table.columns[: len(reference_columns)]) == list(reference_columns)
     assert list(table.columns[len(reference_columns):]) == ["n_probes", "n_runs", "s_test_acc1", "protocol",
-                                                            "randomness", "set_size", *PREDICTOR_COLUMNS]
+                                                            "randomness", "set_size", *PREDICTOR_COLUMNS,
+                                                            "s_randomness"]
     cutout = table.set_index("scheme").loc["cutout"]
     assert cutout["t_stddev"] == pytest.approx(0.0051) and cutout["n_probes"] == 2
     assert cutout["t_stddev_err"] == pytest.approx(np.std([0.0050, 0.0052], ddof=1))
@@ -186,3 +187,20 @@ def test_a_probe_with_a_fractional_rows_per_set_keeps_it(tmp_path):
     store = dastat.store.open(tmp_path / "s.sqlite")
     store.add_probe(_probe("cutout", 0.0123, rows_per_set=625.1875))
     assert store.probes().loc[0, "rows_per_set"] == 625.1875
+
+
+def test_table_joins_probes_only_to_students_of_the_same_randomness(tmp_path):
+    store = dastat.store.open(tmp_path / "s.sqlite")
+    for randomness, loss in (("sample", 0.5), ("batch", 0.9), (None, 0.7)):
+        store.add_student_run({"teacher": "t", "student": "s", "dataset": "d", "scheme": "mixup", "seed": 0,
+                               "test_loss": loss, "randomness": randomness, "run_id": f"r-{randomness}"})
+    for randomness, value in (("sample", 0.013), ("batch", 0.016)):
+        store.add_probe({"teacher": "t", "dataset": "d", "scheme": "mixup", "protocol": "fast",
+                         "randomness": randomness, "set_size": 640, "t_stddev": value, "run_id": f"p-{randomness}"})
+    per_image = store.table(randomness="sample")
+    assert sorted(per_image["s_test_loss"]) == [0.5, 0.7]  # the per-batch student is left out; unknown joins
+    both = store.table(randomness=None)
+    pairs = {(r.randomness, r.s_randomness if isinstance(r.s_randomness, str) else None) for r in both.itertuples()}
+    assert pairs == {("sample", "sample"), ("sample", None), ("batch", "batch"), ("batch", None)}
+    mixed = store.table(randomness="sample", match_randomness=False)
+    assert mixed["s_test_loss"].tolist() == [pytest.approx(0.7)]  # all three students averaged, as before

@@ -55,6 +55,7 @@ def test_distill_records_the_final_and_best_epoch(data, tmp_path):
                 "train_loss", "teacher", "student", "scheme", "scheme_params", "epochs", "epoch_factor"):
         assert key in rec, key
     assert rec["epochs"] == 2 and rec["config"]["milestones"] == [1, 2, 2]
+    assert rec["randomness"] == "sample"  # dastat's schemes draw per image unless built otherwise
     assert [row["lr"] for row in result.curve] == [0.05, pytest.approx(0.005)]
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "student.pt").exists()
 
@@ -121,3 +122,4 @@ def test_a_stored_run_reingested_from_its_records_stays_one_row(data, tmp_path):
     ingest([tmp_path / "run" / "records.jsonl"], store)
     students = store.students()
     assert len(students) == 1 and students.loc[0, "run_id"] == result.run_id == result.record["run_id"]
+    assert students.loc[0, "randomness"] == "sample"  # recorded, and kept through records.jsonl

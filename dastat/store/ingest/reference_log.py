@@ -176,6 +176,7 @@ def parse(path: Path) -> Parsed:
         **common,
         "student": args.get("model_s"),
         "distill": args.get("distill"),
+        "randomness": "batch",  # the reference code draws its scheme's parameters once per batch
         "seed": None,
         "epochs": last,
         "epoch_factor": factor if factor else 1.0,  # 0 is the reference code's "unset"
