@@ -1,6 +1,6 @@
 """The batched probe loop: teacher forwards on x and x' for several schemes at once.
 
-All schemes share the image order and the base crop/flip of x (common random numbers, SPEC §1):
+All schemes share the image order and the base crop/flip of x (common random numbers, docs/method.md, "Protocols"):
 x is made and scored once, each scheme adds its own x' block. Two schemes add none: ``identity``,
 whose x' is x itself, and a picking scheme ranked by the teacher's own entropy (``cutmixpick_t``),
 whose x' the teacher has already scored as part of its pool: the kept rows of those logits are used.

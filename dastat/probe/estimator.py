@@ -1,4 +1,4 @@
-"""The T. stddev estimator and its intervals (paper Eq. 9-10; SPEC §1).
+"""The T. stddev estimator and its intervals (paper Eq. 9-10; docs/method.md, "T. stddev and its estimator").
 
 A probe closes M sets; set i has a mean probability vector u_i (C classes). T. stddev is
 mean_c std_i(u_ic) with the unbiased (M-1) estimator. Its interval comes from the influence

@@ -1,13 +1,13 @@
-"""The KD loss of the paper's recipe (SPEC §3)."""
+"""The KD loss of the paper's recipe (docs/method.md, "KD recipe")."""
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor
 
-TEMPERATURE = 4.0  # SPEC §3: tau = 4
-CE_WEIGHT = 0.1  # SPEC §3: 0.1 * CE on x
-KD_WEIGHT = 0.9  # SPEC §3: 0.9 * (KL on x + KL on x')
+TEMPERATURE = 4.0  # docs/method.md, "KD recipe": tau = 4
+CE_WEIGHT = 0.1  # docs/method.md, "KD recipe": 0.1 * CE on x
+KD_WEIGHT = 0.9  # docs/method.md, "KD recipe": 0.9 * (KL on x + KL on x')
 
 
 def kl_tau(logits_s: Tensor, logits_t: Tensor, temperature: float = TEMPERATURE) -> Tensor:
@@ -34,7 +34,7 @@ def kl_tau(logits_s: Tensor, logits_t: Tensor, temperature: float = TEMPERATURE)
 
 def kd_loss(logits_s_x: Tensor, logits_t_x: Tensor, labels: Tensor,
             logits_s_xp: Tensor | None = None, logits_t_xp: Tensor | None = None) -> Tensor:
-    """The per-step loss of SPEC §3: ``0.1*CE(s(x),y) + 0.9*(KL_tau(x) + KL_tau(x'))``.
+    """The per-step loss of docs/method.md, "KD recipe": ``0.1*CE(s(x),y) + 0.9*(KL_tau(x) + KL_tau(x'))``.
 
     x' gets no cross-entropy term (the scheme's mixed labels are not used), as in the reference code.
 
