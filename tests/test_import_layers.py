@@ -8,6 +8,7 @@ subpackages lazily on attribute access).
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "dastat"
@@ -83,6 +84,7 @@ def imported_packages(path: Path, root: Path = PACKAGE) -> set[str]:
     return {_top(n) for n in names if n == "dastat" or n.startswith("dastat.")} - {_top(module)}
 
 
+@cache
 def _violations() -> dict[tuple[str, str], str]:
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
