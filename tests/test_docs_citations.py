@@ -93,6 +93,15 @@ def test_cite_docs_wraps_a_comment_it_makes_too_long():
     assert 'docs/method.md, "Models and checkpoints"' in text
 
 
+def test_cite_docs_joins_the_words_it_pushes_off_a_line_to_the_next():
+    cite_docs = _cite_docs()
+    code = '"""Title.\n\n' + "word " * 21 + "(SPEC §2) tail\ngoes on here.\n\nParameters\n"'"""\n'
+    text, _, _ = cite_docs.rewrite(code, "dastat/augment/x.py", is_python=True)
+    lines = text.splitlines()
+    assert lines[3] == '(docs/method.md, "Schemes") tail goes on here.' and lines[5] == "Parameters"
+    assert all(len(line) <= cite_docs.LINE_LENGTH for line in lines)
+
+
 def test_cite_docs_reports_what_it_cannot_map(tmp_path):
     cite_docs = _cite_docs()
     (tmp_path / "dastat").mkdir()

@@ -202,14 +202,22 @@ def _trailing_comments(text: str) -> dict[int, int]:
 def _wrap_long_lines(text: str) -> str:
     """Wrap comment and docstring lines that now exceed LINE_LENGTH, never inside a citation.
 
-    A comment after code moves to its own line(s) above the code. A long line of any other kind is left
-    as it is (``main`` reports it).
+    The words pushed off a line join the next line when that line goes on with the same sentence and the
+    two fit. A comment after code moves to its own line(s) above the code. A long line of any other kind
+    is left as it is (``main`` reports it).
     """
     spans = [(s, e) for s, e, d in _string_spans(text) if len(d) == 3]
     trailing = _trailing_comments(text)
-    out, pos = [], 0
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        start, pos = pos, pos + len(line)
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    out, skip = [], False
+    for index, line in enumerate(lines):
+        if skip:
+            skip = False
+            continue
+        start = starts[index]
         body = line.rstrip("\n")
         if len(body) <= LINE_LENGTH or not CITATION.search(body):
             out.append(line)
@@ -217,21 +225,46 @@ def _wrap_long_lines(text: str) -> str:
         stripped = body.lstrip()
         indent = body[: len(body) - len(stripped)]
         first = start + len(indent)  # offset of the line's first visible character
-        inside = [(s - start, e - start - 3) for s, e in spans if s <= first < e]
+        inside = [(s, e) for s, e in spans if s <= first < e]
+        ending = line[len(body):]
         if inside:  # a docstring line: cut only inside the string, continue at the same indentation
-            low, high = inside[0]
-            out.append(_split(body, indent, line[len(body):], max(low + 3, len(indent)), high))
+            s_start, s_end = inside[0]
+            wrapped = _split(body, indent, ending, max(s_start - start + 3, len(indent)), s_end - start - 3)
+            following = index + 1 < len(lines) and starts[index + 1] < s_end - 3
+            joined = _join_next(wrapped, lines[index + 1] if following else None, indent)
         elif stripped.startswith("#"):
-            out.append(_split(body, indent + "# ", line[len(body):], len(indent) + 2, len(body)))
-        elif number in trailing:
-            col = trailing[number]
+            wrapped = _split(body, indent + "# ", ending, len(indent) + 2, len(body))
+            joined = _join_next(wrapped, lines[index + 1] if index + 1 < len(lines) else None, indent + "# ")
+        elif index + 1 in trailing:
+            col = trailing[index + 1]
             comment = indent + body[col:]
             if len(comment) > LINE_LENGTH:
                 comment = _split(comment, indent + "# ", "", len(indent) + 2, len(comment))
-            out.append(comment + "\n" + body[:col].rstrip() + line[len(body):])
+            wrapped, joined = comment + "\n" + body[:col].rstrip() + ending, None
         else:
-            out.append(line)
+            wrapped, joined = line, None
+        if joined is not None:
+            out.append(joined)
+            skip = True
+        else:
+            out.append(wrapped)
     return "".join(out)
+
+
+def _join_next(wrapped: str, following: str | None, prefix: str) -> str | None:
+    """``wrapped`` with its last line and ``following`` made one line, when that continues a sentence and fits."""
+    if following is None or not following.startswith(prefix):
+        return None
+    rest = following[len(prefix):].rstrip("\n")
+    if not rest or rest.startswith(" ") or not (rest[0].islower() or rest[0] in "`(<=>~+-*/0123456789"):
+        return None
+    if rest.startswith(("- ", "* ")) or '"""' in rest or "\'\'\'" in rest:
+        return None
+    head, _, last = wrapped.rstrip("\n").rpartition("\n")
+    merged = last + " " + rest
+    if len(merged) > LINE_LENGTH:
+        return None
+    return head + "\n" + merged + following[len(following.rstrip("\n")):]
 
 
 def _split(body: str, prefix: str, ending: str, low: int, high: int) -> str:
