@@ -1,4 +1,4 @@
-"""Data augmentation schemes for KD, per-sample random and batched on the device (SPEC §2).
+"""Data augmentation schemes for KD, per-sample random and batched on the device (docs/method.md, "Schemes").
 
 ``get(name, image_size=32, randomness="sample", fill=None, **params)`` builds a scheme;
 ``scheme(x, generator=g, scorer=None)`` augments a uint8 batch [B,3,H,W].

@@ -1,4 +1,4 @@
-"""AutoAugment with torchvision's policies, each image drawing its own sub-policy (SPEC §2).
+"""AutoAugment with torchvision's policies, each image drawing its own sub-policy (docs/method.md, "Schemes").
 
 The policies and magnitude bins are torchvision's (``v2.AutoAugment``); the draws are
 dastat's: per image, a sub-policy, whether each of its two ops fires, and each op's sign.

@@ -3,9 +3,10 @@
 Baselines, measured in the same run on the same batch: torchvision v2 applied image by image
 in a Python loop (per-sample randomness the torchvision way), timm's ``Mixup`` in per-element
 mode for mixup/cutmix, a plain ``clone()`` (the memory-bound floor) and a resnet56 forward
-pass. Targets (issue 3, CPU, 32 px): >= 10x the loop for flip, flip_crop, cutout; >= 5x timm
-for mixup/cutmix; >= 3x the loop for autoaugment; every scheme but autoaugment <= 10% of a
-resnet56 forward (picking schemes timed with a free scorer: their forwards are teacher work).
+pass. Targets (docs/benchmarks.md, "Targets"), on the CPU at 32 px: >= 10x the loop for flip,
+flip_crop, cutout; >= 5x timm for mixup/cutmix; >= 3x the loop for autoaugment; every scheme but
+autoaugment <= 10% of a resnet56 forward (picking schemes timed with a free scorer: their forwards
+are teacher work).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Cutout: one square hole per image, painted with the dataset's mean colour (SPEC §2)."""
+"""Cutout: one square hole per image, painted with the dataset's mean colour (docs/method.md, "Schemes")."""
 
 from __future__ import annotations
 

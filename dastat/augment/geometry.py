@@ -1,4 +1,4 @@
-"""Identity, horizontal flip and zero-padded random crop: the standard DA and its parts (SPEC §1-2)."""
+"""Identity, horizontal flip and zero-padded random crop: the standard DA and its parts (docs/method.md, "Schemes")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dastat.checks import check_float, check_int
 
 
 def _default_pad(image_size: int) -> int:
-    return image_size // 8  # SPEC §1: pad 4 at 32 px, 8 at 64 px
+    return image_size // 8  # docs/method.md, "Schemes": pad 4 at 32 px, 8 at 64 px
 
 
 class FlipParams(NamedTuple):
@@ -93,13 +93,13 @@ class Crop(Scheme):
 
 @register_scheme("flip_crop")
 class FlipCrop(Crop):
-    """Random crop with zero padding, then horizontal flip with p = 0.5: the standard DA (SPEC §1)."""
+    """Random crop with zero padding, then horizontal flip with p = 0.5: the standard DA (docs/method.md, "Schemes")."""
 
     flips = True
 
 
 def standard(image_size: int, fill: Any = None, randomness: str = "sample") -> Scheme:
-    """The standard DA that makes x in the probe and the trainer (SPEC §1).
+    """The standard DA that makes x in the probe and the trainer (docs/method.md, "Schemes").
 
     Random crop with zero padding (pad 4 at 32 px, 8 at 64 px) and horizontal flip
     (p = 0.5), drawn per image; ``randomness="batch"`` draws once per batch.

@@ -81,8 +81,8 @@ def paste_boxes(
 def blend(images: Tensor, partner: Tensor, lam: Tensor) -> Tensor:
     """``round(lam·x + (1 − lam)·x[partner])`` per image (Mixup), back to uint8.
 
-    Rounds to the nearest value where the reference truncates floats (SPEC §1's documented
-    deviation, < 0.5/255 per pixel).
+    Rounds to the nearest value where the reference truncates floats (a documented deviation,
+    < 0.5/255 per pixel: docs/method.md, "Deviations from the reference code").
     """
     weight = lam.to(device=images.device, dtype=torch.float32)[:, None, None, None]
     # lerp: other + weight·(x − other) in one pass; stays within [0, 255], so no clamp is needed

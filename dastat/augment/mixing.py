@@ -1,4 +1,4 @@
-"""Mixup and CutMix: each image mixed with a partner from the same batch (SPEC §2)."""
+"""Mixup and CutMix: each image mixed with a partner from the same batch (docs/method.md, "Schemes")."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class Mixup(_Mixing):
 
 @register_scheme("cutmix")
 class CutMix(_Mixing):
-    """Paste a box of the partner image: ``rand_bbox`` of the CutMix paper's code (SPEC §2).
+    """Paste a box of the partner image: ``rand_bbox`` of the CutMix paper's code (docs/method.md, "Schemes").
 
     λ ~ Beta(β, β) with β = ``alpha`` = 1; the box has sides ``int(H·√(1−λ))`` and
     ``int(W·√(1−λ))``, centre uniform over the image, edges ``centre ± side//2`` clipped to

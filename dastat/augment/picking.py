@@ -1,4 +1,5 @@
-"""Entropy picking: run a scheme several times, keep the images the scorer is least sure of (SPEC §2)."""
+"""Entropy picking: run a scheme several times, keep the images the scorer is least sure of
+(docs/method.md, "Schemes")."""
 
 from __future__ import annotations
 
@@ -159,7 +160,7 @@ def cutmixpick_t(
     keep: float = 0.5,
     keep_count: int | None = None,
 ) -> Pick:
-    """CutMix run twice, keep the half of the pool with the highest teacher entropy (SPEC §2)."""
+    """CutMix run twice, keep the half of the pool with the highest teacher entropy (docs/method.md, "Schemes")."""
     return _cutmixpick("teacher_entropy", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
 
 
@@ -173,7 +174,7 @@ def cutmixpick_s(
     keep: float = 0.5,
     keep_count: int | None = None,
 ) -> Pick:
-    """CutMix run twice, keep the half of the pool with the highest student entropy (SPEC §2)."""
+    """CutMix run twice, keep the half of the pool with the highest student entropy (docs/method.md, "Schemes")."""
     return _cutmixpick("student_entropy", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
 
 

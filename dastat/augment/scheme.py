@@ -164,7 +164,7 @@ class Scheme:
         return (augmented, params) if return_params else augmented
 
     def _draws(self, batch_size: int) -> int:
-        # "batch": one draw shared by the batch, as in the paper's reference code (SPEC §1)
+        # "batch": one draw shared by the batch, as in the paper's reference code (docs/method.md, "Schemes")
         return batch_size if self.randomness == "sample" else 1
 
     def __repr__(self) -> str:
@@ -222,7 +222,7 @@ def get(name: str, image_size: int = 32, randomness: str = "sample", fill: Any =
         One of :func:`list_schemes` (``identity, flip, crop, flip_crop, cutout,
         autoaugment, mixup, cutmix, cutmixpick_t, cutmixpick_s`` and user schemes).
     image_size : int
-        Side of the images; size-dependent defaults follow it (SPEC §2: pad 4 / 8, cutout
+        Side of the images; size-dependent defaults follow it (docs/method.md, "Schemes": pad 4 / 8, cutout
         side 8 / 16, CIFAR10 / IMAGENET AutoAugment policy at 32 / 64 px).
     randomness : {"sample", "batch"}
         Draw random parameters per image (default) or once per batch (the reference code).

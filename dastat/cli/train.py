@@ -1,4 +1,4 @@
-"""``dastat train``: distil a teacher into a student with one DA scheme (SPEC §3)."""
+"""``dastat train``: distil a teacher into a student with one DA scheme (docs/method.md, "KD recipe")."""
 
 from __future__ import annotations
 

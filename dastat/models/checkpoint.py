@@ -136,7 +136,8 @@ def _resolve_stats(unpacked, arch, mean, std, dataset) -> tuple[Sequence[float],
     elif arch.startswith("tv_"):
         base, origin = IMAGENET, "default imagenet"
     else:
-        base, origin = CIFAR100, "default cifar100"  # RepDistiller's zoo is CIFAR-100's (SPEC §5)
+        # RepDistiller's zoo is CIFAR-100's (docs/method.md, "Models and checkpoints")
+        base, origin = CIFAR100, "default cifar100"
     if mean is not None or std is not None:
         origin = "argument" if (mean is not None and std is not None) else f"argument + {origin}"
     return (mean if mean is not None else base[0]), (std if std is not None else base[1]), origin
@@ -157,7 +158,8 @@ def load_teacher(
 
     Parameters
     ----------
-    path : path of the checkpoint file, in any layout of SPEC §5 (see :mod:`dastat.models.layouts`).
+    path : path of the checkpoint file, in any layout of docs/method.md, "Models and checkpoints" (see
+    :mod:`dastat.models.layouts`).
     arch : str, optional
         Zoo name. Default: stored in the checkpoint, else RepDistiller's ``<arch>_vanilla`` folder
         rule, else the zoo architecture whose state_dict keys and shapes equal the file's.
@@ -173,7 +175,7 @@ def load_teacher(
         The data the teacher will see: picks the default mean/std (and image size) and checks the
         class count.
     image_size : int, optional
-        Input side the network is built for (pooling at sizes other than 32, SPEC §5).
+        Input side the network is built for (pooling at sizes other than 32, docs/method.md, "Models and checkpoints").
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Finding the state_dict inside the checkpoint layouts met in the wild (SPEC §5).
+"""Finding the state_dict inside the checkpoint layouts met in the wild (docs/method.md, "Models and checkpoints").
 
 | layout | what the file holds |
 |---|---|

@@ -1,4 +1,4 @@
-"""The input normalisation a teacher was trained with, by dataset (SPEC §4, §5)."""
+"""The input normalisation a teacher was trained with, by dataset (docs/method.md, "Models and checkpoints")."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def create(name: str, num_classes: int = 100, image_size: int = CIFAR_SIZE) -> n
         Outputs of the classifier.
     image_size : int
         Side of the square input. At 32 px the CIFAR zoo is RepDistiller's exactly; at other
-        sizes it pools globally before the classifier (SPEC §5).
+        sizes it pools globally before the classifier (docs/method.md, "Models and checkpoints").
 
     Returns
     -------
@@ -54,6 +54,6 @@ def head_pool(image_size: int, fixed: nn.Module) -> nn.Module:
     """The pooling in front of the classifier.
 
     RepDistiller uses a fixed-size average pool (``fixed``) that covers the whole final map only
-    for 32-px input; at any other size the paper's models pool globally (SPEC §5).
+    for 32-px input; at any other size the paper's models pool globally (docs/method.md, "Models and checkpoints").
     """
     return fixed if image_size == CIFAR_SIZE else nn.AdaptiveAvgPool2d(1)

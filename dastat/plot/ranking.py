@@ -32,7 +32,7 @@ def ranking(
     probe_table : DataFrame
         One row per scheme, as ``dastat rank`` or ``store.probes()`` give for one teacher and dataset:
         ``scheme``, ``x``, and optionally ``ci_low`` / ``ci_high`` (the interval, drawn as error bars)
-        and ``floor`` (the label-composition floor of SPEC §1, drawn as a dashed line).
+        and ``floor`` (the label-composition floor, docs/method.md, "The floor"; drawn as a dashed line).
     x, scheme, floor : str
         Columns; ``floor=None`` leaves the floor out.
     title : str, optional

@@ -1,4 +1,4 @@
-"""``dastat bench probe``: what the probe costs, measured in one run on this machine (issue 4, Speed).
+"""``dastat bench probe``: what the probe costs, measured in one run on this machine (docs/benchmarks.md, "probe").
 
 1. Engine efficiency, per scheme and teacher: the time the probe's network forwards take alone
    (teacher on the x and x' rows, plus the scorer's forwards on a picking scheme's pool;
@@ -38,7 +38,7 @@ from dastat.device import resolve_device
 from dastat.probe import engine, protocols
 from dastat.probe.measure import STUDENT_FREE, t_stddev
 
-# The paper protocol on CIFAR-100 (SPEC §1): 10 epochs of 782 batches, a set every 5 batches.
+# The paper protocol on CIFAR-100 (docs/method.md, "Protocols"): 10 epochs of 782 batches, a set every 5 batches.
 PAPER_SETS = 1564
 PAPER_ROWS_PER_SET = 640
 PAPER_FORWARDS = PAPER_SETS * PAPER_ROWS_PER_SET  # 1,000,960 teacher forwards
@@ -47,7 +47,7 @@ EFFICIENCY_TARGETS = {"autoaugment": 0.75}
 EFFICIENCY_TARGET = 0.90
 FORWARD_SHARE_TARGET = 0.05  # of the paper protocol's forwards, for 100 classes
 PARTS = ("efficiency", "cost", "rank")
-_BATCH_SIZE = 64  # the protocol's B (SPEC §1)
+_BATCH_SIZE = 64  # the protocol's B (docs/method.md, "Protocols")
 _FAST_MIN_SETS = 20  # t_stddev's default min_sets
 
 

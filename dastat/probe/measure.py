@@ -20,7 +20,7 @@ from dastat.probe.estimator import paired_difference
 from dastat.probe.progress import RoundProgress
 from dastat.probe.result import ProbeResult, summarise
 
-# The paper's schemes that need no student (SPEC §2); cutmixpick_s joins them when a student is given.
+# The paper's schemes that need no student (docs/method.md, "Schemes"); cutmixpick_s joins them when a student is given.
 STUDENT_FREE = ("identity", "flip", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix", "cutmixpick_t")
 
 
@@ -72,7 +72,7 @@ def _run(
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise InvalidArgumentError(f"schemes must be distinct; got {names}")
-    # x is always the per-sample standard crop + flip (the reference's data loader, SPEC §1).
+    # x is always the per-sample standard crop + flip (the reference's data loader, docs/method.md, "Protocols").
     base = augment.standard(dataset.image_size, randomness="sample")
 
     def controller(out: engine.EngineOutput) -> set[str]:
@@ -133,7 +133,7 @@ def t_stddev(
     progress: bool = False,
     store=None,
 ) -> ProbeResult:
-    """T. stddev of one augmentation scheme for a teacher (paper Eq. 10; SPEC §1).
+    """T. stddev of one augmentation scheme for a teacher (paper Eq. 10; docs/method.md, "T. stddev and its estimator").
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The two probe protocols of SPEC §1 and what they share: checks, schemes, stopping rules."""
+"""The two probe protocols (docs/method.md, "Protocols") and what they share: checks, schemes, stopping rules."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch
 
 
 def fill_colour(teacher: nn.Module, dataset: ImageTensorDataset) -> tuple[int, int, int]:
-    """The teacher's mean colour in uint8: zero after its normalisation (SPEC §2, cutout)."""
+    """The teacher's mean colour in uint8: zero after its normalisation (docs/method.md, "Schemes": cutout)."""
     mean = getattr(teacher, "mean", None) or dataset.mean
     return tuple(round(255 * m) for m in mean)
 
@@ -141,7 +141,7 @@ def make_job(
     if isinstance(scheme, str):
         obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill)
         if obj.scorer is not None and cfg.protocol == "paper":
-            # The reference keeps an absolute 64 of each pool (SPEC §2), i.e. the batch size.
+            # The reference keeps an absolute 64 of each pool (docs/method.md, "Schemes"), i.e. the batch size.
             obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill,
                               keep_count=cfg.batch_size)
         name = scheme

@@ -14,7 +14,7 @@ from dastat.probe.estimator import interval, t_stddev
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """T. stddev of one scheme for one teacher on one dataset (SPEC §1).
+    """T. stddev of one scheme for one teacher on one dataset (docs/method.md, "T. stddev and its estimator").
 
     ``floor`` is the same estimator on the one-hot labels of the same sets (the value a perfect
     one-hot teacher would get), and ``t_stddev_rel = t_stddev / floor``.

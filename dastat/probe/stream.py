@@ -1,4 +1,5 @@
-"""The stream of sets (SPEC §1): shuffled epochs of batches, a set every ``batches_per_set`` batches.
+"""The stream of sets (docs/method.md, "Protocols"): shuffled epochs of batches, a set every
+``batches_per_set`` batches.
 
 Every set draws its randomness from generators seeded by (seed, purpose, set index), so any
 set can be computed alone: ranks of a distributed run take disjoint sets, and the result does

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-# RepDistiller's CIFAR-100 zoo (SPEC §5), spelt exactly as the zoo spells them.
+# RepDistiller's CIFAR-100 zoo (docs/method.md, "Models and checkpoints"), spelt exactly as the zoo spells them.
 ZOO_NAMES = (
     "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "resnet8x4", "resnet32x4", "ResNet50", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
@@ -73,7 +73,7 @@ def normalise_arch(name: object) -> tuple[str | None, bool]:
 
 
 def normalise_scheme(name: object, criterion: object = None) -> tuple[str | None, bool]:
-    """dastat's name for a data-augmentation scheme (SPEC §2).
+    """dastat's name for a data-augmentation scheme (docs/method.md, "Schemes").
 
     Parameters
     ----------

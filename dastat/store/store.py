@@ -462,7 +462,7 @@ class Store:
         protocol, randomness : str or None
             Which probes (defaults ``fast``, ``sample``).
         set_size : int or None
-            Probe set size (default 640, SPEC §1).
+            Probe set size (default 640, docs/method.md, "Protocols").
         how : {"inner", "outer", "left"}
             ``inner`` keeps groups that have both probes and student runs; ``left`` keeps every
             student group; ``outer`` also keeps probe-only groups.

@@ -77,9 +77,9 @@ def _latest_probes(store) -> pd.DataFrame:
 def floor_effect(table: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
     """Per pair: which schemes sit below the label-composition floor, and the ranking without them.
 
-    A scheme is below the floor when its interval's upper end is under the floor (SPEC §1's
-    ``floor``). The Spearman correlation is recomputed over the schemes not below the floor, which
-    shows how much of the pair's ordering rests on the schemes that moved below it.
+    A scheme is below the floor when its interval's upper end is under the floor (``floor``,
+    docs/method.md, "The floor"). The Spearman correlation is recomputed over the schemes not below
+    the floor, which shows how much of the pair's ordering rests on the schemes that moved below it.
     """
     from dastat import stats
 

@@ -3,7 +3,7 @@
 A study file (``dastat study --preset study.yaml``) names a preset and overrides any of its keys::
 
     preset: cifar100            # start from a preset (default: digits)
-    root: /data                 # where the dataset lives (SPEC §4 layouts)
+    root: /data                 # where the dataset lives (layouts: docs/method.md, "Data on disk")
     teacher_dir: save/models    # RepDistiller teachers: <arch>_vanilla/ckpt_epoch_240.pth
     epochs: 240
     seeds: [0, 1, 2]
@@ -19,7 +19,7 @@ from typing import Any
 
 from dastat.errors import ConfigError, UnknownNameError
 
-# SPEC §2: the paper's nine schemes, in the paper's order.
+# docs/method.md, "Schemes": the paper's nine schemes, in the paper's order.
 ALL_SCHEMES = ("identity", "flip", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix", "cutmixpick_t",
                "cutmixpick_s")
 PROTOCOLS = ("fast", "paper")
@@ -37,8 +37,8 @@ class ProbeSettings:
     min_sets: int = 20
     rtol: float = 0.05
     seed: int = 0
-    paper_epochs: int = 10  # SPEC §1: the reference procedure runs 10 epochs of the stream
-    set_blocks: int = 10  # SPEC §1: K = 640 rows = 10 blocks of 64
+    paper_epochs: int = 10  # docs/method.md, "Protocols": the reference procedure runs 10 epochs of the stream
+    set_blocks: int = 10  # docs/method.md, "Protocols": K = 640 rows = 10 blocks of 64
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Whether a student's test loss had stopped moving: the study's plateau rule (issue 8).
+"""Whether a student's test loss had stopped moving: the study's plateau rule (docs/method.md, "KD recipe").
 
 Read literally, the rule (over the last 20% of the epochs the test loss changes by less than 1%) compares
 the largest and smallest loss of that window. On a small test split that range has a floor that no
@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-# Issue 8: over the last 20% of the epochs, the test loss changes by less than 1%.
+# docs/method.md, "KD recipe": over the last 20% of the epochs, the test loss changes by less than 1%.
 WINDOW = 0.2
 RTOL = 0.01
 

@@ -267,9 +267,10 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
     lines += ["## Teachers", "", _markdown(pd.DataFrame([t.to_dict() for t in result.teachers])[
         ["arch", "origin", "epochs", "test_acc1", "test_loss", "elapsed_s"]]), ""]
     lines += ["## T. stddev per scheme, against the label-composition floor", "",
-              "`floor` is the same estimator on the one-hot labels of the same sets (SPEC §1); `t_stddev_rel` = "
-              "T. stddev / floor. Below 1 means the teacher's mean probability varies *less* than the labels "
-              "of the sets do, which happens when x' mixes classes.", ""]
+              "`floor` is the same estimator on the one-hot labels of the same sets "
+              "(docs/method.md, \"The floor\"); `t_stddev_rel` = T. stddev / floor. Below 1 means the teacher's "
+              "mean probability varies *less* than the labels of the sets do, which happens when x' mixes "
+              "classes.", ""]
     probes = analysis.probes.copy()
     if not probes.empty:
         lines += [_markdown(probes[["teacher", "protocol", "scheme", "t_stddev", "ci_low", "ci_high", "floor",

@@ -9,7 +9,8 @@ from pathlib import Path
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import CheckpointError
 
-# RepDistiller's teacher layout (SPEC §5): save/models/<arch>_vanilla/ckpt_epoch_240.pth
+# RepDistiller's teacher layout (docs/method.md, "Models and checkpoints"):
+# save/models/<arch>_vanilla/ckpt_epoch_240.pth
 REPDISTILLER_FILE = "ckpt_epoch_240.pth"
 
 

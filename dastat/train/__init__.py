@@ -1,4 +1,4 @@
-"""The KD trainer (SPEC §3): plain cross-entropy training and distillation with any DA scheme.
+"""The KD trainer (docs/method.md, "KD recipe"): plain cross-entropy training and distillation with any DA scheme.
 
 Data lives on the device as uint8 and is augmented there; runs checkpoint atomically and resume
 bit-exactly; under ``torchrun`` they use DistributedDataParallel. ``distill_cohort`` trains the students

@@ -1,4 +1,4 @@
-"""Knowledge distillation with a data augmentation, exactly as the paper's recipe (SPEC §3)."""
+"""Knowledge distillation with a data augmentation, exactly as the paper's recipe (docs/method.md, "KD recipe")."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def scheme_of(scheme: Any, train_set: ImageTensorDataset):
     from dastat import augment
 
     if isinstance(scheme, str):
-        # SPEC §2: cutout fills with the dataset's mean colour (the reference zeroes normalised pixels).
+        # docs/method.md, "Schemes": cutout fills with the dataset's mean colour (the reference zeroes normalised
+        # pixels).
         fill = tuple(round(255 * m) for m in train_set.mean)
         return augment.get(scheme, image_size=train_set.image_size, fill=fill)
     if callable(scheme) and hasattr(scheme, "name"):
@@ -117,7 +118,7 @@ def distill(
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
-    """Distil ``teacher`` into ``student`` with the scheme's x' beside the standard x (SPEC §3).
+    """Distil ``teacher`` into ``student`` with the scheme's x' beside the standard x (docs/method.md, "KD recipe").
 
     Per step: x = the standard per-sample crop (zero padding) + flip of the batch; x' = scheme(x);
     loss = ``0.1*CE(s(x), y) + 0.9*(KL_tau(s(x)||t(x)) + KL_tau(s(x')||t(x')))``, tau = 4. x and x'
@@ -156,7 +157,7 @@ def distill(
         Epochs to run; default 240 x ``epoch_factor``. The lr decays (x0.1) at 150/180/210 of 240
         scaled to the epochs run (``epochs=480``: 300/360/420; ``epochs=4``: 2/3/4 after rounding).
     epoch_factor : float
-        SPEC §3's epoch factor k; recorded with the run.
+        The epoch factor k of docs/method.md, "KD recipe"; recorded with the run.
     lr : float, optional
         Default 0.05, or 0.01 for MobileNetV2 / ShuffleV1 / ShuffleV2 students.
     batch_size : int

@@ -1,4 +1,4 @@
-"""Test metrics as SPEC §3 defines them: hard-label CE per sample, top-1 and top-5 accuracy."""
+"""Test metrics as docs/method.md, "KD recipe" defines them: hard-label CE per sample, top-1 and top-5 accuracy."""
 
 from __future__ import annotations
 

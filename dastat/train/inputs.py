@@ -38,7 +38,7 @@ def check_datasets(train_set: object, test_set: object) -> tuple[ImageTensorData
 
 
 def resolve_epochs(epochs: int | None, epoch_factor: float) -> tuple[int, float]:
-    """Epochs to run: ``epochs`` when given, else 240 x ``epoch_factor`` (SPEC §3)."""
+    """Epochs to run: ``epochs`` when given, else 240 x ``epoch_factor`` (docs/method.md, "KD recipe")."""
     epoch_factor = check_float(epoch_factor, "epoch_factor", low=0, low_open=True)
     if epochs is None:
         epochs = round(BASE_EPOCHS * epoch_factor)
@@ -80,7 +80,7 @@ def check_classes(model: nn.Module, dataset: ImageTensorDataset, role: str) -> N
 
 
 def standard_augment(image_size: int):
-    """The standard per-sample random crop (zero padding) + flip that makes x (SPEC §1)."""
+    """The standard per-sample random crop (zero padding) + flip that makes x (docs/method.md, "KD recipe")."""
     from dastat import augment
 
     return augment.standard(image_size)

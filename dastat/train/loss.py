@@ -1,4 +1,4 @@
-"""The KD loss of the paper's recipe (SPEC §3)."""
+"""The KD loss of the paper's recipe (docs/method.md, "KD recipe")."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-TEMPERATURE = 4.0  # SPEC §3: tau = 4
-CE_WEIGHT = 0.1  # SPEC §3: 0.1 * CE on x
-KD_WEIGHT = 0.9  # SPEC §3: 0.9 * (KL on x + KL on x')
+TEMPERATURE = 4.0  # docs/method.md, "KD recipe": tau = 4
+CE_WEIGHT = 0.1  # docs/method.md, "KD recipe": 0.1 * CE on x
+KD_WEIGHT = 0.9  # docs/method.md, "KD recipe": 0.9 * (KL on x + KL on x')
 
 
 def _at_least_f32(t: Tensor) -> Tensor:

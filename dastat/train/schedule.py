@@ -1,28 +1,28 @@
-"""The optimiser and learning-rate schedule of the paper's recipe (SPEC §3)."""
+"""The optimiser and learning-rate schedule of the paper's recipe (docs/method.md, "KD recipe")."""
 
 from __future__ import annotations
 
 import torch
 
-BASE_EPOCHS = 240  # SPEC §3
-BASE_MILESTONES = (150, 180, 210)  # SPEC §3: lr x0.1 at these epochs of 240
+BASE_EPOCHS = 240  # docs/method.md, "KD recipe"
+BASE_MILESTONES = (150, 180, 210)  # docs/method.md, "KD recipe": lr x0.1 at these epochs of 240
 LR_DECAY = 0.1
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
-# SPEC §3 (the reference code's choice): the light students train at lr 0.01, the rest at 0.05.
+# docs/method.md, "KD recipe" (the reference code's choice): the light students train at lr 0.01, the rest at 0.05.
 _LOW_LR_STUDENTS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
 
 
 def default_lr(student_arch: str | None) -> float:
-    """0.01 for MobileNetV2, ShuffleV1 and ShuffleV2; 0.05 for every other student (SPEC §3)."""
+    """0.01 for MobileNetV2, ShuffleV1 and ShuffleV2; 0.05 for every other student (docs/method.md, "KD recipe")."""
     return 0.01 if student_arch in _LOW_LR_STUDENTS else 0.05
 
 
 def milestones_for(epochs: int) -> list[int]:
     """The decay epochs 150/180/210 of 240, scaled to ``epochs``.
 
-    ``epochs = 240 * k`` gives exactly ``150k, 180k, 210k`` (SPEC §3's epoch factor); a short run
-    (say 4 epochs) keeps the same proportions, rounded to whole epochs and kept >= 1.
+    ``epochs = 240 * k`` gives exactly ``150k, 180k, 210k`` (the epoch factor of docs/method.md, "KD recipe");
+    a short run (say 4 epochs) keeps the same proportions, rounded to whole epochs and kept >= 1.
     """
     return [max(1, round(m * epochs / BASE_EPOCHS)) for m in BASE_MILESTONES]
 

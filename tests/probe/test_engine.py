@@ -13,7 +13,8 @@ from dastat.probe.stream import BatchStream, generator_for
 
 
 def _reference_set_means(teacher, dataset, scheme_name, *, seed, num_sets, batch_size=64, batches_per_set=5):
-    """Loop over sets as SPEC §1 describes: blocks of p(x) and p(x'), mean of all rows, then numpy."""
+    """Loop over sets as docs/method.md, "T. stddev and its estimator" describes: blocks of p(x) and p(x'), mean of all
+    rows, then numpy."""
     base = augment.standard(dataset.image_size)
     fill = tuple(round(255 * m) for m in teacher.mean)
     scheme = augment.get(scheme_name, image_size=dataset.image_size, fill=fill)

@@ -1,5 +1,5 @@
 """Writes reference-code experiment folders for the tests: with smilelogging itself when it is
-installed (in a subprocess: it replaces builtins.print), else in its exact format (SPEC §6)."""
+installed (in a subprocess: it replaces builtins.print), else in its exact format (docs/method.md, "Log formats")."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def test_paper_presets_use_the_papers_four_pairs_and_recipe():
         config = load_config(name)
         assert config.pairs == PAPER_PAIRS
         assert config.epochs == 240 and config.batch_size == 64
-        assert config.probe.set_blocks * config.batch_size == 640  # K = 640 (SPEC §1)
+        assert config.probe.set_blocks * config.batch_size == 640  # K = 640 (docs/method.md, "Protocols")
 
 
 def test_quick_shrinks_the_grid_but_keeps_the_student_scored_scheme():

@@ -11,7 +11,8 @@ from dastat.study import load_config, run_study
 
 def test_cifar100_preset_uses_a_repdistiller_teacher_from_teacher_dir(tmp_path, fakes):
     fakes.make_cifar100(tmp_path / "data", n_train=40, n_test=20)
-    # RepDistiller's teacher file: save/models/<arch>_vanilla/ckpt_epoch_240.pth (SPEC §5)
+    # RepDistiller's teacher file: save/models/<arch>_vanilla/ckpt_epoch_240.pth
+    # (docs/method.md, "Models and checkpoints")
     net = models.create("resnet8", num_classes=100)
     teacher_file = tmp_path / "save" / "resnet8_vanilla" / "ckpt_epoch_240.pth"
     teacher_file.parent.mkdir(parents=True)

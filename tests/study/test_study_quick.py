@@ -49,7 +49,7 @@ def test_quick_study_store_holds_every_scheme_once(quick_study):
     assert (students["epochs"] == 1).all() and (students["seed"] == 0).all()
     assert set(probes["scheme"]) == QUICK_SCHEMES and len(probes) == 3
     assert (probes["protocol"] == "fast").all()
-    # SPEC §1: t_stddev_rel is T. stddev over the label-composition floor of the same sets
+    # docs/method.md, "The floor": t_stddev_rel is T. stddev over the label-composition floor of the same sets
     for row in probes.itertuples(index=False):
         assert row.floor > 0 and math.isclose(row.t_stddev_rel, row.t_stddev / row.floor, rel_tol=1e-9)
 

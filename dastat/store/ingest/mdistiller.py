@@ -1,4 +1,5 @@
-"""mdistiller's ``worklog.txt``: blocks of ``key: value`` lines between lines of 25 dashes (SPEC §6).
+"""mdistiller's ``worklog.txt``: blocks of ``key: value`` lines between lines of 25 dashes
+(docs/method.md, "Log formats").
 
 Its values have two decimals; when the run folder also holds ``train.events`` (TensorBoard, written
 with tensorboardX), the curve is taken from there at full precision and checked against the worklog.

@@ -1,4 +1,5 @@
-"""The paper's reference code: ``Experiments/<project>_SERVER<nnn>-<date>-<time>/log/log.txt`` (SPEC §6).
+"""The paper's reference code: ``Experiments/<project>_SERVER<nnn>-<date>-<time>/log/log.txt``
+(docs/method.md, "Log formats").
 
 The file is written by smilelogging: unprefixed header lines, one unprefixed line with every
 argument as ``('key': value) ...``, then lines prefixed ``[<HHMMSS> <pid> <date-time>] ``. The
@@ -64,7 +65,7 @@ def _experiment_id(path: Path) -> str:
 
 
 def is_probe_run(args: dict[str, Any], run_id: str) -> bool:
-    """Probe runs are ordinary runs with lr 0, a frozen student and check_ce_var on (SPEC §6)."""
+    """Probe runs are ordinary runs with lr 0, a frozen student and check_ce_var on (docs/method.md, "Log formats")."""
     utils = args.get("utils") if isinstance(args.get("utils"), dict) else {}
     return (args.get("learning_rate") == 0 or args.get("fix_student") is True
             or bool(utils.get("check_ce_var")) or bool(args.get("utils.check_ce_var"))
@@ -160,7 +161,8 @@ def parse(path: Path) -> Parsed:
             **common,
             "protocol": "paper", "randomness": "batch", "set_size": 640,
             "t_stddev": last_check["t_stddev"], "n_sets": last_check["n_sets"], "rows_per_set": 640,
-            "reference_mean_entropy": last_check["mean_entropy"],  # cumulative over the run (SPEC §1)
+            # cumulative over the run (docs/method.md, "Deviations from the reference code")
+            "reference_mean_entropy": last_check["mean_entropy"],
             "reference_epoch": last_check["epoch"], "config": args,
         })
         parsed.notes.append(f"{run_id}: probe run; its frozen student's metric lines are not a student result")

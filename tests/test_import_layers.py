@@ -1,0 +1,124 @@
+"""dastat's imports point down: no module imports a package of a layer above it, or another package of its own layer.
+
+Read from the source with ``ast`` (nothing is imported), counting imports inside functions too, and
+``dastat.<package>`` attribute use after a plain ``import dastat`` (the root package loads its
+subpackages lazily on attribute access).
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "dastat"
+
+# Layer of each top-level module or package of dastat (CLI -> study -> runs/bench -> probe/train/plot ->
+# augment/models/data/store/stats -> base). A module may import its own package and lower layers only.
+# "<root>" is dastat/__init__.py: the version and the lazy subpackage access.
+BASE = 0
+LAYERS: dict[str, int] = {
+    **dict.fromkeys(("<root>", "errors", "checks", "rng", "device", "registry", "jsonable"), BASE),
+    **dict.fromkeys(("augment", "models", "data", "store", "stats"), 1),
+    **dict.fromkeys(("probe", "train", "plot"), 2),
+    **dict.fromkeys(("runs", "bench"), 3),  # the jobs layer and the benchmarks, when they exist
+    "study": 4,
+    "cli": 5,
+    "__main__": 6,
+}
+
+# Imports that break the rule today, each with its reason. Add none: move the code instead.
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("dastat.augment.bench", "models"):
+        "the augmentation benchmark times a resnet56 forward as its yardstick; it belongs in dastat/bench/",
+    ("dastat.probe.bench", "train"):
+        "the probe benchmark trains a 100-class teacher to measure the cost of an answer; it belongs in "
+        "dastat/bench/",
+    ("dastat.train.sweep", "probe"):
+        "sweeps run probe jobs beside training jobs; running jobs belongs in the runs layer above both",
+}
+
+
+def _module_name(path: Path, root: Path = PACKAGE) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "<root>"
+
+
+def imported_packages(path: Path, root: Path = PACKAGE) -> set[str]:
+    """The top-level dastat packages (or ``<root>``) that the module at ``path`` (inside ``root``) imports."""
+
+    def is_part(name: str) -> bool:
+        return (root / name).is_dir() or (root / f"{name}.py").exists()
+
+    module = _module_name(path, root)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    plain_root = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "dastat" and alias.asname is None:
+                    plain_root = True
+                names.add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            if source == "dastat":  # from dastat import augment, __version__
+                names.update(f"dastat.{a.name}" if is_part(a.name) else "dastat" for a in node.names)
+            else:
+                names.add(source)
+    if plain_root:
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "dastat"
+                    and is_part(node.attr)):
+                names.add(f"dastat.{node.attr}")
+    return {_top(n) for n in names if n == "dastat" or n.startswith("dastat.")} - {_top(module)}
+
+
+@cache
+def _violations() -> dict[tuple[str, str], str]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        layer = LAYERS[_top(module)]
+        for target in imported_packages(path):
+            # Packages of one layer stay independent of each other; the base modules may use one another.
+            if LAYERS[target] > layer or (LAYERS[target] == layer and layer > BASE):
+                found[(module, target)] = f"{module} (layer {layer}) imports dastat.{target} (layer {LAYERS[target]})"
+    return found
+
+
+def test_every_package_has_a_layer():
+    tops = {_top(_module_name(p)) for p in PACKAGE.rglob("*.py")}
+    assert tops <= set(LAYERS), f"give these a layer in LAYERS: {sorted(tops - set(LAYERS))}"
+
+
+def test_imports_point_down():
+    new = {key: text for key, text in _violations().items() if key not in KNOWN_EXCEPTIONS}
+    assert not new, "imports of a package in the same layer or above:\n" + "\n".join(sorted(new.values()))
+
+
+def test_known_exceptions_are_still_needed():
+    stale = set(KNOWN_EXCEPTIONS) - set(_violations())
+    assert not stale, f"these imports are gone; remove them from KNOWN_EXCEPTIONS: {sorted(stale)}"
+
+
+def test_imports_inside_functions_and_lazy_attributes_count(tmp_path):
+    root = tmp_path / "dastat"
+    for part in ("models", "probe", "study"):
+        (root / part).mkdir(parents=True)
+    source = root / "models" / "example.py"
+    source.write_text("from . import zoo\nfrom ..errors import DastatError\n\n"
+                      "def f():\n    from dastat.probe import measure\n    import dastat\n    return dastat.study\n",
+                      encoding="utf-8")
+    (root / "errors.py").write_text("", encoding="utf-8")
+    assert imported_packages(source, root) == {"<root>", "errors", "probe", "study"}
