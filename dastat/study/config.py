@@ -58,7 +58,7 @@ class StudyConfig:
         Folder of RepDistiller teachers, ``<arch>_vanilla/ckpt_epoch_240.pth``; a teacher without a
         checkpoint is trained with :func:`dastat.train.fit` for ``teacher_epochs``.
     schemes, seeds, epochs, batch_size, lr
-        The students' grid and recipe (SPEC §3; ``lr=None`` takes the recipe's default).
+        The students' grid and recipe (docs/method.md, "KD recipe"; ``lr=None`` takes the recipe's default).
     methods : tuple of str
         Distillation methods of the students (``dastat.train.methods()``; default plain KD): every
         pair x method x scheme x seed is trained, and the report reads each method on its own.
