@@ -189,9 +189,9 @@ def interval(
     ``jackknife`` (the default, the one the probe reports and stops on): a bias-corrected t
     interval on the log scale, from leaving out one set at a time, with the t quantile's degrees
     of freedom reduced when the leave-one-out values are heavy-tailed. It covers at its nominal
-    level from a few dozen sets where the delta method does not (docs/method.md, "T. stddev and
-    its estimator"). ``analytic`` is the delta-method interval and ``bootstrap`` the percentile
-    bootstrap over sets, kept for comparison.
+    level from a few dozen sets where the delta method does not
+    (docs/method.md, "T. stddev and its estimator"). ``analytic`` is the delta-method interval and
+    ``bootstrap`` the percentile bootstrap over sets, kept for comparison.
 
     Parameters
     ----------
