@@ -33,9 +33,11 @@ from dastat.errors import NumericalError
 from dastat.probe import distributed
 from dastat.probe.stream import BatchStream, generator_for
 
-# CPU forwards gain little past ~2,000 rows and lose past that (resnet56 on 2 cores: 69 img/s at
-# 512 rows, 74 at 2,048, 45 at 8,192, as measured for this engine); CUDA takes what memory allows.
-CPU_FORWARD_ROWS = 2048
+# CPU forwards: large ones spend their time in the kernel, mapping and unmapping fresh activation
+# buffers (the no-argument ranking's first 24 sets on 2 idle cores: 2,048 rows 36 s wall, 34 s of it
+# system time; 512 rows 34 s / 27 s; 256 rows 21-28 s / 6-14 s; 128 rows 25 s / 12 s). CUDA takes what
+# memory allows.
+CPU_FORWARD_ROWS = 256
 # Drawing and booking are ~1% of a CPU pass of 8 sets x 8 schemes (digits, resnet8: 1.9 s of 281 s under
 # load), so passes past a few forwards gain nothing there.
 CPU_PASS_FORWARDS = 8
