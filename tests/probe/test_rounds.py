@@ -56,10 +56,13 @@ def test_pass_size_follows_the_free_memory(digits, teacher, monkeypatch):
     assert eng.rows_per_set({"cutout"}) == 2 * 5 * 64  # x and x'
     per_set = eng.rows_per_set({"cutout"}) * (3 * 3 * 32 * 32 + 4 * 8 * 10)
     forward = eng.forward_rows * eng.row_bytes
+    cap = engine.CPU_PASS_FORWARDS
+    monkeypatch.setattr(engine, "CPU_PASS_FORWARDS", 10**6)  # memory alone decides
     monkeypatch.setattr(engine, "_free_memory", lambda device: int((forward + 10 * per_set) / engine.MEMORY_SHARE))
     assert eng.sets_per_pass({"cutout"}) == 10
+    monkeypatch.setattr(engine, "CPU_PASS_FORWARDS", cap)
     monkeypatch.setattr(engine, "_free_memory", lambda device: 2**50)  # on CPU a pass stops at a few forwards
-    assert eng.sets_per_pass({"cutout"}) == engine.CPU_PASS_FORWARDS * engine.CPU_FORWARD_ROWS // 640
+    assert eng.sets_per_pass({"cutout"}) == max(1, engine.CPU_PASS_FORWARDS * engine.CPU_FORWARD_ROWS // 640)
 
 
 def test_cuda_forwards_take_a_quarter_of_the_free_memory(monkeypatch):
