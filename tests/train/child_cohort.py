@@ -5,13 +5,12 @@ usage: python child_cohort.py ROOT [--resume] [--kill-at EPOCH,STEP]
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny import toy_split, toy_teacher
+from tiny import pause_at, toy_split, toy_teacher
 
 from dastat.train.cohort import distill_cohort
 
@@ -23,13 +22,7 @@ parser.add_argument("root")
 parser.add_argument("--resume", action="store_true")
 parser.add_argument("--kill-at", default=None)
 args = parser.parse_args()
-stop = tuple(int(v) for v in args.kill_at.split(",")) if args.kill_at else None
-
-
-def on_step(epoch, step):
-    if (epoch, step) == stop:
-        print("READY", flush=True)  # the parent now sends SIGKILL
-        time.sleep(600)
+on_step = pause_at(args.kill_at)
 
 
 root = Path(args.root)

@@ -6,13 +6,12 @@ usage: python child_run.py OUT_DIR [--resume] [--kill-at EPOCH,STEP] [--epochs N
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny import toy_split, toy_teacher
+from tiny import pause_at, toy_split, toy_teacher
 
 from dastat.train import distill
 
@@ -25,13 +24,7 @@ parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--scheme", default="cutmix")
 parser.add_argument("--method", default="kd")
 args = parser.parse_args()
-stop = tuple(int(v) for v in args.kill_at.split(",")) if args.kill_at else None
-
-
-def on_step(epoch, step):
-    if (epoch, step) == stop:
-        print("READY", flush=True)  # the parent now sends SIGKILL
-        time.sleep(600)
+on_step = pause_at(args.kill_at)
 
 
 result = distill(toy_teacher(), "resnet8", toy_split(32, "train"), toy_split(16, "test"), args.scheme,

@@ -19,7 +19,7 @@ from dastat.train.cohort import distill_cohort
 from dastat.train.fusion import FusedClassifier, FusionError
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny import toy_split, toy_teacher
+from tiny import sigkill_when_ready, toy_split, toy_teacher
 
 CHILD = Path(__file__).with_name("child_cohort.py")
 # Two schemes x two seeds; cutmixpick_s scores its candidates with the member's own student.
@@ -189,18 +189,8 @@ def test_cohort_killed_with_sigkill_resumes_bit_identically(tmp_path):
     done = subprocess.run([sys.executable, str(CHILD), str(straight)], capture_output=True, text=True, timeout=300,
                           env=env)
     assert done.returncode == 0, done.stderr
-    child = subprocess.Popen([sys.executable, str(CHILD), str(killed), "--kill-at", "2,2"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        for line in child.stdout:
-            if line.strip() == "READY":
-                break
-        else:
-            pytest.fail(f"child ended before the kill point: {child.stderr.read()}")
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=60)
-    assert child.returncode == -signal.SIGKILL
+    code = sigkill_when_ready([sys.executable, str(CHILD), str(killed), "--kill-at", "2,2"], env)
+    assert code == -signal.SIGKILL
     assert torch.load(killed / "cohort" / "cohort.pt", weights_only=True)["epoch"] == 1
     again = subprocess.run([sys.executable, str(CHILD), str(killed), "--resume"], capture_output=True, text=True,
                            timeout=300, env=env)

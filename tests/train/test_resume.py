@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from dastat.train import read_records
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import sigkill_when_ready
 
 CHILD = Path(__file__).with_name("child_run.py")
 
@@ -37,18 +39,8 @@ def _straight_and_killed(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
 
     # Epoch 1 ends with a checkpoint; kill at the second step of epoch 2 (two steps past it).
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    child = subprocess.Popen([sys.executable, str(CHILD), str(killed), "--kill-at", "2,2", *extra],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        for line in child.stdout:
-            if line.strip() == "READY":
-                break
-        else:
-            pytest.fail(f"child ended before the kill point: {child.stderr.read()}")
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=60)
-    assert child.returncode == -signal.SIGKILL
+    code = sigkill_when_ready([sys.executable, str(CHILD), str(killed), "--kill-at", "2,2", *extra], env)
+    assert code == -signal.SIGKILL
     assert torch.load(killed / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert not (killed / "final_weights.pt").exists()
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
 import torch
 
 from dastat.data.dataset import ImageTensorDataset
@@ -26,3 +32,32 @@ def toy_teacher(num_classes: int = 4, seed: int = 0):
         torch.manual_seed(seed)
         net = models.create("resnet8", num_classes=num_classes, image_size=SIZE)
     return models.wrap(net, (0.4,) * 3, (0.25,) * 3, arch="resnet8").eval()
+
+
+def pause_at(kill_at: str | None) -> Callable[[int, int], None]:
+    """A child script's ``on_step``: at ``EPOCH,STEP`` print READY and wait for the parent's SIGKILL."""
+    stop = tuple(int(v) for v in kill_at.split(",")) if kill_at else None
+
+    def on_step(epoch: int, step: int) -> None:
+        if (epoch, step) == stop:
+            print("READY", flush=True)
+            time.sleep(600)
+
+    return on_step
+
+
+def sigkill_when_ready(argv: list[str], env: dict[str, str]) -> int:
+    """Start a child script, SIGKILL it once it prints READY (see :func:`pause_at`); its return code."""
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in child.stdout:
+            if line.strip() == "READY":
+                break
+        else:
+            import pytest  # here, not at the top: the child scripts import this module too
+
+            pytest.fail(f"child ended before the kill point: {child.stderr.read()}")
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+    return child.returncode
