@@ -44,6 +44,19 @@ def add_normalisation(p: argparse.ArgumentParser) -> None:
                    help="allow checkpoints that need arbitrary unpickling (only for files you trust)")
 
 
+def key_values(items: list[str] | None, flag: str, example: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}`` for a repeatable ``KEY=VALUE`` option."""
+    from dastat.errors import InvalidArgumentError
+
+    pairs = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidArgumentError(f"{flag} takes KEY=VALUE; got {item!r} (e.g. {flag} {example})")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def show_progress(args: argparse.Namespace) -> bool:
     """Progress bars on a terminal only: never with --json or under CI."""
     return not getattr(args, "json", False) and not os.environ.get("CI") and sys.stderr.isatty()

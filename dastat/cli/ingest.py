@@ -5,26 +5,15 @@ from __future__ import annotations
 import argparse
 
 from dastat.cli import _checks as checks
-from dastat.cli.common import add_command, add_store, print_json
-from dastat.errors import InvalidArgumentError
-
-
-def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
-    pairs = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidArgumentError(f"{flag} takes KEY=VALUE; got {item!r} (e.g. {flag} dataset=cifar100)")
-        pairs[key.strip()] = value.strip()
-    return pairs
+from dastat.cli.common import add_command, add_store, key_values, print_json
 
 
 def run(args: argparse.Namespace) -> int:
     from dastat import store as results
     from dastat.store.ingest import ingest
 
-    mapping = _pairs(args.map, "--map")
-    constants = _pairs(args.set, "--set")
+    mapping = key_values(args.map, "--map", "dataset=cifar100")
+    constants = key_values(args.set, "--set", "dataset=cifar100")
     with results.open(args.store) as store:
         summary = ingest(args.paths, store, mapping=mapping, constants=constants)
         path = store.path

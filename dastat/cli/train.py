@@ -14,6 +14,7 @@ from dastat.cli.common import (
     add_root,
     add_seed,
     add_store,
+    key_values,
     print_json,
     show_progress,
 )
@@ -111,13 +112,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _options(pairs: list[str]) -> dict[str, object]:
     """``["nce_k=4096", "nce_t=0.1"]`` -> ``{"nce_k": 4096, "nce_t": 0.1}`` (ints, then floats, else text)."""
-    from dastat.errors import InvalidArgumentError
-
     options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise InvalidArgumentError(f"--method-option takes KEY=VALUE (e.g. nce_k=4096); got {pair!r}")
+    for key, text in key_values(pairs, "--method-option", "nce_k=4096").items():
         for kind in (int, float):
             try:
                 options[key] = kind(text)
