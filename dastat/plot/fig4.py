@@ -50,6 +50,23 @@ def _panel_title(keys: dict, stats: pd.DataFrame | None, methods: Iterable[str])
     return "\n".join(lines)
 
 
+def rows_of_panel(frame: pd.DataFrame, keys: dict) -> pd.DataFrame:
+    """The rows of ``frame`` (e.g. correlations) that belong to the panel of ``keys``."""
+    match = np.ones(len(frame), dtype=bool)
+    for k, v in keys.items():
+        if k in frame.columns:
+            match &= frame[k].astype(str).to_numpy() == str(v)
+    return frame[match]
+
+
+def scheme_legend(fig: Figure, schemes: pd.Series, colours: dict, fontsize: float) -> None:
+    """One marker per scheme, in the schemes' order, below the panels."""
+    handles = [Line2D([], [], marker="o", ls="", color=colours[s], label=scheme_label(s))
+               for s in scheme_order(schemes.astype(str))]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=fontsize,
+               frameon=False)
+
+
 def ols_band(ax, xv: np.ndarray, yv: np.ndarray, confidence: float) -> None:
     """OLS line of y on x with the pointwise confidence band of the fitted mean."""
     import statsmodels.api as sm
@@ -135,13 +152,7 @@ def fig4(
                             fmt="none", ecolor=colours[s], elinewidth=0.8, capsize=2, zorder=2)
             ax.scatter(xv[mask], yv[mask], color=colours[s], s=36, edgecolor="white", linewidth=0.5,
                        label=scheme_label(s), zorder=3, gid=POINTS_GID)
-        stats = None
-        if correlations is not None and len(correlations):
-            match = np.ones(len(correlations), dtype=bool)
-            for k, v in keys.items():
-                if k in correlations.columns:
-                    match &= correlations[k].astype(str).to_numpy() == str(v)
-            stats = correlations[match]
+        stats = rows_of_panel(correlations, keys) if correlations is not None and len(correlations) else None
         ax.set_title(_panel_title(keys, stats, methods), fontsize=8.5)
         ax.set_xlabel(AXIS_NAMES.get(x, x))
         ax.set_ylabel(AXIS_NAMES.get(y, y))
@@ -150,7 +161,5 @@ def fig4(
         ax.grid(True, lw=0.4, alpha=0.5)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    legend_schemes = scheme_order(df[scheme].astype(str))
-    handles = [Line2D([], [], marker="o", ls="", color=colours[s], label=scheme_label(s)) for s in legend_schemes]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8.5, frameon=False)
+    scheme_legend(fig, df[scheme], colours, 8.5)
     return fig

@@ -7,11 +7,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from dastat.errors import InvalidArgumentError
-from dastat.plot.fig4 import AXIS_NAMES, POINTS_GID, ols_band
-from dastat.plot.labels import scheme_colours, scheme_label, scheme_order
+from dastat.plot.fig4 import AXIS_NAMES, POINTS_GID, ols_band, rows_of_panel, scheme_legend
+from dastat.plot.labels import scheme_colours, scheme_order
+from dastat.plot.saving import NotebookFigure
 from dastat.stats.predictors import PredictorComparison, compare_predictors
 from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, numeric
 
@@ -74,14 +74,12 @@ def predictor_grid(
                                    f"{sorted(set(comparison.correlations['method']))}")
     names = list(dict.fromkeys(corr["predictor"]))
     pairs = list(groups(table, by))
-    fig = Figure(figsize=(panel_size[0] * len(names), panel_size[1] * len(pairs) + 0.6), layout="constrained")
+    fig = NotebookFigure(figsize=(panel_size[0] * len(names), panel_size[1] * len(pairs) + 0.6),
+                         layout="constrained")
     axes = fig.subplots(len(pairs), len(names), squeeze=False)
     colours = scheme_colours(table[scheme])
     for i, (keys, rows) in enumerate(pairs):
-        match = np.ones(len(corr), dtype=bool)
-        for k, v in keys.items():
-            match &= corr[k].astype(str).to_numpy() == str(v)
-        stats = corr[match].set_index("predictor")
+        stats = rows_of_panel(corr, keys).set_index("predictor")
         yv = numeric(rows, y).to_numpy()
         labels = rows[scheme].astype(str).to_numpy()
         for j, name in enumerate(names):
@@ -108,7 +106,5 @@ def predictor_grid(
                               fontsize=8)
             if j == 0:
                 ax.set_ylabel(f"{_pair_label(keys)}\n{AXIS_NAMES.get(y, y)}", fontsize=8)
-    handles = [Line2D([], [], marker="o", ls="", color=colours[s], label=scheme_label(s))
-               for s in scheme_order(table[scheme].astype(str))]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8, frameon=False)
+    scheme_legend(fig, table[scheme], colours, 8)
     return fig

@@ -66,3 +66,8 @@ def test_a_method_the_comparison_lacks_is_refused(table):
         predictor_grid(table, comparison=comparison, method="kendall")
     with pytest.raises(InvalidArgumentError, match="no rows"):
         predictor_grid(pd.DataFrame(columns=table.columns))
+
+
+def test_displays_itself_in_a_notebook(grid):
+    """Jupyter shows a figure through _repr_png_ (as fig4 and ranking do): PNG bytes, not '<Figure ...>'."""
+    assert grid._repr_png_().startswith(b"\x89PNG")
