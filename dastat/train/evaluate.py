@@ -68,6 +68,6 @@ def evaluate_members(model: nn.Module, dataset: ImageTensorDataset, n: int | Non
     finally:
         model.train(was_training)
     count = len(dataset)
-    # Metrics stay tensors over the loop and meet .tolist() once (STYLE §1, airbench).
+    # Metrics stay tensors over the loop and meet .tolist() once: one host sync per evaluation.
     return [{"test_loss": loss / count, "test_acc1": 100.0 * h1 / count, "test_acc5": 100.0 * h5 / count}
             for loss, h1, h5 in zip(loss_sum.tolist(), hits1.tolist(), hits5.tolist())]

@@ -1,4 +1,5 @@
-"""Fixtures for the model tests: the RepDistiller compat fixture and its weight/input rules (README §1-2)."""
+"""Fixtures for the model tests: the RepDistiller compat fixture (../shared/compat/repdistiller) and the weight and
+input rules its own README gives."""
 
 from __future__ import annotations
 
