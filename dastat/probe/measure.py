@@ -285,7 +285,7 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
         if nxt is not None and min(res.n_sets, nxt.n_sets) >= 3:
             pair = paired_difference(torch.from_numpy(res.set_means), torch.from_numpy(nxt.set_means),
                                      confidence=res.confidence, n_resamples=n_resamples, generator=g)
-            tied = max(abs(pair.ci_low), abs(pair.ci_high)) < min_diff * res.t_stddev
+            tied = protocols.is_tie(pair.ci_low, pair.ci_high, res.t_stddev, min_diff)
             row.update(next_scheme=nxt.scheme, diff_next=pair.diff, diff_ci_low=pair.ci_low,
                        diff_ci_high=pair.ci_high, p_value=pair.p_value, significant=pair.is_significant,
                        tied=bool(tied))

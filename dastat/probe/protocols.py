@@ -204,6 +204,11 @@ def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -
     return {n for n in names if not is_tight(out.set_means(n), cfg)}
 
 
+def is_tie(ci_low: float, ci_high: float, lower: float, min_diff: float) -> bool:
+    """Two schemes are tied when their difference's whole interval lies within ``min_diff`` x ``lower``."""
+    return max(abs(ci_low), abs(ci_high)) < min_diff * lower
+
+
 def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, min_diff: float = 0.0) -> set[str]:
     """Schemes of adjacent pairs in the ranking still worth sampling: neither resolved nor tied.
 
@@ -223,7 +228,6 @@ def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, mi
         ma, mb = out.set_means(a).double(), out.set_means(b).double()
         low, high, _ = estimator.paired_bounds(ma, mb, cfg.confidence)
         low, high = float(low), float(high)
-        tied = max(abs(low), abs(high)) < min_diff * float(t_stddev(ma))
-        if low <= 0 <= high and not tied:
+        if low <= 0 <= high and not is_tie(low, high, float(t_stddev(ma)), min_diff):
             left |= {a, b}
     return left
