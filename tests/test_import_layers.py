@@ -8,7 +8,6 @@ subpackages lazily on attribute access).
 from __future__ import annotations
 
 import ast
-from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "dastat"
@@ -25,12 +24,6 @@ LAYERS: dict[str, int] = {
     "study": 4,
     "cli": 5,
     "__main__": 6,
-}
-
-# Imports that break the rule today, each with its reason. Add none: move the code instead.
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("dastat.train.sweep", "probe"):
-        "sweeps run probe jobs beside training jobs; running jobs belongs in the runs layer above both",
 }
 
 
@@ -79,7 +72,6 @@ def imported_packages(path: Path, root: Path = PACKAGE) -> set[str]:
     return {_top(n) for n in names if n == "dastat" or n.startswith("dastat.")} - {_top(module)}
 
 
-@cache
 def _violations() -> dict[tuple[str, str], str]:
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -98,13 +90,9 @@ def test_every_package_has_a_layer():
 
 
 def test_imports_point_down():
-    new = {key: text for key, text in _violations().items() if key not in KNOWN_EXCEPTIONS}
-    assert not new, "imports of a package in the same layer or above:\n" + "\n".join(sorted(new.values()))
-
-
-def test_known_exceptions_are_still_needed():
-    stale = set(KNOWN_EXCEPTIONS) - set(_violations())
-    assert not stale, f"these imports are gone; remove them from KNOWN_EXCEPTIONS: {sorted(stale)}"
+    found = _violations()
+    assert not found, "imports of a package in the same layer or above (move the code instead):\n" + "\n".join(
+        sorted(found.values()))
 
 
 def test_imports_inside_functions_and_lazy_attributes_count(tmp_path):
