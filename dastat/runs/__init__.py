@@ -7,7 +7,7 @@ results. ``run_sweep(config)`` runs a sweep file; ``run_plan(Plan(jobs))`` runs 
 """
 
 from dastat.runs.done import is_done, split_done
-from dastat.runs.execute import EXECUTORS, execute, make_executor, plan_cohorts, run_cohort, run_job
+from dastat.runs.executors import EXECUTORS, execute, make_executor, plan_cohorts, run_cohort, run_job
 from dastat.runs.jobs import Job, Plan, expand, load_config, plan_sweep, probe_jobs, training_jobs
 from dastat.runs.record import open_store, record_probes, record_runs
 from dastat.runs.sweep import run_plan, run_sweep

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dastat.runs.done import split_done
-from dastat.runs.execute import EXECUTORS, execute, plan_cohorts
+from dastat.runs.executors import EXECUTORS, execute, plan_cohorts
 from dastat.runs.jobs import Plan, plan_sweep
 from dastat.runs.record import open_store
 

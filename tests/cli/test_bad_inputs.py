@@ -131,13 +131,13 @@ def tripwire(monkeypatch):
     import dastat.bench.probe
     import dastat.bench.train
     import dastat.probe
-    import dastat.runs.execute
+    import dastat.runs.executors
     import dastat.study
     import dastat.train
     import dastat.train.evaluate
 
     for module, name in ((dastat.probe, "rank"), (dastat.probe, "t_stddev"), (dastat.train, "distill"),
-                         (dastat.runs.execute, "make_executor"), (dastat.study, "run_study"),
+                         (dastat.runs.executors, "make_executor"), (dastat.study, "run_study"),
                          (dastat.train.evaluate, "evaluate"), (dastat.bench.probe, "run"),
                          (dastat.bench.augment, "run"), (dastat.bench.train, "run")):
         monkeypatch.setattr(module, name, reached)

@@ -117,7 +117,7 @@ def test_local_worker_processes_split_the_cores_and_run_the_jobs(sweep_file):
 def test_share_cores_gives_each_job_its_part_of_the_cores(monkeypatch):
     import torch
 
-    from dastat.runs.execute import _share_cores
+    from dastat.runs.executors import _share_cores
 
     before = torch.get_num_threads()
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(6)), raising=False)
