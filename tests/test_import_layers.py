@@ -95,6 +95,13 @@ def test_imports_point_down():
         sorted(found.values()))
 
 
+def test_probe_and_train_never_import_the_store():
+    # They compute and return; the runs layer and the CLI record (docs/runs.md, "Recording").
+    found = sorted(_module_name(path) for part in ("probe", "train") for path in (PACKAGE / part).rglob("*.py")
+                   if "store" in imported_packages(path))
+    assert not found, f"these modules import dastat.store: {found}"
+
+
 def test_imports_inside_functions_and_lazy_attributes_count(tmp_path):
     root = tmp_path / "dastat"
     for part in ("models", "probe", "study"):
