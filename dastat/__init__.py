@@ -15,7 +15,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-_SUBPACKAGES = ("augment", "data", "models", "plot", "probe", "stats", "store", "study", "train")
+_SUBPACKAGES = ("augment", "data", "models", "plot", "probe", "runs", "stats", "store", "study", "train")
 
 __all__ = ["DastatError", "__version__", *_SUBPACKAGES]
 

@@ -10,7 +10,7 @@ from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, add_device, print_json
 
 # Each target is a module with ``run(device=..., quick=...) -> dict``.
-_TARGETS = {"augment": "dastat.augment.bench", "probe": "dastat.probe.bench", "train": "dastat.train.bench"}
+_TARGETS = {"augment": "dastat.bench.augment", "probe": "dastat.bench.probe", "train": "dastat.bench.train"}
 
 
 def register(sub) -> None:
@@ -34,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     results = {}
     for target in args.targets or list(_TARGETS):
         if target == "train" and args.cohort is not None:
-            from dastat.train import cohort_bench
+            from dastat.bench import cohort as cohort_bench
 
             results["train_cohort"] = cohort_bench.run(device=args.device, quick=args.quick,
                                                        out=out / "train_cohort.json", cohort=args.cohort)

@@ -12,7 +12,7 @@ def register(sub) -> None:
     p = add_command(sub, "sweep", _run, help="run a grid of training/probe jobs from a YAML file",
                     description="Expand CONFIG.yaml (pairs x schemes x seeds x epoch factors, plus probe jobs), "
                     "skip jobs already in the results, run the rest locally or on Slurm (submitit).")
-    p.add_argument("config", type=checks.InputFile(), help="sweep file (YAML); see dastat.train.sweep for the keys")
+    p.add_argument("config", type=checks.InputFile(), help="sweep file (YAML); see dastat.runs.jobs for the keys")
     p.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local", "debug"],
                    help="local (default), slurm via submitit, or submitit's local/debug executors")
     p.add_argument("--jobs", type=checks.integer(1, 256), default=1,
@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dastat.train.sweep import run_sweep
+    from dastat.runs import run_sweep
 
     summary = run_sweep(args.config, executor=args.executor, jobs=args.jobs, store=args.store, dry_run=args.dry_run,
                         cohort_size=args.cohort_size)

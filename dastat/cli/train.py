@@ -70,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     from dastat import data, models
     from dastat.errors import InvalidArgumentError
     from dastat.train import distill
+    from dastat.train.distributed import detect_world
 
     if args.resume and not args.out:
         raise InvalidArgumentError("--resume needs --out, the run directory to continue")
@@ -77,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.teacher is None and args.data is not None:
         raise InvalidArgumentError(f"--data {name} needs --teacher PATH (the embedded teacher knows only digits)")
     store = None
-    if args.store is not None or args.record:
+    if args.store is not None or args.record:  # opened and checked before the training
         from dastat import store as store_mod
 
         store = store_mod.open(args.store)
@@ -93,8 +94,11 @@ def _run(args: argparse.Namespace) -> int:
                      init_epochs=args.init_epochs, epochs=args.epochs,
                      epoch_factor=args.epoch_factor, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                      device=args.device, amp=args.amp, compile=args.compile, out_dir=args.out,
-                     checkpoint_every=args.checkpoint_every, resume=args.resume, store=store,
-                     progress=show_progress(args))
+                     checkpoint_every=args.checkpoint_every, resume=args.resume, progress=show_progress(args))
+    if store is not None and detect_world().is_main:  # under torchrun, rank 0 records
+        from dastat.runs import record_runs
+
+        record_runs(store, [result])
     if args.json:
         print_json(result.to_dict())
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -160,9 +161,8 @@ def t_stddev(
         Needed by ``cutmixpick_s``.
     return_sets : bool
         Keep the per-set mean probabilities ([n_sets, C]) in ``result.set_means``.
-    store : Store or path, optional
-        A ``dastat.store`` Store (or its path, opened and checked before the probe starts): the
-        result is added with ``add_probe``.
+    store : Store, optional
+        Deprecated: record the returned result with :func:`dastat.runs.record_probes` instead.
 
     Returns
     -------
@@ -174,40 +174,36 @@ def t_stddev(
         Class-count or image-size mismatch, a scheme that needs a missing student, bad options,
         NaN/inf teacher outputs (NumericalError), Ctrl-C (ProbeInterrupted, with the partial result).
     """
-    with _StoreFor(store) as db:
-        result = _run(
-            teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
-            epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
-            confidence=confidence, randomness=randomness, seed=seed, device=device, amp=amp, student=student,
-            resolve=False, return_sets=return_sets, progress=progress,
-        )[0]
-        db.add([result])
+    db = _StoreFor(store, "t_stddev")
+    result = _run(
+        teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
+        epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
+        confidence=confidence, randomness=randomness, seed=seed, device=device, amp=amp, student=student,
+        resolve=False, return_sets=return_sets, progress=progress,
+    )[0]
+    db.add([result])
     return result
 
 
 class _StoreFor:
-    """The ``store=`` of the API: a Store as given, or a path opened (and checked) before the probe."""
+    """The deprecated ``store=`` of ``t_stddev``/``rank``: an open Store, warned about, written on rank 0.
 
-    def __init__(self, store):
-        self.given, self.db = store, None
+    The probe computes and returns; the runs layer and the CLI record (``dastat.runs.record_probes``).
+    """
 
-    def __enter__(self) -> _StoreFor:
-        if self.given is not None and not hasattr(self.given, "add_probe"):
-            from dastat import store as store_mod
-
-            self.db = store_mod.open(self.given)
-        else:
-            self.db = self.given
-        return self
+    def __init__(self, store, caller: str):
+        if store is not None:
+            warnings.warn(f"{caller}(store=) is deprecated and will be removed in the next release: record the "
+                          f"results with dastat.runs.record_probes(store, results)", DeprecationWarning, stacklevel=3)
+            if not hasattr(store, "add_probe"):
+                raise InvalidArgumentError(f"{caller}(store=) takes an open Store only, got {type(store).__name__}: "
+                                           f"record with dastat.runs.record_probes({str(store)!r}, results) instead")
+        self.db = store
 
     def add(self, results: Sequence[ProbeResult]) -> None:
         if self.db is not None and distributed.rank() == 0:
             for result in results:
                 self.db.add_probe(result.to_dict())
-
-    def __exit__(self, *exc) -> None:
-        if self.db is not None and self.db is not self.given:
-            self.db.close()
 
 
 def rank(
@@ -241,8 +237,8 @@ def rank(
     min_diff : float
         Relative difference below which two adjacent schemes are tied: when the interval of
         their difference lies within ``min_diff`` times the lower T. stddev (column ``tied``).
-    store : Store or path, optional
-        As for :func:`t_stddev`: every scheme's result is added to it.
+    store : Store, optional
+        Deprecated, as for :func:`t_stddev`.
     options
         As for :func:`t_stddev` (protocol, rtol, max_sets, seed, device, ...).
 
@@ -258,10 +254,10 @@ def rank(
         raise InvalidArgumentError("schemes must name at least one scheme")
     min_diff = check_float(min_diff, "min_diff", low=0)
     return_sets = options.pop("return_sets", False)
-    with _StoreFor(store) as db:
-        results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
-                       min_diff=min_diff, return_sets=True, **_with_defaults(options))
-        db.add(results)
+    db = _StoreFor(store, "rank")
+    results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
+                   min_diff=min_diff, return_sets=True, **_with_defaults(options))
+    db.add(results)
     table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff)
     if not return_sets:
         results = [_without_sets(r) for r in results]

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dastat.checks import check_choice
 from dastat.errors import InvalidArgumentError
 from dastat.jsonable import json_ready
+from dastat.runs import EXECUTORS, Plan, probe_jobs, record_probes, run_plan, split_done, training_jobs
 from dastat.study.analysis import StudyAnalysis, analyse
 from dastat.study.config import StudyConfig
 from dastat.study.teachers import TeacherInfo, obtain_teacher
 
-EXECUTORS = ("local", "slurm", "submitit-local", "debug")
 STORE_NAME = "dastat.sqlite"
 
 
@@ -54,33 +54,18 @@ class StudyResult:
         }
 
 
-def _sweep_config(config: StudyConfig, pairs: list[dict], schemes, seeds, *, out: Path, device: str,
-                  methods=None, cohort_size: int | None = None) -> dict:
-    sweep: dict[str, Any] = {
-        "data": config.data, "pairs": pairs, "schemes": list(schemes), "seeds": list(seeds),
-        "methods": list(config.methods if methods is None else methods),
-        "epochs": config.epochs, "batch_size": config.batch_size, "device": device, "out": str(out / "runs"),
-        "checkpoint_every": config.checkpoint_every,
-    }
-    if config.root is not None:
-        sweep["root"] = config.root
-    if config.image_size is not None:
-        sweep["image_size"] = config.image_size
-    if config.data_options:
-        sweep["data_options"] = dict(config.data_options)
+def _plan(config: StudyConfig, pairs: list[tuple[str, str]], schemes, seeds, *, out: Path, device: str,
+          methods=None, cohort_size: int | None = None) -> Plan:
+    """The study's training jobs for ``pairs`` x schemes x seeds, run directories under ``out/runs``."""
+    options: dict[str, Any] = {"batch_size": config.batch_size, "device": device,
+                               "checkpoint_every": config.checkpoint_every}
     if config.lr is not None:
-        sweep["lr"] = config.lr
-    if config.slurm:
-        sweep["slurm"] = dict(config.slurm)
-    if cohort_size is not None:
-        sweep["cohort_size"] = cohort_size
-    return sweep
-
-
-def _sweep(sweep_config: dict, *, executor: str, jobs: int, store_path: Path) -> dict:
-    from dastat.train.sweep import run_sweep
-
-    return run_sweep(sweep_config, executor=executor, jobs=jobs, store=str(store_path))
+        options["lr"] = config.lr
+    jobs = training_jobs(pairs, list(schemes), list(seeds), dataset=config.data, out=out / "runs",
+                         methods=list(config.methods if methods is None else methods), epochs=config.epochs,
+                         root=config.root, image_size=config.image_size, data_options=config.data_options,
+                         options=options)
+    return Plan(tuple(jobs), out=out / "runs", slurm=dict(config.slurm or {}), cohort_size=cohort_size)
 
 
 def _scorer_student(config: StudyConfig, pair: dict, teacher_path: str, *, out: Path, device: str,
@@ -90,17 +75,15 @@ def _scorer_student(config: StudyConfig, pair: dict, teacher_path: str, *, out: 
     It is one job of the main grid, so the grid later skips it.
     """
     from dastat import models
-    from dastat.train.sweep import expand
 
-    sweep = _sweep_config(config, [{"teacher": teacher_path, "student": pair["student"]}], ["identity"],
-                          [config.seeds[0]], out=out, device=device, methods=["kd"])
-    outcome = _sweep(sweep, executor=executor, jobs=1, store_path=store_path)
+    plan = _plan(config, [(teacher_path, pair["student"])], ["identity"], [config.seeds[0]], out=out, device=device,
+                 methods=["kd"])
+    outcome = run_plan(plan, executor=executor, store=store_path)
     _tally(summary, outcome)
     if outcome["failed"]:
         raise InvalidArgumentError(f"the plain-KD scorer student for cutmixpick_s failed: "
                                    f"{outcome['failed'][0]['error']}")
-    run_dir = Path(expand(sweep)[0].out_dir)
-    return models.load_student(run_dir / "student.pt", dataset=train_set, device="cpu")
+    return models.load_student(Path(plan.jobs[0].out_dir) / "student.pt", dataset=train_set, device="cpu")
 
 
 def _tally(summary: dict, outcome: dict) -> None:
@@ -109,7 +92,8 @@ def _tally(summary: dict, outcome: dict) -> None:
     summary["failed"].extend(outcome["failed"])
 
 
-def _probe_teacher(config: StudyConfig, teacher, *, train_set, store, scorer, device: str, progress: bool) -> int:
+def _probe_teacher(config: StudyConfig, info: TeacherInfo, teacher, *, train_set, store, scorer, device: str,
+                   progress: bool) -> int:
     """Rank every scheme for one teacher (each protocol asked for); skips what the store holds."""
     from dastat import probe
 
@@ -117,12 +101,11 @@ def _probe_teacher(config: StudyConfig, teacher, *, train_set, store, scorer, de
     schemes = [s for s in config.schemes if s != "cutmixpick_s" or scorer is not None]
     written = 0
     for protocol in settings.protocols:
-        done = store.probes()
-        if not done.empty:
-            done = done[(done["teacher_checksum"] == teacher.checksum) & (done["protocol"] == protocol)
-                        & (done["seed"] == settings.seed) & (done["dataset"] == train_set.name)]
-            if set(schemes) <= set(done["scheme"]):
-                continue
+        wanted = [replace(job, teacher_checksum=teacher.checksum)
+                  for job in probe_jobs([info.path], schemes, [settings.seed], dataset=train_set.name,
+                                        options={"protocol": protocol})]
+        if not split_done(wanted, store)[0]:
+            continue
         options: dict[str, Any] = {"seed": settings.seed, "device": device, "set_blocks": settings.set_blocks,
                                    "batch_size": config.batch_size, "progress": progress}
         if protocol == "fast":
@@ -131,9 +114,7 @@ def _probe_teacher(config: StudyConfig, teacher, *, train_set, store, scorer, de
             options.update(epochs=settings.paper_epochs)
         _, results = probe.rank(teacher, train_set, schemes, protocol, student=scorer, return_results=True,
                                 **options)
-        for result in results:
-            store.add_probe(result.to_dict())
-            written += 1
+        written += record_probes(store, results)
     return written
 
 
@@ -148,8 +129,8 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
        pair, first seed.
     3. T. stddev of every scheme per teacher (:func:`dastat.probe.rank`, common random numbers) for
        each protocol asked for.
-    4. Students for every pair x scheme x seed through the sweep machinery
-       (:func:`dastat.train.sweep.run_sweep`), the students of one pair trained together as cohorts:
+    4. Students for every pair x scheme x seed through the runs layer
+       (:func:`dastat.runs.run_plan`), the students of one pair trained together as cohorts:
        finished runs are skipped on a re-run; ``slurm`` sends each cohort to a cluster.
     5. Correlations per pair (scheme means, and with the runs' noise), pooled models, the selection
        table, the Figure-4 grid and ``report.md``.
@@ -163,7 +144,7 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     out : str or Path
         Output folder (created); re-running into the same folder resumes.
     executor : {"local", "slurm", "submitit-local", "debug"}
-        Where the students are trained (see :func:`dastat.train.sweep.run_sweep`).
+        Where the students are trained (see :func:`dastat.runs.run_plan`).
     device : str
         ``auto``, ``cpu`` or ``cuda[:N]`` for teachers, probes and students.
     progress : bool
@@ -171,7 +152,7 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     log : callable, optional
         Called with one line per finished stage.
     cohort_size : int, optional
-        Students of one pair trained together per process (see :func:`dastat.train.sweep.run_sweep`);
+        Students of one pair trained together per process (see :func:`dastat.runs.run_plan`);
         1 trains each alone. Default: as many as fit the device's free memory.
 
     Returns
@@ -226,17 +207,15 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     t0 = time.perf_counter()
     for key, info in teachers.items():
         teacher = models.load_teacher(info.path, arch=info.arch, dataset=train_set, device="cpu")
-        written = _probe_teacher(config, teacher, train_set=train_set, store=store, scorer=scorers.get(key),
+        written = _probe_teacher(config, info, teacher, train_set=train_set, store=store, scorer=scorers.get(key),
                                  device=device, progress=progress)
         say(f"probed {info.arch}: {written} new probe results")
     stage_s["probes"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    pairs = [{"teacher": teachers[p.get("teacher_path") or p["teacher"]].path, "student": p["student"]}
-             for p in config.pairs]
-    outcome = _sweep(_sweep_config(config, pairs, config.schemes, config.seeds, out=out, device=device,
-                                   cohort_size=cohort_size),
-                     executor=executor, jobs=config.jobs, store_path=store_path)
+    pairs = [(teachers[p.get("teacher_path") or p["teacher"]].path, p["student"]) for p in config.pairs]
+    plan = _plan(config, pairs, config.schemes, config.seeds, out=out, device=device, cohort_size=cohort_size)
+    outcome = run_plan(plan, executor=executor, jobs=config.jobs, store=store_path)
     _tally(summary, outcome)
     say(f"students: {len(outcome['ok'])} trained, {len(outcome['skipped'])} already done, "
         f"{len(outcome['failed'])} failed")

@@ -29,7 +29,7 @@ from dastat.errors import ConfigError, InvalidArgumentError
 from dastat.rng import stream
 from dastat.train import checkpoint as ckpt
 from dastat.train import inputs
-from dastat.train.distill import final_record, open_store, run_config, save_student, scheme_of, scorer_for
+from dastat.train.distill import deprecated_store, final_record, run_config, save_student, scheme_of, scorer_for
 from dastat.train.evaluate import evaluate_members
 from dastat.train.fusion import FusedClassifier
 from dastat.train.loss import kd_loss
@@ -121,6 +121,7 @@ def distill_cohort(
     ConfigError
         The cohort directory holds another cohort (without ``resume``) or a different configuration.
     """
+    store = deprecated_store(store, "distill_cohort")
     train_set, test_set = inputs.check_datasets(train_set, test_set)
     if not isinstance(teacher, nn.Module):
         raise InvalidArgumentError(
@@ -181,7 +182,7 @@ def distill_cohort(
                        progress=progress, on_step=on_step)
     trainer.prepare(resume)
     trainer.run()
-    return trainer.results(open_store(store))
+    return trainer.results(store)
 
 
 def fit_cohort_size(teacher: nn.Module, student: str | nn.Module, train_set: ImageTensorDataset, wanted: int, *,

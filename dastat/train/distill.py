@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,19 @@ def save_student(model: nn.Module, out_dir: Path, record: dict[str, Any]) -> Non
                            test_loss=record["test_loss"])
 
 
-def open_store(store: Any):
-    if store is None or hasattr(store, "add_student_run"):
-        return store
-    from dastat import store as store_mod
+def deprecated_store(store: Any, caller: str) -> Any:
+    """The deprecated ``store=`` of ``distill``/``distill_cohort``: an open Store, warned about; None stays None.
 
-    return store_mod.open(store)
+    Training computes and returns; the runs layer and the CLI record (``dastat.runs.record_runs``).
+    """
+    if store is None:
+        return None
+    warnings.warn(f"{caller}(store=) is deprecated and will be removed in the next release: record the result "
+                  f"with dastat.runs.record_runs(store, results)", DeprecationWarning, stacklevel=3)
+    if not hasattr(store, "add_student_run"):
+        raise InvalidArgumentError(f"{caller}(store=) takes an open Store only, got {type(store).__name__}: record "
+                                   f"with dastat.runs.record_runs({str(store)!r}, results) instead")
+    return store
 
 
 def distill(
@@ -181,8 +189,8 @@ def distill(
     resume : bool
         Continue from ``out_dir/checkpoint.pt`` (fresh start when there is none). A directory
         holding a different configuration is refused, naming what differs.
-    store : Store or path, optional
-        A ``dastat.store`` Store (or its path): the run is added with ``add_student_run``.
+    store : Store, optional
+        Deprecated: record the returned result with :func:`dastat.runs.record_runs` instead.
     progress : bool
         A progress bar over epochs (loss, test accuracy, ETA).
     on_step : callable, optional
@@ -240,7 +248,9 @@ def distill(
     student_model = student_model.to(dev)
     train_set, test_set = train_set.to(dev), test_set.to(dev)
     milestones = milestones_for(epochs)
-    store = open_store(store) if world.is_main else None
+    store = deprecated_store(store, "distill")
+    if not world.is_main:
+        store = None
     term = _build_term(method, student_model, teacher, train_set, seed, method_options)
     has_init = term is not None and term.has_init_stage
     if not has_init:

@@ -127,19 +127,19 @@ def tripwire(monkeypatch):
     def reached(*args, **kwargs):
         raise Reached
 
-    import dastat.augment.bench
+    import dastat.bench.augment
+    import dastat.bench.probe
+    import dastat.bench.train
     import dastat.probe
-    import dastat.probe.bench
+    import dastat.runs.executors
     import dastat.study
     import dastat.train
-    import dastat.train.bench
     import dastat.train.evaluate
-    import dastat.train.sweep
 
     for module, name in ((dastat.probe, "rank"), (dastat.probe, "t_stddev"), (dastat.train, "distill"),
-                         (dastat.train.sweep, "_executor"), (dastat.study, "run_study"),
-                         (dastat.train.evaluate, "evaluate"), (dastat.probe.bench, "run"),
-                         (dastat.augment.bench, "run"), (dastat.train.bench, "run")):
+                         (dastat.runs.executors, "make_executor"), (dastat.study, "run_study"),
+                         (dastat.train.evaluate, "evaluate"), (dastat.bench.probe, "run"),
+                         (dastat.bench.augment, "run"), (dastat.bench.train, "run")):
         monkeypatch.setattr(module, name, reached)
 
 

@@ -52,6 +52,18 @@ def test_probe_prints_json_and_records_it(tmp_path, capsys):
     assert probes["t_stddev"].iloc[0] == pytest.approx(out["t_stddev"], rel=1e-12)
 
 
+def test_train_records_the_run_in_the_store(tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    code = main(["train", "--scheme", "flip", "--epochs", "1", "--device", "cpu", "--store", str(store), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    from dastat import store as results_store
+
+    with results_store.open(store) as db:
+        students = db.students()
+    assert students["run_id"].tolist() == [out["run_id"]] and students["scheme"].tolist() == ["flip"]
+
+
 def test_rank_prints_a_ranking_and_writes_a_chart(tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     code = main(["rank", "--schemes", "identity,mixup,cutout", "--max-sets", "4", "--rtol", "0.5",

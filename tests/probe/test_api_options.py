@@ -1,4 +1,4 @@
-"""probe.t_stddev / probe.rank options: store= (checked before the probe) and a max_sets that is only a bound."""
+"""probe.t_stddev / probe.rank options: the deprecated store= and a max_sets that is only a bound."""
 
 from __future__ import annotations
 
@@ -6,27 +6,27 @@ import pytest
 
 from dastat import probe
 from dastat import store as results_store
-from dastat.errors import StoreError
+from dastat.errors import InvalidArgumentError
 
 
-def test_results_are_recorded_in_a_store_given_by_object_or_path(digits, teacher, tmp_path):
-    path = tmp_path / "s.sqlite"
-    with results_store.open(path) as db:
-        result = probe.t_stddev(teacher, digits, "flip", max_sets=2, min_sets=2, check_every=2, store=db)
+def test_store_keyword_still_records_into_an_open_store_with_a_deprecation_warning(digits, teacher, tmp_path):
+    with results_store.open(tmp_path / "s.sqlite") as db:
+        with pytest.warns(DeprecationWarning, match=r"record_probes"):
+            result = probe.t_stddev(teacher, digits, "flip", max_sets=2, min_sets=2, check_every=2, store=db)
         assert db.probes()["t_stddev"].tolist() == [pytest.approx(result.t_stddev)]
-    probe.rank(teacher, digits, ["identity", "flip"], max_sets=2, min_sets=2, check_every=2, store=path)
-    with results_store.open(path, readonly=True) as db:
+        with pytest.warns(DeprecationWarning):
+            probe.rank(teacher, digits, ["identity", "flip"], max_sets=2, min_sets=2, check_every=2, store=db)
         assert sorted(db.probes()["scheme"]) == ["flip", "flip", "identity"]
 
 
-def test_a_bad_store_path_is_refused_before_any_probing(digits, teacher, tmp_path, monkeypatch):
+def test_a_store_path_is_refused_before_any_probing_naming_the_runs_layer(digits, teacher, tmp_path, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("the probe ran before the store was checked")
 
+    # The probe computes and returns; opening a store by its path is the runs layer's work.
     monkeypatch.setattr(probe.measure, "_run", never)
-    (tmp_path / "junk.sqlite").write_bytes(b"\x00\x01junk" * 100)
-    with pytest.raises(StoreError, match="not a results store"):
-        probe.t_stddev(teacher, digits, "flip", store=tmp_path / "junk.sqlite")
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidArgumentError, match=r"dastat.runs.record_probes"):
+        probe.t_stddev(teacher, digits, "flip", store=tmp_path / "s.sqlite")
 
 
 def test_max_sets_is_a_bound_not_an_allocation(digits, teacher):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dastat.errors import ConfigError, UnknownNameError
@@ -66,14 +68,15 @@ def test_bad_study_files_name_the_problem(tmp_path, text, match):
         load_config(path)
 
 
-def test_slurm_options_reach_the_sweep(tmp_path):
-    from dastat.study.pipeline import _sweep_config
+def test_slurm_options_reach_the_plan(tmp_path):
+    from dastat.study.pipeline import _plan
 
     config = load_config("digits", quick=True, slurm={"slurm_partition": "gpu", "timeout_min": 60})
-    sweep = _sweep_config(config, [{"teacher": "t.pt", "student": "resnet8"}], ["identity"], [0], out=tmp_path,
-                          device="cuda")
-    assert sweep["slurm"] == {"slurm_partition": "gpu", "timeout_min": 60}
-    assert sweep["image_size"] == 16 and sweep["epochs"] == 1 and sweep["out"] == str(tmp_path / "runs")
+    plan = _plan(config, [("t.pt", "resnet8")], ["identity"], [0], out=tmp_path, device="cuda")
+    assert plan.slurm == {"slurm_partition": "gpu", "timeout_min": 60} and plan.out == tmp_path / "runs"
+    (job,) = plan.jobs
+    assert job.image_size == 16 and job.epochs == 1 and job.options["device"] == "cuda"
+    assert Path(job.out_dir).parent == tmp_path / "runs"
 
 
 def test_missing_file_and_unknown_preset():

@@ -112,7 +112,7 @@ def test_run_directories_have_the_layout_of_single_runs(tmp_path):
     runs = [("flip", 0), ("cutmix", 0)]
     dirs = [tmp_path / "flip", tmp_path / "cutmix"]
     results = distill_cohort(toy_teacher(), "resnet8", train_set, test_set, runs, epochs=2, batch_size=12,
-                             device="cpu", out_dirs=dirs, store=tmp_path / "s.sqlite")
+                             device="cpu", out_dirs=dirs)
     alone_dir = tmp_path / "alone"
     distill(toy_teacher(), "resnet8", train_set, test_set, "flip", seed=0, epochs=2, batch_size=12, device="cpu",
             out_dir=alone_dir)
@@ -127,7 +127,9 @@ def test_run_directories_have_the_layout_of_single_runs(tmp_path):
     for key, value in results[0].model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key
     from dastat import store
+    from dastat.runs import record_runs
 
+    assert record_runs(tmp_path / "s.sqlite", results) == 2
     students = store.open(tmp_path / "s.sqlite").students()
     assert sorted(students["scheme"]) == ["cutmix", "flip"]
 

@@ -114,11 +114,13 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(data, tmp_
 
 def test_a_stored_run_reingested_from_its_records_stays_one_row(data, tmp_path):
     import dastat.store
+    from dastat.runs import record_runs
     from dastat.store.ingest import ingest
 
     store = dastat.store.open(tmp_path / "s.sqlite")
     result = distill(toy_teacher(), "resnet8", *data, "flip", epochs=1, batch_size=12, device="cpu",
-                     out_dir=tmp_path / "run", store=store)
+                     out_dir=tmp_path / "run")
+    record_runs(store, [result])
     ingest([tmp_path / "run" / "records.jsonl"], store)
     students = store.students()
     assert len(students) == 1 and students.loc[0, "run_id"] == result.run_id == result.record["run_id"]

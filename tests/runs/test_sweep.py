@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "train"))
 from tiny import SIZE, toy_teacher
 
 from dastat import models
 from dastat.cli import main
 from dastat.errors import ConfigError, UnknownNameError
+from dastat.runs import expand, load_config, plan_cohorts, run_sweep
 from dastat.train import read_records
-from dastat.train.sweep import expand, load_config, plan_cohorts, run_sweep
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_local_worker_processes_split_the_cores_and_run_the_jobs(sweep_file):
 def test_share_cores_gives_each_job_its_part_of_the_cores(monkeypatch):
     import torch
 
-    from dastat.train.sweep import _share_cores
+    from dastat.runs.executors import _share_cores
 
     before = torch.get_num_threads()
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(6)), raising=False)

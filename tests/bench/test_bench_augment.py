@@ -2,7 +2,7 @@
 
 import json
 
-from dastat.augment import bench
+from dastat.bench import augment as bench
 
 
 def test_bench_writes_every_scheme_baseline_and_target(tmp_path, monkeypatch):

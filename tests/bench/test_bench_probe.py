@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from dastat.probe import bench
+from dastat.bench import probe as bench
 
 TINY = bench.Plan(
     teachers={"resnet8": 2}, schemes=("cutmixpick_t",), set_blocks=2, repeats=1,
