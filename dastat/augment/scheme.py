@@ -39,6 +39,17 @@ def check_fill(fill: object) -> tuple[int, int, int] | None:
     return tuple(round(float(v)) for v in values)  # type: ignore[return-value]
 
 
+def fill_colour(teacher: object, dataset: object) -> tuple[int, int, int]:
+    """The fill of cutout and AutoAugment's borders: the teacher's mean colour in uint8 (docs/method.md, "Schemes").
+
+    The colour that the teacher's normalisation maps to zero, where the reference paints zeros; the
+    dataset's mean when the teacher carries no normalisation. Probe and trainer both use it, so a
+    scheme makes the same x' for the teacher in both.
+    """
+    mean = getattr(teacher, "mean", None) or dataset.mean  # type: ignore[attr-defined]
+    return tuple(round(255 * m) for m in mean)  # type: ignore[return-value]
+
+
 class Scheme:
     """A data augmentation: a sampler (``sample``) that draws parameters and a kernel (``apply``).
 

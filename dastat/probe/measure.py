@@ -66,7 +66,7 @@ def _run(
         max_sets=max_sets, min_sets=min_sets, check_every=check_every, confidence=confidence,
         randomness=randomness, seed=seed, amp=amp,
     )
-    fill = protocols.fill_colour(teacher, dataset)
+    fill = augment.fill_colour(teacher, dataset)
     jobs = [protocols.make_job(s, dataset=dataset, teacher=teacher, student=student, cfg=cfg, fill=fill)
             for s in schemes]
     names = [job.name for job in jobs]

@@ -122,12 +122,6 @@ def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch
     return teacher, dataset, dev
 
 
-def fill_colour(teacher: nn.Module, dataset: ImageTensorDataset) -> tuple[int, int, int]:
-    """The teacher's mean colour in uint8: zero after its normalisation (docs/method.md, "Schemes": cutout)."""
-    mean = getattr(teacher, "mean", None) or dataset.mean
-    return tuple(round(255 * m) for m in mean)
-
-
 def make_job(
     scheme,
     *,

@@ -48,13 +48,11 @@ class StudentScorer(nn.Module):
             self.student.train(was_training)
 
 
-def scheme_of(scheme: Any, train_set: ImageTensorDataset):
+def scheme_of(scheme: Any, train_set: ImageTensorDataset, teacher: nn.Module):
     from dastat import augment
 
     if isinstance(scheme, str):
-        # docs/method.md, "Schemes": cutout fills with the dataset's mean colour (the reference zeroes normalised
-        # pixels).
-        fill = tuple(round(255 * m) for m in train_set.mean)
+        fill = augment.fill_colour(teacher, train_set)
         return augment.get(scheme, image_size=train_set.image_size, fill=fill)
     if callable(scheme) and hasattr(scheme, "name"):
         return scheme
@@ -139,7 +137,7 @@ def distill(
         Same classes as the teacher; moved to ``device`` once.
     scheme : str or Scheme
         The DA making x' (``dastat.augment.list_schemes()``); a name is built for the dataset's
-        image size with the dataset's mean colour as fill.
+        image size with the teacher's mean colour as fill (``dastat.augment.fill_colour``).
     method : str
         The distillation method (``dastat.train.methods()``): its term ``beta*L_method(x)`` is added
         to the KD loss, on the ``is_feat`` features of x. Its own modules (CRD's embeddings and
@@ -218,7 +216,7 @@ def distill(
     student_model = inputs.as_classifier(student, train_set, seed=seed, role="student")
     inputs.check_classes(student_model, train_set, "student")
     lr = default_lr(student_model.arch) if lr is None else check_float(lr, "lr", low=0, low_open=True)
-    aug = scheme_of(scheme, train_set)
+    aug = scheme_of(scheme, train_set, teacher)
     from dastat.train.methods import get_method
 
     method_info = get_method(method) if isinstance(method, str) else None

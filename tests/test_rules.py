@@ -1,0 +1,49 @@
+"""Rules that probe and trainer share live in one function each; both sides reach the same answer."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dastat import augment, data, models
+from dastat.probe import protocols
+from dastat.train.distill import scheme_of
+
+MEAN, STD = (0.2, 0.4, 0.6), (0.25, 0.25, 0.25)
+
+
+def _synthetic(num_classes: int = 10):
+    return data.load("synthetic", num_classes=num_classes, num_images=32, image_size=32, seed=0)
+
+
+def _teacher(dataset, mean=MEAN, std=STD):
+    net = models.create("resnet8", num_classes=dataset.num_classes, image_size=dataset.image_size)
+    return models.wrap(net, mean, std, arch="resnet8")
+
+
+def _probe_settings():
+    return protocols.settings("fast", 32, batch_size=8, set_blocks=2, epochs=1, rtol=0.1, max_sets=None,
+                              min_sets=2, check_every=None, confidence=0.95, randomness=None, seed=0, amp=False)
+
+
+def test_fill_is_the_teachers_mean_in_probe_and_trainer():
+    ds = _synthetic()
+    teacher = _teacher(ds)
+    want = tuple(round(255 * m) for m in MEAN)
+    assert augment.fill_colour(teacher, ds) == want
+    for name in ("cutout", "autoaugment"):
+        probed = protocols.make_job(name, dataset=ds, teacher=teacher, student=None, cfg=_probe_settings(),
+                                    fill=augment.fill_colour(teacher, ds)).scheme
+        trained = scheme_of(name, ds, teacher)
+        assert probed.fill == trained.fill == want
+
+
+def test_fill_falls_back_to_the_dataset_mean_and_paints_zero_after_normalisation():
+    ds = _synthetic()
+    assert augment.fill_colour(nn.Identity(), ds) == tuple(round(255 * m) for m in ds.mean)
+    teacher = _teacher(ds)
+    # side 64 covers a 32 px image wherever the centre falls
+    hole = augment.get("cutout", fill=augment.fill_colour(teacher, ds), side=64)
+    x = hole(ds.images[:2], torch.Generator().manual_seed(0))
+    # uint8 rounding leaves at most half a grey level per channel, divided by the std
+    assert teacher.normalize(x).abs().max() <= 0.5 / 255 / min(STD) + 1e-6
