@@ -47,3 +47,30 @@ def test_fill_falls_back_to_the_dataset_mean_and_paints_zero_after_normalisation
     x = hole(ds.images[:2], torch.Generator().manual_seed(0))
     # uint8 rounding leaves at most half a grey level per channel, divided by the std
     assert teacher.normalize(x).abs().max() <= 0.5 / 255 / min(STD) + 1e-6
+
+
+def test_one_class_count_check_and_error_for_probe_trainer_and_checkpoint(tmp_path):
+    from dastat.errors import CheckpointError, ClassCountError, InvalidArgumentError
+    from dastat.train import inputs
+
+    ds, other = _synthetic(10), _synthetic(7)
+    teacher = _teacher(other)
+    raised = []
+    for attempt in (lambda: protocols.prepare(teacher, ds, "cpu"),
+                    lambda: inputs.check_classes(teacher, ds, "teacher"),
+                    lambda: _load(teacher, tmp_path, ds)):
+        try:
+            attempt()
+        except ClassCountError as err:
+            raised.append(str(err))
+    assert len(raised) == 3 and all(m.startswith("class-count mismatch: ") for m in raised), raised
+    assert all("has 7 classes but dataset 'synthetic' has 10" in m for m in raised), raised
+    # callers that caught the old types still catch it
+    assert issubclass(ClassCountError, CheckpointError) and issubclass(ClassCountError, InvalidArgumentError)
+
+
+def _load(teacher, tmp_path, dataset):
+    path = tmp_path / "resnet8_vanilla" / "w.pth"
+    path.parent.mkdir()
+    torch.save({"model": teacher.net.state_dict()}, path)
+    return models.load_teacher(path, dataset=dataset)
