@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -74,3 +75,39 @@ def _load(teacher, tmp_path, dataset):
     path.parent.mkdir()
     torch.save({"model": teacher.net.state_dict()}, path)
     return models.load_teacher(path, dataset=dataset)
+
+
+def test_one_scorer_wiring_for_probe_and_trainer():
+    from dastat.errors import DastatError
+    from dastat.train.distill import StudentScorer, scorer_for
+
+    ds = _synthetic()
+    teacher, student = _teacher(ds), _teacher(ds, mean=ds.mean, std=ds.std)
+    cfg = _probe_settings()
+    for name, want in (("flip", None), ("cutmixpick_t", "teacher"), ("cutmixpick_s", "student"),
+                       ("cutmixpick_kl", "pair")):
+        job = protocols.make_job(name, dataset=ds, teacher=teacher, student=student, cfg=cfg, fill=(0, 0, 0))
+        trained = scorer_for(augment.get(name), teacher, student)
+        if want is None:
+            assert job.scorer is None and trained is None
+        elif want == "teacher":
+            assert job.scorer is teacher and trained is teacher
+        elif want == "student":
+            assert job.scorer is student and isinstance(trained, StudentScorer) and trained.student is student
+        else:
+            assert job.scorer == (teacher, student)
+            assert trained[0] is teacher and trained[1].student is student
+    for scheme in ("cutmixpick_s", augment.pick("flip", criterion="kl")):
+        with pytest.raises(DastatError, match=r"needs a student: pass student= \(API\) or --student PATH"):
+            protocols.make_job(scheme, dataset=ds, teacher=teacher, student=None, cfg=cfg, fill=(0, 0, 0))
+
+
+def test_a_kl_picking_scheme_probes_with_a_student():
+    from dastat import probe
+
+    ds = _synthetic()
+    teacher, student = _teacher(ds), _teacher(ds, mean=ds.mean, std=ds.std)
+    fast = dict(max_sets=3, min_sets=3, check_every=3, rtol=1e-9, device="cpu", batch_size=8, set_blocks=2)
+    for scheme in (augment.pick("cutmix", criterion="kl"), "cutmixpick_kl"):
+        result = probe.t_stddev(teacher, ds, scheme, student=student, **fast)
+        assert result.n_sets == 3 and result.t_stddev > 0

@@ -178,4 +178,19 @@ def cutmixpick_s(
     return _cutmixpick("student_entropy", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
 
 
+@register_scheme("cutmixpick_kl")
+def cutmixpick_kl(
+    image_size: int = 32,
+    randomness: str = "sample",
+    fill: Any = None,
+    alpha: float = 1.0,
+    pool_factor: int = 2,
+    keep: float = 0.5,
+    keep_count: int | None = None,
+) -> Pick:
+    """CutMix run twice, keep the half of the pool with the highest KL(teacher ‖ student)
+    (docs/method.md, "Schemes")."""
+    return _cutmixpick("kl", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
+
+
 __all__ = ["CRITERIA", "Pick", "PickParams", "pick"]

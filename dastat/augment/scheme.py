@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from dastat.checks import check_choice, check_images, check_int
-from dastat.errors import InvalidArgumentError
+from dastat.errors import DastatError, InvalidArgumentError
 from dastat.registry import Registry
 from dastat.rng import check_generator
 
@@ -48,6 +48,33 @@ def fill_colour(teacher: object, dataset: object) -> tuple[int, int, int]:
     """
     mean = getattr(teacher, "mean", None) or dataset.mean  # type: ignore[attr-defined]
     return tuple(round(255 * m) for m in mean)  # type: ignore[return-value]
+
+
+_SCORES_BY = {"student": "the student's outputs", "teacher+student": "the teacher's and the student's outputs"}
+
+
+def scorer_for(scheme: object, teacher: Callable, student: Callable | None) -> Any:
+    """What a scheme's ``scorer`` asks for: None, the teacher, the student or a ``(teacher, student)`` pair.
+
+    The one wiring of probe and trainer (docs/method.md, "Schemes"); raises DastatError when the
+    scheme needs a student and ``student`` is None.
+    """
+    needs = getattr(scheme, "scorer", None)
+    if needs is None:
+        return None
+    if needs not in ("teacher", *_SCORES_BY):
+        raise InvalidArgumentError(
+            f"scheme {_name(scheme)!r} asks for scorer {needs!r}; a scheme's scorer must be None, 'teacher', "
+            "'student' or 'teacher+student'"
+        )
+    if needs != "teacher" and student is None:
+        raise DastatError(f"scheme {_name(scheme)!r} ranks images by {_SCORES_BY[needs]} and needs a student: "
+                          "pass student= (API) or --student PATH (CLI)")
+    return {"teacher": teacher, "student": student, "teacher+student": (teacher, student)}[needs]
+
+
+def _name(scheme: object) -> str:
+    return getattr(scheme, "name", None) or type(scheme).__name__
 
 
 class Scheme:

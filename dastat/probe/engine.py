@@ -46,11 +46,11 @@ MEMORY_SHARE = 0.5  # of the free memory a pass may plan to use (the rest: other
 
 @dataclass
 class Job:
-    """One scheme to probe: its key, the scheme, and the network its picking needs (or None)."""
+    """One scheme to probe: its key, the scheme, and what its picking needs (``augment.scorer_for``)."""
 
     name: str
     scheme: Callable
-    scorer: nn.Module | None = None
+    scorer: nn.Module | tuple[nn.Module, nn.Module] | None = None
 
 
 def reuses_x(scheme: Callable) -> bool:
@@ -141,6 +141,20 @@ class _CountingScorer(nn.Module):
         return self.net(x)
 
 
+def _counting(scorer):
+    """A scorer (one network or a ``(teacher, student)`` pair) whose forwards are counted, or None."""
+    if scorer is None:
+        return None
+    return tuple(map(_CountingScorer, scorer)) if isinstance(scorer, tuple) else _CountingScorer(scorer)
+
+
+def _images_scored(scorer) -> int:
+    """Images a counting scorer has sent through its networks (each network's forwards count)."""
+    if scorer is None:
+        return 0
+    return sum(s.images for s in scorer) if isinstance(scorer, tuple) else scorer.images
+
+
 @dataclass
 class _Piece:
     """Rows of one batch for one slot of one set, scored by the teacher in the pass's forward."""
@@ -172,7 +186,7 @@ class _Engine:
         self.batches_per_set, self.seed = batches_per_set, seed
         self.device, self.c, self.width = dataset.device, dataset.num_classes, 1 + len(jobs)
         self.stream = BatchStream(len(dataset), batch_size, seed=seed, device=self.device)
-        self.scorers = {job.name: _CountingScorer(job.scorer) if job.scorer is not None else None for job in jobs}
+        self.scorers = {job.name: _counting(job.scorer) for job in jobs}
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
         self.row_bytes = _row_bytes(teacher, dataset.images[:1])
         self.forward_rows = _forward_rows(self.device, self.row_bytes)
@@ -235,10 +249,10 @@ class _Engine:
                 out = []
                 scorer = self.scorers[job.name]
                 for x, g, seg in zip(xs, gen_of, segments):
-                    before = scorer.images if scorer is not None else 0
+                    before = _images_scored(scorer)
                     out.append(scheme(x, generator=g, scorer=scorer))
                     if scorer is not None:
-                        work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + scorer.images - before
+                        work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + _images_scored(scorer) - before
             work.pieces += [_Piece(xp, lab, seg, b) for xp, lab, seg, b in zip(out, labels, segments, batches)]
         return work
 

@@ -137,12 +137,7 @@ def make_job(
         name = scheme
     else:
         obj, name = scheme, getattr(scheme, "name", type(scheme).__name__)
-    needs = getattr(obj, "scorer", None)
-    if needs == "student" and student is None:
-        raise DastatError(f"scheme {name!r} ranks images by the student's entropy and needs a student: "
-                          "pass student= (API) or --student PATH (CLI)")
-    scorer = {"teacher": teacher, "student": student}.get(needs) if needs else None
-    return engine.Job(name, obj, scorer)
+    return engine.Job(name, obj, augment.scorer_for(obj, teacher, student))
 
 
 def scheme_params(job: engine.Job) -> dict:

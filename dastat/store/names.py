@@ -22,7 +22,7 @@ _ARCH_ALIASES = {
 
 SCHEME_NAMES = (
     "identity", "flip", "crop", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix",
-    "cutmixpick_t", "cutmixpick_s",
+    "cutmixpick_t", "cutmixpick_s", "cutmixpick_kl",
 )
 
 _SCHEME_ALIASES = {

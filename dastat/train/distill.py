@@ -64,9 +64,9 @@ def scheme_of(scheme: Any, train_set: ImageTensorDataset, teacher: nn.Module):
 
 def scorer_for(aug: Any, teacher: nn.Module, student: nn.Module) -> Any:
     """What a scheme's ``scorer=`` takes: the teacher, the student (see :class:`StudentScorer`), both, or None."""
-    student_scorer = StudentScorer(student)
-    return {None: None, "teacher": teacher, "student": student_scorer,
-            "teacher+student": (teacher, student_scorer)}.get(getattr(aug, "scorer", None), teacher)
+    from dastat import augment
+
+    return augment.scorer_for(aug, teacher, StudentScorer(student))
 
 
 def save_student(model: nn.Module, out_dir: Path, record: dict[str, Any]) -> None:
