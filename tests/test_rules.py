@@ -111,3 +111,20 @@ def test_a_kl_picking_scheme_probes_with_a_student():
     for scheme in (augment.pick("cutmix", criterion="kl"), "cutmixpick_kl"):
         result = probe.t_stddev(teacher, ds, scheme, student=student, **fast)
         assert result.n_sets == 3 and result.t_stddev > 0
+
+
+def test_one_distributed_module_reads_the_world_for_probe_and_trainer(monkeypatch):
+    from dastat import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.detect_world() == distributed.World(rank=3, size=4, local_rank=1)
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name)
+    world, dev = distributed.join(torch.device("cpu"))
+    assert world == distributed.World() and dev == torch.device("cpu") and world.is_main
+    sets = torch.arange(6.0).reshape(3, 2)
+    assert distributed.gather_sets(sets, 3, world) is sets
+    assert distributed.shard(torch.arange(5), distributed.World(rank=1, size=2)).tolist() == [1, 3, 0]
+

@@ -26,11 +26,11 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
+from dastat import distributed
 from dastat.augment.geometry import Identity
 from dastat.augment.picking import Pick
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import NumericalError
-from dastat.probe import distributed
 from dastat.probe.stream import BatchStream, generator_for
 
 # CPU forwards: large ones spend their time in the kernel, mapping and unmapping fresh activation
@@ -461,7 +461,7 @@ def run(
     flagged ``interrupted``.
     """
     names = [job.name for job in jobs]
-    world, rank = distributed.world_size(), distributed.rank()
+    world = distributed.detect_world()
     records = SetRecords.empty(len(jobs), dataset.num_classes)
     counts, active = dict.fromkeys(names, 0), set(names)
     start, interrupted = time.perf_counter(), False
@@ -476,8 +476,8 @@ def run(
         try:
             while active and len(records) < max_sets:
                 first = len(records)
-                last = min(max_sets, first + world * check_every)
-                block = _round(engine, range(first + rank, last, world), active, last - first, world)
+                last = min(max_sets, first + world.size * check_every)
+                block = _round(engine, range(first + world.rank, last, world.size), active, last - first, world)
                 records = SetRecords.cat([records, block])
                 counts.update(dict.fromkeys(active, last))
                 _raise_on_nonfinite(block, names, engine.stream)
@@ -490,7 +490,7 @@ def run(
     return output()
 
 
-def _round(engine: _Engine, mine: range, active: set[str], num_sets: int, world: int) -> SetRecords:
+def _round(engine: _Engine, mine: range, active: set[str], num_sets: int, world: distributed.World) -> SetRecords:
     """One round's records on the host, in set order: this rank's sets in passes, then every rank's."""
     per_pass = engine.sets_per_pass(active)
     mine = list(mine)

@@ -11,11 +11,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dastat import augment
+from dastat import augment, distributed
 from dastat.checks import check_float
 from dastat.data.dataset import ImageTensorDataset
+from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
-from dastat.probe import distributed, engine, protocols
+from dastat.probe import engine, protocols
 from dastat.probe.estimator import paired_difference
 from dastat.probe.progress import RoundProgress
 from dastat.probe.result import ProbeResult, summarise
@@ -57,8 +58,8 @@ def _run(
     progress: bool,
     min_diff: float = 0.0,
 ) -> list[ProbeResult]:
-    teacher, dataset, dev = protocols.prepare(teacher, dataset, device)
-    distributed.init_from_env(dev)
+    world, dev = distributed.join(resolve_device(device))
+    teacher, dataset, dev = protocols.prepare(teacher, dataset, dev)
     if student is not None:
         student = student.to(dev).eval()
     cfg = protocols.settings(
@@ -81,7 +82,7 @@ def _run(
             return set(names)  # keep every scheme on the same sets until all intervals are tight
         return protocols.unresolved(out, names, cfg, min_diff) if resolve else set()
 
-    bar = RoundProgress(cfg, names, enabled=progress and distributed.rank() == 0)
+    bar = RoundProgress(cfg, names, enabled=progress and world.is_main)
     with bar:
         out = engine.run(
             teacher, dataset, jobs, base=base, batch_size=cfg.batch_size, batches_per_set=cfg.batches_per_set,
@@ -201,7 +202,7 @@ class _StoreFor:
         return self
 
     def add(self, results: Sequence[ProbeResult]) -> None:
-        if self.db is not None and distributed.rank() == 0:
+        if self.db is not None and distributed.detect_world().is_main:
             for result in results:
                 self.db.add_probe(result.to_dict())
 

@@ -139,7 +139,7 @@ def distill_cohort(
             raise InvalidArgumentError(f"out_dirs must give one directory per run: {len(runs)} runs, "
                                        f"{len(out_dirs)} directories")
     inputs.check_classes(teacher, train_set, "teacher")
-    from dastat.train import distributed as dd
+    from dastat import distributed as dd
 
     if dd.detect_world().is_distributed:
         raise InvalidArgumentError("cohorts train in one process; under torchrun use dastat.train.distill")

@@ -11,11 +11,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dastat import distributed as dd
 from dastat.checks import check_float, check_int
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import InvalidArgumentError
-from dastat.train import distributed as dd
 from dastat.train import inputs
 from dastat.train.checkpoint import CHECKPOINT_NAME
 from dastat.train.init_stage import default_init_epochs, run_init_stage
@@ -227,10 +227,7 @@ def distill(
     beta = method_info.beta if beta is None else check_float(beta, "beta", low=0)
 
     dev = resolve_device(device)
-    world = dd.detect_world()
-    if world.is_distributed and dev.type == "cuda":
-        dev = torch.device("cuda", world.local_rank)
-    dd.init_process_group(world, dev)
+    world, dev = dd.join(dev)
     channels_last = dev.type == "cuda" if channels_last is None else bool(channels_last)
     teacher = teacher.to(dev).eval()
     if channels_last:
