@@ -128,3 +128,14 @@ def test_one_distributed_module_reads_the_world_for_probe_and_trainer(monkeypatc
     assert distributed.gather_sets(sets, 3, world) is sets
     assert distributed.shard(torch.arange(5), distributed.World(rank=1, size=2)).tolist() == [1, 3, 0]
 
+
+def test_one_teacher_loader_for_every_command():
+    from dastat.cli import build_parser, common
+
+    ds = data.load("digits")
+    mean = ["0.25", "0.5", "0.75"]
+    for command in (["train"], ["probe", "--scheme", "flip"], ["rank"]):
+        args = build_parser().parse_args([*command, "--arch", "resnet8", "--mean", *mean, "--trust-checkpoint"])
+        assert args.arch == "resnet8" and args.trust_checkpoint
+        teacher = common.load_teacher(args, ds, "cpu")  # the embedded teacher takes --mean too
+        assert teacher.mean == (0.25, 0.5, 0.75) and teacher.std == models.embedded_teacher().std
