@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dastat"
 BASE = 0
 LAYERS: dict[str, int] = {
     **dict.fromkeys(("<root>", "errors", "checks", "rng", "device", "distributed", "registry", "jsonable",
-                     "yamlfile"), BASE),
+                     "yamlfile", "constants"), BASE),
     **dict.fromkeys(("augment", "models", "data", "store", "stats"), 1),
     **dict.fromkeys(("probe", "train", "plot"), 2),
     **dict.fromkeys(("runs", "bench"), 3),  # the jobs layer and the benchmarks, when they exist

@@ -139,3 +139,36 @@ def test_one_teacher_loader_for_every_command():
         assert args.arch == "resnet8" and args.trust_checkpoint
         teacher = common.load_teacher(args, ds, "cpu")  # the embedded teacher takes --mean too
         assert teacher.mean == (0.25, 0.5, 0.75) and teacher.std == models.embedded_teacher().std
+
+
+def test_shared_constants_are_written_once():
+    import re
+    from pathlib import Path
+
+    import dastat
+    from dastat import constants
+    from dastat.cli import build_parser
+    from dastat.models import normalisation
+    from dastat.probe import STUDENT_FREE
+    from dastat.study import ALL_SCHEMES
+    from dastat.study.pipeline import EXECUTORS as STUDY_EXECUTORS
+    from dastat.train.sweep import EXECUTORS as SWEEP_EXECUTORS
+
+    assert ALL_SCHEMES is constants.PAPER_SCHEMES and STUDENT_FREE is constants.STUDENT_FREE
+    assert set(constants.PAPER_SCHEMES) <= set(augment.list_schemes())
+    assert SWEEP_EXECUTORS is STUDY_EXECUTORS is constants.EXECUTORS
+    assert normalisation.CIFAR100 is constants.CIFAR100 and normalisation.IMAGENET is constants.IMAGENET
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    assert tuple(next(a for a in sub["probe"]._actions if a.dest == "protocol").choices) == constants.PROTOCOLS
+    for command in ("sweep", "study"):
+        executor = next(a for a in sub[command]._actions if a.dest == "executor")
+        assert tuple(executor.choices) == constants.EXECUTORS
+    # the numbers and name lists themselves (as written in code: tuples, not docstrings) appear in one file
+    literals = [r"0\.5071", r"\(\"local\",\s*\"slurm\"", r"\(\s*\"fast\",\s*\"paper\"\s*\)",
+                r"\"flip_crop\",\s*\"cutout\""]
+    root = Path(dastat.__file__).parent
+    for pattern in literals:
+        homes = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                       if re.search(pattern, p.read_text(encoding="utf-8")))
+        assert set(homes) <= {"constants.py", "augment/bench.py"}, (pattern, homes)  # the bench times crop too

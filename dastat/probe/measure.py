@@ -13,6 +13,7 @@ from torch import nn
 
 from dastat import augment, distributed
 from dastat.checks import check_float
+from dastat.constants import PAPER_SCHEMES, STUDENT_FREE
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
@@ -22,7 +23,6 @@ from dastat.probe.progress import RoundProgress
 from dastat.probe.result import ProbeResult, summarise
 
 # The paper's schemes that need no student (docs/method.md, "Schemes"); cutmixpick_s joins them when a student is given.
-STUDENT_FREE = ("identity", "flip", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix", "cutmixpick_t")
 
 
 class ProbeInterrupted(DastatError):
@@ -254,7 +254,7 @@ def rank(
     if isinstance(schemes, str):
         if schemes != "all":
             raise InvalidArgumentError(f"schemes must be 'all' or a list of schemes; got {schemes!r}")
-        schemes = [*STUDENT_FREE, "cutmixpick_s"] if student is not None else list(STUDENT_FREE)
+        schemes = list(PAPER_SCHEMES if student is not None else STUDENT_FREE)
     if not schemes:
         raise InvalidArgumentError("schemes must name at least one scheme")
     min_diff = check_float(min_diff, "min_diff", low=0)

@@ -12,13 +12,12 @@ from torch import nn
 
 from dastat import augment
 from dastat.checks import check_choice, check_class_count, check_float, check_int
+from dastat.constants import PROTOCOLS
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import engine, estimator
 from dastat.probe.estimator import t_stddev
-
-PROTOCOLS = ("fast", "paper")
 
 
 @dataclass(frozen=True)

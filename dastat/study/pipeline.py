@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from dastat.checks import check_choice
+from dastat.constants import EXECUTORS
 from dastat.errors import InvalidArgumentError
 from dastat.jsonable import json_ready
 from dastat.study.analysis import StudyAnalysis, analyse
 from dastat.study.config import StudyConfig
 from dastat.study.teachers import TeacherInfo, obtain_teacher
 
-EXECUTORS = ("local", "slurm", "submitit-local", "debug")
 STORE_NAME = "dastat.sqlite"
 
 

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dastat.constants import EXECUTORS
 from dastat.errors import ConfigError, DastatError
 
-EXECUTORS = ("local", "slurm", "submitit-local", "debug")
 _KNOWN_KEYS = {"data", "data_options", "root", "image_size", "pairs", "schemes", "seeds", "epoch_factors", "epochs",
                "batch_size", "lr", "device", "amp", "out", "checkpoint_every", "probe", "slurm", "methods",
                "method_options", "cohort_size"}
