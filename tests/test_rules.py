@@ -172,3 +172,28 @@ def test_shared_constants_are_written_once():
         homes = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                        if re.search(pattern, p.read_text(encoding="utf-8")))
         assert set(homes) <= {"constants.py", "augment/bench.py"}, (pattern, homes)  # the bench times crop too
+
+def test_rank_returns_one_result_object_and_old_call_patterns_warn():
+    import warnings
+
+    import pandas as pd
+
+    from dastat import probe
+
+    ds = _synthetic()
+    teacher = _teacher(ds)
+    fast = dict(max_sets=3, min_sets=3, check_every=3, rtol=1e-9, device="cpu", batch_size=8, set_blocks=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ranking = probe.rank(teacher, ds, ["identity", "flip"], **fast)
+        assert isinstance(ranking, probe.Ranking) and isinstance(ranking.table, pd.DataFrame)
+        assert sorted(ranking.table["scheme"]) == sorted(r.scheme for r in ranking.results) == ["flip", "identity"]
+    with pytest.warns(DeprecationWarning, match=r"ranking\.table"):
+        assert list(ranking["scheme"]) == list(ranking.table["scheme"])
+    with pytest.warns(DeprecationWarning, match=r"ranking\.table"):
+        assert ranking.iloc[0]["rank"] == 1 and len(ranking) == 2
+    with pytest.warns(DeprecationWarning, match=r"return_results"):
+        table, results = probe.rank(teacher, ds, ["identity", "flip"], return_results=True, **fast)
+    pd.testing.assert_frame_equal(table.drop(columns="elapsed_s"), ranking.table.drop(columns="elapsed_s"))
+    assert [r.t_stddev for r in results] == [r.t_stddev for r in ranking.results]
+

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
@@ -221,10 +222,10 @@ def rank(
     min_diff: float = 0.01,
     student: nn.Module | None = None,
     n_resamples: int = 2000,
-    return_results: bool = False,
+    return_results: bool | None = None,
     store=None,
     **options,
-) -> pd.DataFrame | tuple[pd.DataFrame, list[ProbeResult]]:
+) -> Ranking:
     """Probe several schemes on common random numbers and rank them by T. stddev (lowest first).
 
     Every scheme sees the same image order and the same base crop/flip, so differences between
@@ -247,9 +248,14 @@ def rank(
     options
         As for :func:`t_stddev` (protocol, rtol, max_sets, seed, device, ...).
 
+    return_results : bool, deprecated
+        Gave a ``(table, results)`` tuple; use ``.table`` and ``.results`` of the returned Ranking.
+
     Returns
     -------
-    DataFrame, one row per scheme (and the ProbeResults when ``return_results``).
+    Ranking
+        ``.table`` (DataFrame, one row per scheme, lowest T. stddev first) and ``.results`` (the
+        ProbeResults in the order of ``schemes``).
     """
     if isinstance(schemes, str):
         if schemes != "all":
@@ -266,7 +272,50 @@ def rank(
     table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff)
     if not return_sets:
         results = [_without_sets(r) for r in results]
-    return (table, results) if return_results else table
+    ranking = Ranking(table, results)
+    if return_results is not None:
+        warnings.warn("rank(return_results=...) is deprecated: rank returns a Ranking; use its .table and .results",
+                      DeprecationWarning, stacklevel=2)
+        return (table, results) if return_results else table  # type: ignore[return-value]
+    return ranking
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What :func:`rank` returns: the ranked ``table`` and each scheme's ``results``.
+
+    Used as the DataFrame that ``rank`` once returned (``ranking["scheme"]``, ``ranking.iloc``), it
+    hands the call on to ``.table`` with a DeprecationWarning.
+    """
+
+    table: pd.DataFrame
+    results: list[ProbeResult]
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("table", "results"):
+            raise AttributeError(name)
+        _warn_frame()
+        return getattr(self.table, name)
+
+    def __getitem__(self, key):
+        _warn_frame()
+        return self.table[key]
+
+    def __len__(self) -> int:
+        _warn_frame()
+        return len(self.table)
+
+    def __iter__(self):
+        _warn_frame()
+        return iter(self.table)
+
+    def _repr_html_(self) -> str | None:
+        return self.table._repr_html_()
+
+
+def _warn_frame() -> None:
+    warnings.warn("rank returns a Ranking, no longer a DataFrame: use ranking.table (and ranking.results)",
+                  DeprecationWarning, stacklevel=3)
 
 
 def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, seed: int = 0,

@@ -129,8 +129,7 @@ def _probe_teacher(config: StudyConfig, teacher, *, train_set, store, scorer, de
             options.update(rtol=settings.rtol, max_sets=settings.max_sets, min_sets=settings.min_sets)
         else:
             options.update(epochs=settings.paper_epochs)
-        _, results = probe.rank(teacher, train_set, schemes, protocol, student=scorer, return_results=True,
-                                **options)
+        results = probe.rank(teacher, train_set, schemes, protocol, student=scorer, **options).results
         for result in results:
             store.add_probe(result.to_dict())
             written += 1
