@@ -173,6 +173,7 @@ def test_shared_constants_are_written_once():
                        if re.search(pattern, p.read_text(encoding="utf-8")))
         assert set(homes) <= {"constants.py", "augment/bench.py"}, (pattern, homes)  # the bench times crop too
 
+
 def test_rank_returns_one_result_object_and_old_call_patterns_warn():
     import warnings
 
@@ -196,4 +197,38 @@ def test_rank_returns_one_result_object_and_old_call_patterns_warn():
         table, results = probe.rank(teacher, ds, ["identity", "flip"], return_results=True, **fast)
     pd.testing.assert_frame_equal(table.drop(columns="elapsed_s"), ranking.table.drop(columns="elapsed_s"))
     assert [r.t_stddev for r in results] == [r.t_stddev for r in ranking.results]
+
+
+def test_registration_is_spelt_register_everywhere_and_old_spellings_warn():
+    from dastat.augment.scheme import _SCHEMES
+    from dastat.models.zoo import MODELS
+
+
+    @models.register("rules_test_net")
+    def _net(num_classes: int = 10, image_size: int = 32) -> nn.Module:
+        return nn.Linear(3, num_classes)
+
+    assert "rules_test_net" in models.list_models()
+    with pytest.warns(DeprecationWarning, match=r"dastat\.models\.register"):
+        MODELS.register("rules_test_net_old")(_net)
+    with pytest.warns(DeprecationWarning, match=r"dastat\.augment\.register"):
+        augment.register_scheme("rules_test_identity")(lambda **kw: augment.get("identity", **kw))
+    assert "rules_test_identity" in augment.list_schemes() and "rules_test_net_old" in models.list_models()
+    for registry, names in ((_SCHEMES, ["rules_test_identity"]), (MODELS, ["rules_test_net", "rules_test_net_old"])):
+        for name in names:
+            registry._entries.pop(name)
+
+
+def test_crop_takes_no_fill_and_get_builds_it_without_one():
+    from dastat.augment.geometry import Crop
+    from dastat.errors import InvalidArgumentError
+
+    for name in ("crop", "flip_crop"):
+        scheme = augment.get(name, fill=(10, 20, 30))  # the run's one fill: dropped for schemes that paint nothing
+        assert scheme.fill is None and "fill" not in scheme.hparams
+    assert augment.get("cutout", fill=(10, 20, 30)).fill == (10, 20, 30)
+    with pytest.raises(InvalidArgumentError, match=r"'crop' paints no colour and takes no fill"):
+        Crop(fill=(10, 20, 30))
+    with pytest.warns(DeprecationWarning, match=r"standard\(fill=\.\.\.\)"):
+        assert augment.standard(32, fill=(1, 2, 3)).fill is None
 

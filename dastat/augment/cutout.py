@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from dastat.augment import kernels
-from dastat.augment.scheme import Scheme, register_scheme
+from dastat.augment.scheme import Scheme, register
 from dastat.checks import check_int
 
 
@@ -17,7 +17,7 @@ class CutoutParams(NamedTuple):
     cx: Tensor  # [B] int64, centre column
 
 
-@register_scheme("cutout")
+@register("cutout")
 class Cutout(Scheme):
     """A ``side`` x ``side`` hole (8 at 32 px, 16 at 64 px), centre uniform over the image, clipped.
 

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from dastat.augment.scheme import Scheme, get, register_scheme
+from dastat.augment.scheme import Scheme, get, register
 from dastat.checks import check_choice, check_float, check_int
 from dastat.errors import InvalidArgumentError
 
@@ -150,7 +150,7 @@ def _cutmixpick(criterion: str, image_size, randomness, fill, alpha, pool_factor
     return Pick(base, criterion, pool_factor, keep, keep_count)
 
 
-@register_scheme("cutmixpick_t")
+@register("cutmixpick_t")
 def cutmixpick_t(
     image_size: int = 32,
     randomness: str = "sample",
@@ -164,7 +164,7 @@ def cutmixpick_t(
     return _cutmixpick("teacher_entropy", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
 
 
-@register_scheme("cutmixpick_s")
+@register("cutmixpick_s")
 def cutmixpick_s(
     image_size: int = 32,
     randomness: str = "sample",
@@ -178,7 +178,7 @@ def cutmixpick_s(
     return _cutmixpick("student_entropy", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
 
 
-@register_scheme("cutmixpick_kl")
+@register("cutmixpick_kl")
 def cutmixpick_kl(
     image_size: int = 32,
     randomness: str = "sample",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -87,7 +88,7 @@ class Scheme:
     Attributes
     ----------
     name : str
-        The registry name (``"cutout"``); set by :func:`register_scheme`.
+        The registry name (``"cutout"``); set by :func:`register`.
     scorer : None or str
         What the caller must pass as ``scorer``: None, ``"teacher"``, ``"student"`` or
         ``"teacher+student"`` (a ``(teacher, student)`` pair).
@@ -106,11 +107,17 @@ class Scheme:
     min_batch: ClassVar[int] = 1
     row_params: ClassVar[bool] = False  # sample() returns a NamedTuple of tensors, one row per image
     index_params: ClassVar[tuple[str, ...]] = ()  # fields of those that index images of the batch
+    takes_fill: ClassVar[bool] = True  # False: the scheme paints no colour and refuses a fill
 
     def __init__(self, *, image_size: int = 32, randomness: str = "sample", fill: Any = None):
         self.image_size = check_int(image_size, "image_size", low=1)
         self.randomness = check_choice(randomness, "randomness", RANDOMNESS)
         self.fill = check_fill(fill)
+        if self.fill is not None and not self.takes_fill:
+            raise InvalidArgumentError(
+                f"scheme {self.name!r} paints no colour and takes no fill (got {fill!r}); leave fill=None "
+                "(dastat.augment.get passes a fill only to schemes that use it)"
+            )
         self.hparams: dict[str, Any] = {"randomness": self.randomness}
 
     def sample(self, images: Tensor, generator: torch.Generator) -> Any:
@@ -210,7 +217,7 @@ class Scheme:
         return f"{type(self).__name__}({self.name!r}, {settings})"
 
 
-def register_scheme(name: str) -> Callable:
+def register(name: str) -> Callable:
     """Decorator: make a scheme reachable as ``dastat.augment.get(name)``.
 
     Decorate a :class:`Scheme` subclass, or a function returning a Scheme whose keyword
@@ -218,7 +225,7 @@ def register_scheme(name: str) -> Callable:
 
     Example
     -------
-    >>> @register_scheme("invert")
+    >>> @register("invert")
     ... class Invert(Scheme):
     ...     def apply(self, images, params):
     ...         return 255 - images
@@ -231,6 +238,13 @@ def register_scheme(name: str) -> Callable:
         return builder
 
     return add
+
+
+def register_scheme(name: str) -> Callable:
+    """Deprecated spelling of :func:`register`."""
+    warnings.warn("register_scheme is deprecated: use @dastat.augment.register(name)", DeprecationWarning,
+                  stacklevel=2)
+    return register(name)
 
 
 def _accepted_settings(builder: Callable) -> set[str] | None:
@@ -266,7 +280,8 @@ def get(name: str, image_size: int = 32, randomness: str = "sample", fill: Any =
         Draw random parameters per image (default) or once per batch (the reference code).
     fill : RGB triple of ints in [0, 255] or None
         Colour of erased pixels (cutout) and AutoAugment's geometric borders; pass the
-        dataset's mean colour, ``tuple(round(255 * m) for m in dataset.mean)``. None = black.
+        teacher's mean colour, :func:`fill_colour`. None = black. Schemes that paint no colour
+        (``crop``, ``flip_crop``: zero padding, as the reference) are built without it.
     **params
         Scheme-specific settings (``side``, ``pad``, ``alpha``, ``keep``, ...); None values
         are dropped so a scheme's own defaults stand.
@@ -280,6 +295,8 @@ def get(name: str, image_size: int = 32, randomness: str = "sample", fill: Any =
     """
     builder = _SCHEMES.get(name)
     kwargs = {"image_size": image_size, "randomness": randomness, "fill": fill}
+    if isinstance(builder, type) and issubclass(builder, Scheme) and not builder.takes_fill:
+        kwargs.pop("fill")  # one fill for every scheme of a run: those that paint nothing have none
     kwargs.update({k: v for k, v in params.items() if v is not None})
     accepted = _accepted_settings(builder)
     unknown = sorted(set(kwargs) - accepted) if accepted is not None else []

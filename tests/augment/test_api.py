@@ -84,7 +84,7 @@ def test_none_settings_keep_the_scheme_defaults():
 
 
 def test_user_scheme_registers_with_one_decorator():
-    @A.register_scheme("test_invert")
+    @A.register("test_invert")
     class Invert(A.Scheme):
         def apply(self, images, params):
             return 255 - images
