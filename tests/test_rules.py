@@ -232,3 +232,12 @@ def test_crop_takes_no_fill_and_get_builds_it_without_one():
     with pytest.warns(DeprecationWarning, match=r"standard\(fill=\.\.\.\)"):
         assert augment.standard(32, fill=(1, 2, 3)).fill is None
 
+
+def test_the_two_interval_classes_have_two_names():
+    from dastat import probe
+    from dastat.stats import intervals
+
+    assert intervals.CoefficientInterval is not probe.Interval
+    with pytest.warns(DeprecationWarning, match=r"CoefficientInterval"):
+        assert intervals.Interval is intervals.CoefficientInterval
+    assert intervals.fisher_z(0.5, 10, 0.95).method == "fisher_z"
