@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from dastat.errors import InvalidArgumentError
+from dastat.errors import ClassCountError, InvalidArgumentError
 
 if TYPE_CHECKING:  # torch is imported where tensors are checked: the statistics and plots need none of it
     from torch import Tensor
@@ -66,3 +66,14 @@ def check_choice(x: object, name: str, choices: Sequence[str]) -> str:
     if x not in choices:
         raise InvalidArgumentError(f"{name} must be one of {', '.join(map(repr, choices))}; got {x!r}")
     return str(x)
+
+
+def check_class_count(found: int | None, expected: int, *, model: str, against: str, fix: str) -> None:
+    """The one class-count check: ``model`` predicts ``found`` classes, ``against`` has ``expected``.
+
+    ``found`` None (a model that does not say) passes. Raises :class:`~dastat.errors.ClassCountError`.
+    """
+    if found is not None and int(found) != int(expected):
+        raise ClassCountError(
+            f"class-count mismatch: {model} has {found} classes but {against} has {expected}; {fix}"
+        )

@@ -35,6 +35,10 @@ class CheckpointError(DastatError):
     """A checkpoint cannot be read or does not fit the requested architecture."""
 
 
+class ClassCountError(CheckpointError, InvalidArgumentError):
+    """A model's class count differs from the dataset's (one error for probe, trainer and checkpoint loading)."""
+
+
 class UntrustedCheckpointError(CheckpointError):
     """A checkpoint needs arbitrary unpickling, which is refused unless trusted explicitly."""
 

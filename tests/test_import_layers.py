@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dastat"
 # "<root>" is dastat/__init__.py: the version and the lazy subpackage access.
 BASE = 0
 LAYERS: dict[str, int] = {
-    **dict.fromkeys(("<root>", "errors", "checks", "rng", "device", "registry", "jsonable", "yamlfile"), BASE),
+    **dict.fromkeys(("<root>", "errors", "checks", "rng", "device", "distributed", "registry", "jsonable",
+                     "yamlfile", "constants"), BASE),
     **dict.fromkeys(("augment", "models", "data", "store", "stats"), 1),
     **dict.fromkeys(("probe", "train", "plot"), 2),
     **dict.fromkeys(("runs", "bench"), 3),  # the jobs layer and the benchmarks

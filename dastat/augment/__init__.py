@@ -9,7 +9,8 @@ from __future__ import annotations
 from dastat.augment import autoaugment, cutout, geometry, mixing, picking  # noqa: F401  (registers the schemes)
 from dastat.augment.geometry import standard
 from dastat.augment.picking import Pick, pick
-from dastat.augment.scheme import Scheme, get, list_schemes, register_scheme
+from dastat.augment.scheme import Scheme, fill_colour, get, list_schemes, register, register_scheme, scorer_for
 from dastat.augment.wrapping import from_transform
 
-__all__ = ["Pick", "Scheme", "from_transform", "get", "list_schemes", "pick", "register_scheme", "standard"]
+__all__ = ["Pick", "Scheme", "fill_colour", "from_transform", "get", "list_schemes", "pick", "register",
+           "register_scheme", "scorer_for", "standard"]

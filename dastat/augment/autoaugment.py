@@ -17,7 +17,7 @@ from torch import Tensor
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
-from dastat.augment.scheme import Scheme, register_scheme
+from dastat.augment.scheme import Scheme, register
 from dastat.checks import check_choice
 
 POLICIES = {
@@ -68,7 +68,7 @@ def apply_op(
     return colour[op](images)
 
 
-@register_scheme("autoaugment")
+@register("autoaugment")
 class AutoAugment(Scheme):
     """torchvision's AutoAugment policy (CIFAR10 at 32 px, IMAGENET at 64 px), drawn per image.
 

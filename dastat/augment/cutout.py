@@ -1,4 +1,4 @@
-"""Cutout: one square hole per image, painted with the dataset's mean colour (docs/method.md, "Schemes")."""
+"""Cutout: one square hole per image, painted with the teacher's mean colour (docs/method.md, "Schemes")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from dastat.augment import kernels
-from dastat.augment.scheme import Scheme, register_scheme
+from dastat.augment.scheme import Scheme, register
 from dastat.checks import check_int
 
 
@@ -17,13 +17,13 @@ class CutoutParams(NamedTuple):
     cx: Tensor  # [B] int64, centre column
 
 
-@register_scheme("cutout")
+@register("cutout")
 class Cutout(Scheme):
     """A ``side`` x ``side`` hole (8 at 32 px, 16 at 64 px), centre uniform over the image, clipped.
 
     As DeVries & Taylor's Cutout of the reference code: rows ``[cy - side//2, cy + side//2)``
-    clipped to the image, likewise for columns. The hole takes ``fill`` (the dataset's mean
-    colour, which is what the reference's zero in normalised space is); None paints black.
+    clipped to the image, likewise for columns. The hole takes ``fill`` (the teacher's mean
+    colour from :func:`~dastat.augment.fill_colour`, the reference's zero in normalised space); None paints black.
     """
 
     row_params = True

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from dastat.augment import kernels
-from dastat.augment.scheme import Scheme, get, register_scheme
+from dastat.augment.scheme import Scheme, get, register
 from dastat.checks import check_float, check_int
 
 
@@ -26,7 +27,7 @@ class CropParams(NamedTuple):
     flipped: Tensor | None  # [B] bool, or None when the scheme does not flip
 
 
-@register_scheme("identity")
+@register("identity")
 class Identity(Scheme):
     """x' = x (a copy, so callers may write into it)."""
 
@@ -46,7 +47,7 @@ def _draw_offsets(scheme: Scheme, b: int, pad: int, generator: torch.Generator, 
     return offsets[0].expand(b), offsets[1].expand(b)
 
 
-@register_scheme("flip")
+@register("flip")
 class Flip(Scheme):
     """Horizontal flip with probability ``p`` (0.5), drawn per image."""
 
@@ -64,15 +65,16 @@ class Flip(Scheme):
         return kernels.flip(images, params.flipped)
 
 
-@register_scheme("crop")
+@register("crop")
 class Crop(Scheme):
     """Random crop of the image padded with zeros by ``pad`` (4 at 32 px, 8 at 64 px) on each side.
 
-    The padding is black, as torchvision's RandomCrop(padding=pad) of the reference code;
-    ``fill`` is accepted for a uniform call signature and not used.
+    The padding is black, as torchvision's RandomCrop(padding=pad) of the reference code, so
+    the scheme takes no ``fill`` (``get`` builds it without one; a fill passed here is refused).
     """
 
     row_params = True
+    takes_fill = False
 
     flips: bool = False
 
@@ -91,7 +93,7 @@ class Crop(Scheme):
         return kernels.crop_flip(images, params.top, params.left, params.flipped, self.pad)
 
 
-@register_scheme("flip_crop")
+@register("flip_crop")
 class FlipCrop(Crop):
     """Random crop with zero padding, then horizontal flip with p = 0.5: the standard DA (docs/method.md, "Schemes")."""
 
@@ -108,8 +110,8 @@ def standard(image_size: int, fill: Any = None, randomness: str = "sample") -> S
     ----------
     image_size : int
         Side of the images (sets the padding, ``image_size // 8``).
-    fill : RGB triple or None
-        Accepted for symmetry with the other schemes; the padding is zero as in the reference.
+    fill : None, deprecated
+        Never used (the padding is zero as in the reference); a fill other than None warns.
     randomness : {"sample", "batch"}
 
     Returns
@@ -117,4 +119,7 @@ def standard(image_size: int, fill: Any = None, randomness: str = "sample") -> S
     Scheme
         The ``flip_crop`` scheme.
     """
-    return get("flip_crop", image_size=image_size, randomness=randomness, fill=fill)
+    if fill is not None:
+        warnings.warn("standard(fill=...) is deprecated and was never used: the padding is zero",
+                      DeprecationWarning, stacklevel=2)
+    return get("flip_crop", image_size=image_size, randomness=randomness)

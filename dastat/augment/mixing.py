@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from dastat.augment import kernels, sampling
-from dastat.augment.scheme import Scheme, register_scheme
+from dastat.augment.scheme import Scheme, register
 from dastat.checks import check_float
 
 
@@ -42,7 +42,7 @@ class _Mixing(Scheme):
         return lam.to(device).expand(b)
 
 
-@register_scheme("mixup")
+@register("mixup")
 class Mixup(_Mixing):
     """``round(λ·x + (1 − λ)·x[partner])``, λ ~ Beta(α, α) with α = 1, partner a derangement.
 
@@ -59,7 +59,7 @@ class Mixup(_Mixing):
         return kernels.blend(images, params.partner, params.lam)
 
 
-@register_scheme("cutmix")
+@register("cutmix")
 class CutMix(_Mixing):
     """Paste a box of the partner image: ``rand_bbox`` of the CutMix paper's code (docs/method.md, "Schemes").
 

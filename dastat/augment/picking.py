@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from dastat.augment.scheme import Scheme, get, register_scheme
+from dastat.augment.scheme import Scheme, get, register
 from dastat.checks import check_choice, check_float, check_int
 from dastat.errors import InvalidArgumentError
 
@@ -150,7 +150,7 @@ def _cutmixpick(criterion: str, image_size, randomness, fill, alpha, pool_factor
     return Pick(base, criterion, pool_factor, keep, keep_count)
 
 
-@register_scheme("cutmixpick_t")
+@register("cutmixpick_t")
 def cutmixpick_t(
     image_size: int = 32,
     randomness: str = "sample",
@@ -164,7 +164,7 @@ def cutmixpick_t(
     return _cutmixpick("teacher_entropy", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
 
 
-@register_scheme("cutmixpick_s")
+@register("cutmixpick_s")
 def cutmixpick_s(
     image_size: int = 32,
     randomness: str = "sample",
@@ -176,6 +176,21 @@ def cutmixpick_s(
 ) -> Pick:
     """CutMix run twice, keep the half of the pool with the highest student entropy (docs/method.md, "Schemes")."""
     return _cutmixpick("student_entropy", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
+
+
+@register("cutmixpick_kl")
+def cutmixpick_kl(
+    image_size: int = 32,
+    randomness: str = "sample",
+    fill: Any = None,
+    alpha: float = 1.0,
+    pool_factor: int = 2,
+    keep: float = 0.5,
+    keep_count: int | None = None,
+) -> Pick:
+    """CutMix run twice, keep the half of the pool with the highest KL(teacher ‖ student)
+    (docs/method.md, "Schemes")."""
+    return _cutmixpick("kl", image_size, randomness, fill, alpha, pool_factor, keep, keep_count)
 
 
 __all__ = ["CRITERIA", "Pick", "PickParams", "pick"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -10,7 +11,7 @@ import torch
 from torch import Tensor
 
 from dastat.checks import check_choice, check_images, check_int
-from dastat.errors import InvalidArgumentError
+from dastat.errors import DastatError, InvalidArgumentError
 from dastat.registry import Registry
 from dastat.rng import check_generator
 
@@ -39,6 +40,44 @@ def check_fill(fill: object) -> tuple[int, int, int] | None:
     return tuple(round(float(v)) for v in values)  # type: ignore[return-value]
 
 
+def fill_colour(teacher: object, dataset: object) -> tuple[int, int, int]:
+    """The fill of cutout and AutoAugment's borders: the teacher's mean colour in uint8 (docs/method.md, "Schemes").
+
+    The colour that the teacher's normalisation maps to zero, where the reference paints zeros; the
+    dataset's mean when the teacher carries no normalisation. Probe and trainer both use it, so a
+    scheme makes the same x' for the teacher in both.
+    """
+    mean = getattr(teacher, "mean", None) or dataset.mean  # type: ignore[attr-defined]
+    return tuple(round(255 * m) for m in mean)  # type: ignore[return-value]
+
+
+_SCORES_BY = {"student": "the student's outputs", "teacher+student": "the teacher's and the student's outputs"}
+
+
+def scorer_for(scheme: object, teacher: Callable, student: Callable | None) -> Any:
+    """What a scheme's ``scorer`` asks for: None, the teacher, the student or a ``(teacher, student)`` pair.
+
+    The one wiring of probe and trainer (docs/method.md, "Schemes"); raises DastatError when the
+    scheme needs a student and ``student`` is None.
+    """
+    needs = getattr(scheme, "scorer", None)
+    if needs is None:
+        return None
+    if needs not in ("teacher", *_SCORES_BY):
+        raise InvalidArgumentError(
+            f"scheme {_name(scheme)!r} asks for scorer {needs!r}; a scheme's scorer must be None, 'teacher', "
+            "'student' or 'teacher+student'"
+        )
+    if needs != "teacher" and student is None:
+        raise DastatError(f"scheme {_name(scheme)!r} ranks images by {_SCORES_BY[needs]} and needs a student: "
+                          "pass student= (API) or --student PATH (CLI)")
+    return {"teacher": teacher, "student": student, "teacher+student": (teacher, student)}[needs]
+
+
+def _name(scheme: object) -> str:
+    return getattr(scheme, "name", None) or type(scheme).__name__
+
+
 class Scheme:
     """A data augmentation: a sampler (``sample``) that draws parameters and a kernel (``apply``).
 
@@ -49,7 +88,7 @@ class Scheme:
     Attributes
     ----------
     name : str
-        The registry name (``"cutout"``); set by :func:`register_scheme`.
+        The registry name (``"cutout"``); set by :func:`register`.
     scorer : None or str
         What the caller must pass as ``scorer``: None, ``"teacher"``, ``"student"`` or
         ``"teacher+student"`` (a ``(teacher, student)`` pair).
@@ -68,11 +107,17 @@ class Scheme:
     min_batch: ClassVar[int] = 1
     row_params: ClassVar[bool] = False  # sample() returns a NamedTuple of tensors, one row per image
     index_params: ClassVar[tuple[str, ...]] = ()  # fields of those that index images of the batch
+    takes_fill: ClassVar[bool] = True  # False: the scheme paints no colour and refuses a fill
 
     def __init__(self, *, image_size: int = 32, randomness: str = "sample", fill: Any = None):
         self.image_size = check_int(image_size, "image_size", low=1)
         self.randomness = check_choice(randomness, "randomness", RANDOMNESS)
         self.fill = check_fill(fill)
+        if self.fill is not None and not self.takes_fill:
+            raise InvalidArgumentError(
+                f"scheme {self.name!r} paints no colour and takes no fill (got {fill!r}); leave fill=None "
+                "(dastat.augment.get passes a fill only to schemes that use it)"
+            )
         self.hparams: dict[str, Any] = {"randomness": self.randomness}
 
     def sample(self, images: Tensor, generator: torch.Generator) -> Any:
@@ -172,7 +217,7 @@ class Scheme:
         return f"{type(self).__name__}({self.name!r}, {settings})"
 
 
-def register_scheme(name: str) -> Callable:
+def register(name: str) -> Callable:
     """Decorator: make a scheme reachable as ``dastat.augment.get(name)``.
 
     Decorate a :class:`Scheme` subclass, or a function returning a Scheme whose keyword
@@ -180,7 +225,7 @@ def register_scheme(name: str) -> Callable:
 
     Example
     -------
-    >>> @register_scheme("invert")
+    >>> @register("invert")
     ... class Invert(Scheme):
     ...     def apply(self, images, params):
     ...         return 255 - images
@@ -193,6 +238,13 @@ def register_scheme(name: str) -> Callable:
         return builder
 
     return add
+
+
+def register_scheme(name: str) -> Callable:
+    """Deprecated spelling of :func:`register`."""
+    warnings.warn("register_scheme is deprecated: use @dastat.augment.register(name)", DeprecationWarning,
+                  stacklevel=2)
+    return register(name)
 
 
 def _accepted_settings(builder: Callable) -> set[str] | None:
@@ -228,7 +280,8 @@ def get(name: str, image_size: int = 32, randomness: str = "sample", fill: Any =
         Draw random parameters per image (default) or once per batch (the reference code).
     fill : RGB triple of ints in [0, 255] or None
         Colour of erased pixels (cutout) and AutoAugment's geometric borders; pass the
-        dataset's mean colour, ``tuple(round(255 * m) for m in dataset.mean)``. None = black.
+        teacher's mean colour, :func:`fill_colour`. None = black. Schemes that paint no colour
+        (``crop``, ``flip_crop``: zero padding, as the reference) are built without it.
     **params
         Scheme-specific settings (``side``, ``pad``, ``alpha``, ``keep``, ...); None values
         are dropped so a scheme's own defaults stand.
@@ -242,6 +295,8 @@ def get(name: str, image_size: int = 32, randomness: str = "sample", fill: Any =
     """
     builder = _SCHEMES.get(name)
     kwargs = {"image_size": image_size, "randomness": randomness, "fill": fill}
+    if isinstance(builder, type) and issubclass(builder, Scheme) and not builder.takes_fill:
+        kwargs.pop("fill")  # one fill for every scheme of a run: those that paint nothing have none
     kwargs.update({k: v for k, v in params.items() if v is not None})
     accepted = _accepted_settings(builder)
     unknown = sorted(set(kwargs) - accepted) if accepted is not None else []

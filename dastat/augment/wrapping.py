@@ -90,6 +90,6 @@ def from_transform(
     -------
     >>> from torchvision.transforms import v2
     >>> jitter = from_transform(v2.ColorJitter(0.4, 0.4, 0.4))
-    >>> register_scheme("jitter")(lambda **kw: from_transform(v2.ColorJitter(0.4), name="jitter", **kw))
+    >>> register("jitter")(lambda **kw: from_transform(v2.ColorJitter(0.4), name="jitter", **kw))
     """
     return TransformScheme(transform, per_sample=per_sample, input_range=input_range, name=name, **common)

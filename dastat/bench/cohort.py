@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-SCHEMES = ("identity", "flip", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix", "cutmixpick_t",
-           "cutmixpick_s")
+from dastat.constants import PAPER_SCHEMES
+
+SCHEMES = PAPER_SCHEMES
 SEEDS = (0, 1, 2)
 
 

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from dastat import augment, data, models
 from dastat.checks import check_choice
 from dastat.device import resolve_device
-from dastat.probe import engine, protocols
+from dastat.probe import engine
 from dastat.probe.measure import STUDENT_FREE, t_stddev
 
 # The paper protocol on CIFAR-100 (docs/method.md, "Protocols"): 10 epochs of 782 batches, a set every 5 batches.
@@ -150,7 +150,7 @@ def _efficiency(arch: str, num_sets: int, plan: Plan, device: torch.device) -> l
                         image_size=32, seed=0).to(device)
     net = models.create(arch, num_classes=100, image_size=32)
     teacher = models.wrap(net, dataset.mean, dataset.std, arch=arch).to(device).eval()
-    fill = protocols.fill_colour(teacher, dataset)
+    fill = augment.fill_colour(teacher, dataset)
     options = dict(max_sets=num_sets, min_sets=num_sets, rtol=1e-9, set_blocks=plan.set_blocks, device=device,
                    amp=device.type == "cuda", seed=0)
     # Warm-up: first-call allocations and kernel selection belong to neither side.

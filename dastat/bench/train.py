@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from dastat.constants import CIFAR100
+
 BATCH = 64
 NUM_CLASSES = 100
 
@@ -30,7 +32,7 @@ def _sync(device: torch.device) -> None:
 def _models(device, amp):
     from dastat import models
 
-    mean, std = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
+    mean, std = CIFAR100
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         teacher = models.wrap(models.create("resnet56", NUM_CLASSES), mean, std, arch="resnet56").to(device).eval()
@@ -274,7 +276,7 @@ def run_methods(names: list[str], *, device: str = "auto", quick: bool = False,
     for name in names:
         get_method(name)  # unknown names fail before any work
     steps, rounds = (2, 2) if quick else ((3, 3) if dev.type == "cpu" else (20, 5))
-    mean, std = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
+    mean, std = CIFAR100
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         teacher = models.wrap(models.create(METHOD_PAIR[0], NUM_CLASSES), mean, std, arch=METHOD_PAIR[0])

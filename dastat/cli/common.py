@@ -40,6 +40,9 @@ def add_normalisation(p: argparse.ArgumentParser) -> None:
     p.add_argument("--std", type=checks.Number(1e-3, 1, why=" (0..1 scale; a smaller std saturates the teacher)"),
                    nargs=3, default=None, metavar=("R", "G", "B"),
                    help="teacher input std, 0..1 scale, at least 0.001 (default: the dataset's)")
+
+
+def add_trust(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow checkpoints that need arbitrary unpickling (only for files you trust)")
 
@@ -107,6 +110,7 @@ def add_teacher(p: argparse.ArgumentParser) -> None:
                    help="teacher checkpoint (default: the embedded digits teacher)")
     p.add_argument("--arch", default=None, help="teacher architecture, when the checkpoint does not say")
     add_normalisation(p)
+    add_trust(p)
 
 
 def load_dataset(args: argparse.Namespace, split: str = "train"):
@@ -117,7 +121,11 @@ def load_dataset(args: argparse.Namespace, split: str = "train"):
 
 
 def load_teacher(args: argparse.Namespace, dataset, device):
-    """The ``--teacher`` checkpoint (or the embedded teacher) for ``dataset``."""
+    """The ``--teacher`` checkpoint (or the embedded teacher) for ``dataset``: the one rule of every command.
+
+    Takes the options :func:`add_teacher` adds: ``--arch`` when the file does not say, ``--mean/--std``
+    over the teacher's own normalisation (for the embedded teacher too), ``--trust-checkpoint``.
+    """
     from dastat import models
 
     if args.teacher is None:

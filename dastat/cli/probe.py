@@ -6,6 +6,7 @@ import argparse
 import math
 
 from dastat.cli import common
+from dastat.constants import PROTOCOLS
 
 
 def add_probe_options(p: argparse.ArgumentParser) -> None:
@@ -13,8 +14,8 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
     common.add_teacher(p)
     common.add_data(p)
     p.add_argument("--student", default=None, type=common.checks.InputFile(),
-                   help="student checkpoint (needed by cutmixpick_s)")
-    p.add_argument("--protocol", choices=("fast", "paper"), default="fast",
+                   help="student checkpoint (needed by cutmixpick_s, cutmixpick_kl)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="fast",
                    help="fast: stop at --rtol (default); paper: the reference procedure, --epochs passes")
     p.add_argument("--rtol", type=common.checks.Number(0, 1, open_low=True, open_high=True), default=0.05,
                    help="stop when the 95%% interval's half-width is at most this fraction (default 0.05)")

@@ -37,9 +37,9 @@ def _run(args: argparse.Namespace) -> int:
     db = open_store(args)
     teacher, dataset, student = load_inputs(args)
     schemes = "all" if args.schemes == "all" else [s.strip() for s in args.schemes.split(",") if s.strip()]
-    table, results = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve,
-                                min_diff=args.min_diff,
-                                return_results=True, **probe_options(args))
+    ranking = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve, min_diff=args.min_diff,
+                         **probe_options(args))
+    table, results = ranking.table, ranking.results
     where = record(db, results)
     chart = Path(args.plot) if args.plot else (
         Path(where or results_store.default_path()).parent / f"rank_{_slug(dataset.name)}_{_slug(teacher.arch)}.png"

@@ -7,6 +7,7 @@ import sys
 
 from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, add_device, add_root, print_json, show_progress
+from dastat.constants import EXECUTORS
 
 
 def register(sub) -> None:
@@ -26,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--teacher-dir", default=None, type=checks.InputFolder(),
                    help="folder of RepDistiller teachers <arch>_vanilla/ckpt_epoch_240.pth (missing ones are trained)")
     p.add_argument("--paper-protocol", action="store_true", help="also probe with the paper protocol")
-    p.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local", "debug"],
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="where students are trained: here (default) or on Slurm through submitit")
     p.add_argument("--jobs", type=checks.integer(1, 256), default=None,
                    help="concurrent student runs for the local executor, 1..256")

@@ -6,6 +6,7 @@ import argparse
 
 from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, add_store, print_json
+from dastat.constants import EXECUTORS
 
 
 def register(sub) -> None:
@@ -13,7 +14,7 @@ def register(sub) -> None:
                     description="Expand CONFIG.yaml (pairs x schemes x seeds x epoch factors, plus probe jobs), "
                     "skip jobs already in the results, run the rest locally or on Slurm (submitit).")
     p.add_argument("config", type=checks.InputFile(), help="sweep file (YAML); see dastat.runs.jobs for the keys")
-    p.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local", "debug"],
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="local (default), slurm via submitit, or submitit's local/debug executors")
     p.add_argument("--jobs", type=checks.integer(1, 256), default=1,
                    help="concurrent jobs for the local executor, 1..256 (default 1)")

@@ -10,11 +10,12 @@ from dastat.cli.common import (
     add_command,
     add_device,
     add_image_size,
-    add_normalisation,
     add_root,
     add_seed,
     add_store,
+    add_teacher,
     key_values,
+    load_teacher,
     print_json,
     show_progress,
 )
@@ -28,8 +29,7 @@ def register(sub) -> None:
                     description="Distil a teacher into a student with one DA scheme: 0.1*CE + 0.9*(KL(x) + "
                     "KL(x')), tau 4, SGD, 240 epochs x factor. With no --teacher/--data: the embedded digits "
                     "teacher on the digits data.")
-    p.add_argument("--teacher", default=None, type=checks.InputFile(),
-                   help="teacher checkpoint (default: the embedded digits teacher)")
+    add_teacher(p)
     p.add_argument("--student", default="resnet8", help="student architecture (default: resnet8)")
     p.add_argument("--data", default=None, help="dataset name (default: digits)")
     add_root(p)
@@ -63,11 +63,10 @@ def register(sub) -> None:
     add_device(p)
     add_store(p)
     p.add_argument("--record", action="store_true", help="add the run to the results store (implied by --store)")
-    add_normalisation(p)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dastat import data, models
+    from dastat import data
     from dastat.errors import InvalidArgumentError
     from dastat.train import distill
     from dastat.train.distributed import detect_world
@@ -84,11 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         store = store_mod.open(args.store)
     train_set = data.load(name, root=args.root, split="train", image_size=args.image_size)
     test_set = data.load(name, root=args.root, split="test", image_size=args.image_size)
-    if args.teacher is None:
-        teacher = models.embedded_teacher()
-    else:
-        teacher = models.load_teacher(args.teacher, mean=args.mean, std=args.std, trust=args.trust_checkpoint,
-                                      dataset=train_set)
+    teacher = load_teacher(args, train_set, "cpu")  # distill moves it to --device
     result = distill(teacher, args.student, train_set, test_set, args.scheme, method=args.method, gamma=args.gamma,
                      alpha=args.alpha, beta=args.beta, method_options=_options(args.method_option),
                      init_epochs=args.init_epochs, epochs=args.epochs,

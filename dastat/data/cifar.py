@@ -23,15 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dastat.constants import CIFAR10, CIFAR100
 from dastat.data.layout import find_folder, need_root
 from dastat.data.registry import DATASETS
 from dastat.data.source import FileSource
 from dastat.errors import DataError
 
-CIFAR100_MEAN = (0.5071, 0.4867, 0.4408)
-CIFAR100_STD = (0.2675, 0.2565, 0.2761)
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN, CIFAR100_STD = CIFAR100
+CIFAR10_MEAN, CIFAR10_STD = CIFAR10
 
 # The globals a CIFAR pickle needs: numpy's array reconstruction (old and new module paths)
 # and the codec Python 3 protocol-2 pickles use for bytes.

@@ -21,7 +21,7 @@ from dastat.models import (  # noqa: F401
 from dastat.models.checkpoint import load_student, load_teacher, save_checkpoint
 from dastat.models.classifier import Classifier, Normalize, wrap
 from dastat.models.embedded import EMBEDDED_TEACHER, embedded_teacher
-from dastat.models.zoo import MODELS, create, list_models
+from dastat.models.zoo import MODELS, create, list_models, register
 
 __all__ = [
     "EMBEDDED_TEACHER",
@@ -33,6 +33,7 @@ __all__ = [
     "list_models",
     "load_student",
     "load_teacher",
+    "register",
     "save_checkpoint",
     "wrap",
 ]

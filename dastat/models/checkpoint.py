@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from dastat.checks import check_class_count
 from dastat.device import resolve_device
 from dastat.errors import CheckpointError, InvalidArgumentError
 from dastat.models import layouts
@@ -85,18 +86,15 @@ def _describe_mismatch(state_dict: Mapping[str, Tensor], expected: Mapping[str, 
 def _resolve_num_classes(unpacked: layouts.Unpacked, num_classes, dataset, path: Path) -> int:
     head = layouts.classifier_entry(unpacked.state_dict)
     stored = unpacked.meta.get("num_classes") or (head[1] if head else None)
-    wanted, why = num_classes, "num_classes"
+    wanted, why = num_classes, "the num_classes asked for"
     if wanted is None and dataset is not None:
         wanted = getattr(dataset, "num_classes", None) or _DATASET_CLASSES.get(dataset)
         why = f"dataset {getattr(dataset, 'name', dataset)!r}"
     if wanted is not None:
-        if stored is not None and int(stored) != int(wanted):
-            where = f"its classifier {head[0]!r} has" if head else "it has"
-            raise CheckpointError(
-                f"class-count mismatch: checkpoint {path} was trained for {stored} classes ({where} "
-                f"{stored} outputs) but {why} asks for {wanted}. Use a teacher trained on the same "
-                "dataset (same class count), or pass the matching dataset / num_classes."
-            )
+        where = f"its classifier {head[0]!r}" if head else "its metadata"
+        check_class_count(stored, wanted, model=f"checkpoint {path} ({where})", against=why,
+                          fix="use a teacher trained on the same dataset (same class count), "
+                              "or pass the matching dataset / num_classes")
         return int(wanted)
     if stored is None:
         raise CheckpointError(

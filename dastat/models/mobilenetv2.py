@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from dastat.models.zoo import MODELS, head_pool
+from dastat.models.zoo import head_pool, register
 
 
 def _conv_bn(inp: int, oup: int, kernel: int, stride: int) -> nn.Sequential:
@@ -87,7 +87,7 @@ class MobileNetV2(nn.Module):
         return out
 
 
-@MODELS.register("MobileNetV2")
+@register("MobileNetV2")
 def mobile_half(num_classes: int = 100, image_size: int = 32) -> nn.Module:
     """RepDistiller's MobileNetV2 (``mobile_half``): expansion 6, width multiplier 0.5."""
     return MobileNetV2(6, num_classes, width_mult=0.5, image_size=image_size)

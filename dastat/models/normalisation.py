@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
+from dastat.constants import CIFAR10, CIFAR100, IMAGENET, Stats
 from dastat.errors import UnknownNameError
-
-Stats = tuple[float, float, float]
-
-CIFAR100: tuple[Stats, Stats] = ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))
-CIFAR10: tuple[Stats, Stats] = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-IMAGENET: tuple[Stats, Stats] = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 #: RepDistiller's CIFAR teachers use CIFAR-100's statistics; Tiny ImageNet and ImageFolder
 #: teachers (ImageNet-100, ImageNet) use ImageNet's.

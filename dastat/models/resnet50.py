@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dastat.models.zoo import MODELS
+from dastat.models.zoo import register
 
 
 class Bottleneck(nn.Module):
@@ -87,7 +87,7 @@ class ResNetV2(nn.Module):
         return out
 
 
-@MODELS.register("ResNet50")
+@register("ResNet50")
 def resnet50(num_classes: int = 100, image_size: int = 32) -> nn.Module:
     """RepDistiller's ResNet50: bottleneck blocks [3, 4, 6, 3] with a CIFAR stem."""
     return ResNetV2([3, 4, 6, 3], num_classes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dastat.models.zoo import MODELS, head_pool
+from dastat.models.zoo import head_pool, register
 
 
 def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -93,7 +93,7 @@ class CifarResNet(nn.Module):
 
 
 def _register(name: str, depth: int, num_filters: list[int]) -> None:
-    @MODELS.register(name)
+    @register(name)
     def build(num_classes: int = 100, image_size: int = 32) -> nn.Module:
         return CifarResNet(depth, num_filters, num_classes, image_size)
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dastat.models.shuffle import ShuffleBlock
-from dastat.models.zoo import MODELS, head_pool
+from dastat.models.zoo import head_pool, register
 
 
 class Bottleneck(nn.Module):
@@ -81,7 +81,7 @@ class ShuffleNetV1(nn.Module):
         return out
 
 
-@MODELS.register("ShuffleV1")
+@register("ShuffleV1")
 def shuffle_v1(num_classes: int = 100, image_size: int = 32) -> nn.Module:
     """RepDistiller's ShuffleV1: groups 3, stage widths 240/480/960, blocks 4/8/4."""
     return ShuffleNetV1([240, 480, 960], [4, 8, 4], 3, num_classes, image_size)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dastat.models.shuffle import ShuffleBlock
-from dastat.models.zoo import MODELS, head_pool
+from dastat.models.zoo import head_pool, register
 
 
 class BasicBlock(nn.Module):
@@ -104,7 +104,7 @@ class ShuffleNetV2(nn.Module):
         return out
 
 
-@MODELS.register("ShuffleV2")
+@register("ShuffleV2")
 def shuffle_v2(num_classes: int = 100, image_size: int = 32) -> nn.Module:
     """RepDistiller's ShuffleV2 (net size 1): widths 116/232/464, 1024 features, blocks 3/7/3."""
     return ShuffleNetV2((116, 232, 464, 1024), (3, 7, 3), num_classes, image_size)

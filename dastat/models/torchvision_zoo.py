@@ -11,7 +11,7 @@ import functools
 import torchvision.models as tvm
 from torch import Tensor, nn
 
-from dastat.models.zoo import MODELS
+from dastat.models.zoo import register
 
 TORCHVISION_NAMES = (
     "resnet18", "resnet34", "resnet50", "resnet101", "wide_resnet50_2", "resnext50_32x4d",
@@ -47,7 +47,7 @@ def _with_feat(base: type) -> type:
 
 
 def _register(name: str) -> None:
-    @MODELS.register(f"tv_{name}")
+    @register(f"tv_{name}")
     def build(num_classes: int = 1000, image_size: int = 224) -> nn.Module:
         net = getattr(tvm, name)(weights=None, num_classes=num_classes)
         net.__class__ = _with_feat(type(net))  # same parameters, RepDistiller's forward signature

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dastat.models.zoo import MODELS
+from dastat.models.zoo import register
 
 # Five blocks of conv widths; a 2x2 max-pool follows blocks 0-2 (and block 3 at 64 px).
 _CFG = {
@@ -88,7 +88,7 @@ class VGG(nn.Module):
 
 
 def _register(name: str) -> None:
-    @MODELS.register(name)
+    @register(name)
     def build(num_classes: int = 100, image_size: int = 32) -> nn.Module:
         return VGG(_CFG[name], num_classes, image_size)
 

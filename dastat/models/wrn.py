@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dastat.models.zoo import MODELS, head_pool
+from dastat.models.zoo import head_pool, register
 
 
 class BasicBlock(nn.Module):
@@ -95,7 +95,7 @@ class WideResNet(nn.Module):
 def _register(depth: int, widen: int) -> None:
     name = f"wrn_{depth}_{widen}"
 
-    @MODELS.register(name)
+    @register(name)
     def build(num_classes: int = 100, image_size: int = 32) -> nn.Module:
         return WideResNet(depth, num_classes, widen, image_size)
 

@@ -1,7 +1,7 @@
 """The probe: T. stddev of augmentation schemes for a teacher, without training students."""
 
 from dastat.probe.estimator import Interval, PairedDifference, interval, paired_difference
-from dastat.probe.measure import STUDENT_FREE, ProbeInterrupted, rank, ranking_table, t_stddev
+from dastat.probe.measure import STUDENT_FREE, ProbeInterrupted, Ranking, rank, ranking_table, t_stddev
 from dastat.probe.result import ProbeResult
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "PairedDifference",
     "ProbeInterrupted",
     "ProbeResult",
+    "Ranking",
     "interval",
     "paired_difference",
     "rank",

@@ -26,12 +26,12 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
+from dastat import distributed
 from dastat.augment.geometry import Identity
 from dastat.augment.mixing import CutMixParams, MixupParams
 from dastat.augment.picking import Pick, PickParams
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import NumericalError
-from dastat.probe import distributed
 from dastat.probe.stream import BatchStream, generator_for
 
 # CPU forwards: large ones spend their time in the kernel, mapping and unmapping fresh activation
@@ -47,11 +47,11 @@ MEMORY_SHARE = 0.5  # of the free memory a pass may plan to use (the rest: other
 
 @dataclass
 class Job:
-    """One scheme to probe: its key, the scheme, and the network its picking needs (or None)."""
+    """One scheme to probe: its key, the scheme, and what its picking needs (``augment.scorer_for``)."""
 
     name: str
     scheme: Callable
-    scorer: nn.Module | None = None
+    scorer: nn.Module | tuple[nn.Module, nn.Module] | None = None
 
 
 def reuses_x(scheme: Callable) -> bool:
@@ -149,6 +149,20 @@ class _CountingScorer(nn.Module):
         return self.net(x)
 
 
+def _counting(scorer):
+    """A scorer (one network or a ``(teacher, student)`` pair) whose forwards are counted, or None."""
+    if scorer is None:
+        return None
+    return tuple(map(_CountingScorer, scorer)) if isinstance(scorer, tuple) else _CountingScorer(scorer)
+
+
+def _images_scored(scorer) -> int:
+    """Images a counting scorer has sent through its networks (each network's forwards count)."""
+    if scorer is None:
+        return 0
+    return sum(s.images for s in scorer) if isinstance(scorer, tuple) else scorer.images
+
+
 @dataclass
 class _Mix:
     """Per row of a piece: the second label and the weight of the own one, and the source image's row in its batch."""
@@ -225,7 +239,7 @@ class _Engine:
         self.batches_per_set, self.seed = batches_per_set, seed
         self.device, self.c, self.width = dataset.device, dataset.num_classes, 1 + len(jobs)
         self.stream = BatchStream(len(dataset), batch_size, seed=seed, device=self.device)
-        self.scorers = {job.name: _CountingScorer(job.scorer) if job.scorer is not None else None for job in jobs}
+        self.scorers = {job.name: _counting(job.scorer) for job in jobs}
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
         self.row_bytes = _row_bytes(teacher, dataset.images[:1])
         self.forward_rows = _forward_rows(self.device, self.row_bytes)
@@ -289,12 +303,12 @@ class _Engine:
                 out, params = [], []
                 scorer = self.scorers[job.name]
                 for x, g, seg in zip(xs, gen_of, segments):
-                    before = scorer.images if scorer is not None else 0
+                    before = _images_scored(scorer)
                     xp, p = scheme(x, generator=g, scorer=scorer, return_params=True)
                     out.append(xp)
                     params.append(p)
                     if scorer is not None:
-                        work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + scorer.images - before
+                        work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + _images_scored(scorer) - before
             work.pieces += [_Piece(xp, _own_labels(p, lab), seg, b, mix=_mix(p, lab, xp.shape[0]))
                             for xp, p, lab, seg, b in zip(out, params, labels, segments, batches)]
         return work
@@ -559,7 +573,7 @@ def run(
     flagged ``interrupted``.
     """
     names = [job.name for job in jobs]
-    world, rank = distributed.world_size(), distributed.rank()
+    world = distributed.detect_world()
     records = SetRecords.empty(len(jobs), dataset.num_classes)
     counts, active = dict.fromkeys(names, 0), set(names)
     start, interrupted = time.perf_counter(), False
@@ -574,8 +588,8 @@ def run(
         try:
             while active and len(records) < max_sets:
                 first = len(records)
-                last = min(max_sets, first + world * check_every)
-                block = _round(engine, range(first + rank, last, world), active, last - first, world)
+                last = min(max_sets, first + world.size * check_every)
+                block = _round(engine, range(first + world.rank, last, world.size), active, last - first, world)
                 records = SetRecords.cat([records, block])
                 counts.update(dict.fromkeys(active, last))
                 _raise_on_nonfinite(block, names, engine.stream)
@@ -588,7 +602,7 @@ def run(
     return output()
 
 
-def _round(engine: _Engine, mine: range, active: set[str], num_sets: int, world: int) -> SetRecords:
+def _round(engine: _Engine, mine: range, active: set[str], num_sets: int, world: distributed.World) -> SetRecords:
     """One round's records on the host, in set order: this rank's sets in passes, then every rank's."""
     per_pass = engine.sets_per_pass(active)
     mine = list(mine)

@@ -6,23 +6,24 @@ import inspect
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
 from torch import nn
 
-from dastat import augment
+from dastat import augment, distributed
 from dastat.checks import check_float
+from dastat.constants import PAPER_SCHEMES, STUDENT_FREE
 from dastat.data.dataset import ImageTensorDataset
+from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
-from dastat.probe import distributed, engine, protocols
+from dastat.probe import engine, protocols
 from dastat.probe.estimator import paired_difference
 from dastat.probe.progress import RoundProgress
 from dastat.probe.result import ProbeResult, summarise
 
 # The paper's schemes that need no student (docs/method.md, "Schemes"); cutmixpick_s joins them when a student is given.
-STUDENT_FREE = ("identity", "flip", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix", "cutmixpick_t")
 
 
 class ProbeInterrupted(DastatError):
@@ -58,8 +59,8 @@ def _run(
     progress: bool,
     min_diff: float = 0.0,
 ) -> list[ProbeResult]:
-    teacher, dataset, dev = protocols.prepare(teacher, dataset, device)
-    distributed.init_from_env(dev)
+    world, dev = distributed.join(resolve_device(device))
+    teacher, dataset, dev = protocols.prepare(teacher, dataset, dev)
     if student is not None:
         student = student.to(dev).eval()
     cfg = protocols.settings(
@@ -67,7 +68,7 @@ def _run(
         max_sets=max_sets, min_sets=min_sets, check_every=check_every, confidence=confidence,
         randomness=randomness, seed=seed, amp=amp,
     )
-    fill = protocols.fill_colour(teacher, dataset)
+    fill = augment.fill_colour(teacher, dataset)
     jobs = [protocols.make_job(s, dataset=dataset, teacher=teacher, student=student, cfg=cfg, fill=fill)
             for s in schemes]
     names = [job.name for job in jobs]
@@ -82,7 +83,7 @@ def _run(
             return set(names)  # keep every scheme on the same sets until all intervals are tight
         return protocols.unresolved(out, names, cfg, min_diff) if resolve else set()
 
-    bar = RoundProgress(cfg, names, enabled=progress and distributed.rank() == 0)
+    bar = RoundProgress(cfg, names, enabled=progress and world.is_main)
     with bar:
         out = engine.run(
             teacher, dataset, jobs, base=base, batch_size=cfg.batch_size, batches_per_set=cfg.batches_per_set,
@@ -201,7 +202,7 @@ class _StoreFor:
         self.db = store
 
     def add(self, results: Sequence[ProbeResult]) -> None:
-        if self.db is not None and distributed.rank() == 0:
+        if self.db is not None and distributed.detect_world().is_main:
             for result in results:
                 self.db.add_probe(result.to_dict())
 
@@ -216,10 +217,10 @@ def rank(
     min_diff: float = 0.01,
     student: nn.Module | None = None,
     n_resamples: int = 2000,
-    return_results: bool = False,
+    return_results: bool | None = None,
     store=None,
     **options,
-) -> pd.DataFrame | tuple[pd.DataFrame, list[ProbeResult]]:
+) -> Ranking:
     """Probe several schemes on common random numbers and rank them by T. stddev (lowest first).
 
     Every scheme sees the same image order and the same base crop/flip, so differences between
@@ -242,14 +243,19 @@ def rank(
     options
         As for :func:`t_stddev` (protocol, rtol, max_sets, seed, device, ...).
 
+    return_results : bool, deprecated
+        Gave a ``(table, results)`` tuple; use ``.table`` and ``.results`` of the returned Ranking.
+
     Returns
     -------
-    DataFrame, one row per scheme (and the ProbeResults when ``return_results``).
+    Ranking
+        ``.table`` (DataFrame, one row per scheme, lowest T. stddev first) and ``.results`` (the
+        ProbeResults in the order of ``schemes``).
     """
     if isinstance(schemes, str):
         if schemes != "all":
             raise InvalidArgumentError(f"schemes must be 'all' or a list of schemes; got {schemes!r}")
-        schemes = [*STUDENT_FREE, "cutmixpick_s"] if student is not None else list(STUDENT_FREE)
+        schemes = list(PAPER_SCHEMES if student is not None else STUDENT_FREE)
     if not schemes:
         raise InvalidArgumentError("schemes must name at least one scheme")
     min_diff = check_float(min_diff, "min_diff", low=0)
@@ -261,7 +267,50 @@ def rank(
     table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff)
     if not return_sets:
         results = [_without_sets(r) for r in results]
-    return (table, results) if return_results else table
+    ranking = Ranking(table, results)
+    if return_results is not None:
+        warnings.warn("rank(return_results=...) is deprecated: rank returns a Ranking; use its .table and .results",
+                      DeprecationWarning, stacklevel=2)
+        return (table, results) if return_results else table  # type: ignore[return-value]
+    return ranking
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What :func:`rank` returns: the ranked ``table`` and each scheme's ``results``.
+
+    Used as the DataFrame that ``rank`` once returned (``ranking["scheme"]``, ``ranking.iloc``), it
+    hands the call on to ``.table`` with a DeprecationWarning.
+    """
+
+    table: pd.DataFrame
+    results: list[ProbeResult]
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("table", "results"):
+            raise AttributeError(name)
+        _warn_frame()
+        return getattr(self.table, name)
+
+    def __getitem__(self, key):
+        _warn_frame()
+        return self.table[key]
+
+    def __len__(self) -> int:
+        _warn_frame()
+        return len(self.table)
+
+    def __iter__(self):
+        _warn_frame()
+        return iter(self.table)
+
+    def _repr_html_(self) -> str | None:
+        return self.table._repr_html_()
+
+
+def _warn_frame() -> None:
+    warnings.warn("rank returns a Ranking, no longer a DataFrame: use ranking.table (and ranking.results)",
+                  DeprecationWarning, stacklevel=3)
 
 
 def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, seed: int = 0,

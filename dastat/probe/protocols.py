@@ -11,14 +11,13 @@ import torch
 from torch import nn
 
 from dastat import augment
-from dastat.checks import check_choice, check_float, check_int
+from dastat.checks import check_choice, check_class_count, check_float, check_int
+from dastat.constants import PROTOCOLS
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import engine, estimator
 from dastat.probe.estimator import t_stddev
-
-PROTOCOLS = ("fast", "paper")
 
 
 @dataclass(frozen=True)
@@ -97,12 +96,8 @@ def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch
         raise InvalidArgumentError(
             f"the probe needs an in-memory ImageTensorDataset; got {type(dataset).__name__}: {hint}"
         )
-    num_classes = getattr(teacher, "num_classes", None)
-    if num_classes is not None and num_classes != dataset.num_classes:
-        raise DastatError(
-            f"the teacher has {num_classes} classes but dataset {dataset.name!r} has {dataset.num_classes}; "
-            "probe a teacher trained on this dataset"
-        )
+    check_class_count(getattr(teacher, "num_classes", None), dataset.num_classes, model="the teacher",
+                      against=f"dataset {dataset.name!r}", fix="probe a teacher trained on this dataset")
     # channels_last: faster convolutions on CUDA and, through oneDNN, on CPU (1.7x for resnet8 here).
     teacher = teacher.to(dev, memory_format=torch.channels_last).eval()
     dataset = dataset.to(dev)
@@ -120,12 +115,6 @@ def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch
             f"the teacher returned logits of shape {tuple(logits.shape)}; expected [B, {dataset.num_classes}]"
         )
     return teacher, dataset, dev
-
-
-def fill_colour(teacher: nn.Module, dataset: ImageTensorDataset) -> tuple[int, int, int]:
-    """The teacher's mean colour in uint8: zero after its normalisation (docs/method.md, "Schemes": cutout)."""
-    mean = getattr(teacher, "mean", None) or dataset.mean
-    return tuple(round(255 * m) for m in mean)
 
 
 def make_job(
@@ -147,12 +136,7 @@ def make_job(
         name = scheme
     else:
         obj, name = scheme, getattr(scheme, "name", type(scheme).__name__)
-    needs = getattr(obj, "scorer", None)
-    if needs == "student" and student is None:
-        raise DastatError(f"scheme {name!r} ranks images by the student's entropy and needs a student: "
-                          "pass student= (API) or --student PATH (CLI)")
-    scorer = {"teacher": teacher, "student": student}.get(needs) if needs else None
-    return engine.Job(name, obj, scorer)
+    return engine.Job(name, obj, augment.scorer_for(obj, teacher, student))
 
 
 def scheme_params(job: engine.Job) -> dict:

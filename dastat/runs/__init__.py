@@ -6,8 +6,9 @@ results. ``run_sweep(config)`` runs a sweep file; ``run_plan(Plan(jobs))`` runs 
 (:func:`training_jobs`, :func:`probe_jobs`).
 """
 
+from dastat.constants import EXECUTORS
 from dastat.runs.done import is_done, split_done
-from dastat.runs.executors import EXECUTORS, execute, make_executor, plan_cohorts, run_cohort, run_job
+from dastat.runs.executors import execute, make_executor, plan_cohorts, run_cohort, run_job
 from dastat.runs.jobs import Job, Plan, expand, load_config, plan_sweep, probe_jobs, training_jobs
 from dastat.runs.record import open_store, record_probes, record_runs
 from dastat.runs.sweep import run_plan, run_sweep

@@ -20,8 +20,6 @@ from dastat.errors import DastatError
 from dastat.runs.jobs import Job
 from dastat.runs.record import open_store, record_probes, record_runs
 
-EXECUTORS = ("local", "slurm", "submitit-local", "debug")
-
 
 def _load_teacher(job: Job, train_set):
     from dastat import models

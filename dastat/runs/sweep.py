@@ -6,8 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from dastat.constants import EXECUTORS
 from dastat.runs.done import split_done
-from dastat.runs.executors import EXECUTORS, execute, plan_cohorts
+from dastat.runs.executors import execute, plan_cohorts
 from dastat.runs.jobs import Plan, plan_sweep
 from dastat.runs.record import open_store
 

@@ -119,7 +119,7 @@ def correlation(
         boot = intervals.bootstrap_distribution(method, x, y, n_resamples=n_resamples, rng=rng)
         interval = intervals.bca(r, boot, intervals.jackknife(method, x, y), confidence)
     else:
-        interval = intervals.Interval(math.nan, math.nan, "none", "n_resamples = 0: no bootstrap interval")
+        interval = intervals.CoefficientInterval(math.nan, math.nan, "none", "n_resamples = 0: no bootstrap interval")
     if interval.note:
         notes.append(interval.note)
     if n_resamples > 0:

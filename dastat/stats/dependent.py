@@ -77,7 +77,7 @@ def steiger_variance(r_ya: float, r_yb: float, r_ab: float, n: int) -> float:
     return (2 - 2 * steiger_covariance((r_ya + r_yb) / 2, r_ab)) / (n - 3)
 
 
-def zou_interval(r_ya: float, r_yb: float, r_ab: float, n: int, confidence: float) -> intervals.Interval:
+def zou_interval(r_ya: float, r_yb: float, r_ab: float, n: int, confidence: float) -> intervals.CoefficientInterval:
     """Zou's (2007, Psychological Methods 12, 399-413) interval for r_ya - r_yb, overlapping case.
 
     Built from each correlation's Fisher-z interval (l, u) and the correlation of r_ya with r_yb,
@@ -86,7 +86,8 @@ def zou_interval(r_ya: float, r_yb: float, r_ab: float, n: int, confidence: floa
      d + sqrt((u_a - r_ya)^2 + (r_yb - l_b)^2 - 2c (u_a - r_ya)(r_yb - l_b))].
     """
     if n <= 3 or max(abs(r_ya), abs(r_yb)) >= 1:
-        return intervals.Interval(math.nan, math.nan, "none", "n <= 3 or |r| = 1: Zou's interval is undefined")
+        return intervals.CoefficientInterval(math.nan, math.nan, "none",
+                                             "n <= 3 or |r| = 1: Zou's interval is undefined")
     a, b = intervals.fisher_z(r_ya, n, confidence), intervals.fisher_z(r_yb, n, confidence)
     c = (((r_ab - r_ya * r_yb / 2) * (1 - r_ya**2 - r_yb**2 - r_ab**2) + r_ab**3)
          / ((1 - r_ya**2) * (1 - r_yb**2)))
@@ -95,7 +96,7 @@ def zou_interval(r_ya: float, r_yb: float, r_ab: float, n: int, confidence: floa
                             - 2 * c * (r_ya - a.low) * (b.high - r_yb)))
     high = d + math.sqrt(max(0.0, (a.high - r_ya) ** 2 + (r_yb - b.low) ** 2
                              - 2 * c * (a.high - r_ya) * (r_yb - b.low)))
-    return intervals.Interval(low, high, "zou2007")
+    return intervals.CoefficientInterval(low, high, "zou2007")
 
 
 def bootstrap_p_value(boot: np.ndarray) -> float:

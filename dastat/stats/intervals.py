@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +13,11 @@ from dastat.stats.coefficients import coefficient
 
 
 @dataclass(frozen=True)
-class Interval:
-    """A two-sided interval and how it was made."""
+class CoefficientInterval:
+    """A two-sided interval on a correlation coefficient and how it was made.
+
+    Not :class:`dastat.probe.Interval`, which holds a T. stddev estimate with its interval.
+    """
 
     low: float
     high: float
@@ -21,17 +25,17 @@ class Interval:
     note: str = ""  # why a fallback was taken, "" otherwise
 
 
-def fisher_z(r: float, n: int, confidence: float) -> Interval:
+def fisher_z(r: float, n: int, confidence: float) -> CoefficientInterval:
     """Fisher-z interval for Pearson's r: tanh(atanh r ± z_{1-α/2} / sqrt(n - 3)).
 
     The same interval as scipy's ``pearsonr(...).confidence_interval()``; for n <= 3 it is the whole of
     [-1, 1] (the standard error is infinite), and for |r| = 1 it collapses onto r.
     """
     if n <= 3:
-        return Interval(-1.0, 1.0, "fisher_z", "n <= 3: the Fisher-z standard error is infinite")
+        return CoefficientInterval(-1.0, 1.0, "fisher_z", "n <= 3: the Fisher-z standard error is infinite")
     z = math.atanh(r) if abs(r) < 1 else math.copysign(math.inf, r)
     half = float(ndtri(0.5 + confidence / 2)) / math.sqrt(n - 3)
-    return Interval(math.tanh(z - half), math.tanh(z + half), "fisher_z")
+    return CoefficientInterval(math.tanh(z - half), math.tanh(z + half), "fisher_z")
 
 
 def bootstrap_distribution(
@@ -57,7 +61,7 @@ def jackknife(method: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def bca(
     estimate: float, boot: np.ndarray, jack: np.ndarray, confidence: float
-) -> Interval:
+) -> CoefficientInterval:
     """Bias-corrected and accelerated interval (Efron 1987; Efron & Tibshirani 1993, §14.3).
 
     Falls back to the percentile interval, saying so in ``note``, where BCa is undefined: the bias
@@ -67,7 +71,7 @@ def bca(
     boot = boot[np.isfinite(boot)]
     alpha = (1 - confidence) / 2
     if boot.size == 0:
-        return Interval(math.nan, math.nan, "none", "no resample had a defined coefficient")
+        return CoefficientInterval(math.nan, math.nan, "none", "no resample had a defined coefficient")
     # Ties count half, as scipy.stats.bootstrap: Kendall's tau takes few distinct values at small n.
     share_below = (np.count_nonzero(boot < estimate) + np.count_nonzero(boot <= estimate)) / (2 * boot.size)
     z0 = float(ndtri(share_below))
@@ -78,21 +82,29 @@ def bca(
         why = ("every resample fell on one side of the estimate" if not math.isfinite(z0)
                else "the jackknife values have no spread (e.g. r = ±1)")
         low, high = np.quantile(boot, [alpha, 1 - alpha])
-        return Interval(float(low), float(high), "percentile", f"BCa undefined ({why}): percentile interval")
+        return CoefficientInterval(float(low), float(high), "percentile", f"BCa undefined ({why}): percentile interval")
     accel = float((spread**3).sum()) / denom
     levels = []
     for z_alpha in (ndtri(alpha), ndtri(1 - alpha)):
         shifted = z0 + z_alpha
         levels.append(float(ndtr(z0 + shifted / (1 - accel * shifted))))
     low, high = np.quantile(boot, levels)
-    return Interval(float(low), float(high), "bca")
+    return CoefficientInterval(float(low), float(high), "bca")
 
 
-def percentile(boot: np.ndarray, confidence: float) -> Interval:
+def percentile(boot: np.ndarray, confidence: float) -> CoefficientInterval:
     """Plain percentile interval of a bootstrap distribution (NaN resamples ignored)."""
     boot = boot[np.isfinite(boot)]
     if boot.size == 0:
-        return Interval(math.nan, math.nan, "none", "no resample had a defined coefficient")
+        return CoefficientInterval(math.nan, math.nan, "none", "no resample had a defined coefficient")
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha])
-    return Interval(float(low), float(high), "percentile")
+    return CoefficientInterval(float(low), float(high), "percentile")
+
+
+def __getattr__(name: str):
+    if name == "Interval":  # the old name, shared with dastat.probe.Interval
+        warnings.warn("dastat.stats.intervals.Interval is deprecated: use CoefficientInterval", DeprecationWarning,
+                      stacklevel=2)
+        return CoefficientInterval
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

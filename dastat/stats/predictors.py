@@ -355,9 +355,9 @@ def _stratified(items: list) -> tuple[float, np.ndarray | None, int, int]:
     return estimate, draws, int(w.sum()), len(usable)
 
 
-def _stratified_interval(draws: np.ndarray | None, confidence: float) -> tuple[intervals.Interval, float]:
+def _stratified_interval(draws: np.ndarray | None, confidence: float) -> tuple[intervals.CoefficientInterval, float]:
     if draws is None:
-        return intervals.Interval(math.nan, math.nan, "none", "n_resamples = 0: no bootstrap"), math.nan
+        return intervals.CoefficientInterval(math.nan, math.nan, "none", "n_resamples = 0: no bootstrap"), math.nan
     return intervals.percentile(draws, confidence), dependent.bootstrap_p_value(draws)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from dastat.constants import PAPER_SCHEMES
+
 # RepDistiller's CIFAR-100 zoo (docs/method.md, "Models and checkpoints"), spelt exactly as the zoo spells them.
 ZOO_NAMES = (
     "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
@@ -20,10 +22,7 @@ _ARCH_ALIASES = {
     "shuv2": "ShuffleV2", "shufflenetv1": "ShuffleV1", "shufflenetv2": "ShuffleV2",
 }
 
-SCHEME_NAMES = (
-    "identity", "flip", "crop", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix",
-    "cutmixpick_t", "cutmixpick_s",
-)
+SCHEME_NAMES = (*PAPER_SCHEMES, "crop", "cutmixpick_kl")  # dastat's built-in schemes
 
 _SCHEME_ALIASES = {
     "none": "identity", "no_da": "identity", "noda": "identity", "same": "identity",

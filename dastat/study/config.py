@@ -17,12 +17,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from dastat.constants import PAPER_SCHEMES, PROTOCOLS
 from dastat.errors import ConfigError, UnknownNameError
 
 # docs/method.md, "Schemes": the paper's nine schemes, in the paper's order.
-ALL_SCHEMES = ("identity", "flip", "flip_crop", "cutout", "autoaugment", "mixup", "cutmix", "cutmixpick_t",
-               "cutmixpick_s")
-PROTOCOLS = ("fast", "paper")
+ALL_SCHEMES = PAPER_SCHEMES
 # The paper's Figure 4 pairs (teacher -> student), on CIFAR-100 and Tiny ImageNet alike.
 PAPER_PAIRS = ({"teacher": "wrn_40_2", "student": "wrn_16_2"}, {"teacher": "resnet56", "student": "resnet20"},
                {"teacher": "vgg13", "student": "vgg8"}, {"teacher": "ResNet50", "student": "vgg8"})

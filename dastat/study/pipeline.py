@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from dastat.checks import check_choice
+from dastat.constants import EXECUTORS
 from dastat.errors import InvalidArgumentError
 from dastat.jsonable import json_ready
-from dastat.runs import EXECUTORS, Plan, probe_jobs, record_probes, run_plan, split_done, training_jobs
+from dastat.runs import Plan, probe_jobs, record_probes, run_plan, split_done, training_jobs
 from dastat.study.analysis import StudyAnalysis, analyse
 from dastat.study.config import StudyConfig
 from dastat.study.teachers import TeacherInfo, obtain_teacher
@@ -112,8 +113,7 @@ def _probe_teacher(config: StudyConfig, info: TeacherInfo, teacher, *, train_set
             options.update(rtol=settings.rtol, max_sets=settings.max_sets, min_sets=settings.min_sets)
         else:
             options.update(epochs=settings.paper_epochs)
-        _, results = probe.rank(teacher, train_set, schemes, protocol, student=scorer, return_results=True,
-                                **options)
+        results = probe.rank(teacher, train_set, schemes, protocol, student=scorer, **options).results
         written += record_probes(store, results)
     return written
 

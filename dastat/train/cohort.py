@@ -140,7 +140,7 @@ def distill_cohort(
             raise InvalidArgumentError(f"out_dirs must give one directory per run: {len(runs)} runs, "
                                        f"{len(out_dirs)} directories")
     inputs.check_classes(teacher, train_set, "teacher")
-    from dastat.train import distributed as dd
+    from dastat import distributed as dd
 
     if dd.detect_world().is_distributed:
         raise InvalidArgumentError("cohorts train in one process; under torchrun use dastat.train.distill")
@@ -161,7 +161,7 @@ def distill_cohort(
     seeds = list(dict.fromkeys(seed for _, seed in runs))
     members = []
     for i, ((scheme, seed), model) in enumerate(zip(runs, models_)):
-        aug = scheme_of(scheme, train_set)
+        aug = scheme_of(scheme, train_set, teacher)
         config = run_config(teacher, model, train_set, test_set, aug, seed=seed, epochs=epochs,
                             epoch_factor=epoch_factor, lr=lr, batch_size=batch_size, amp=amp,
                             channels_last=channels_last, compile=compile, world_size=1)

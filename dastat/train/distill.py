@@ -12,11 +12,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dastat import distributed as dd
 from dastat.checks import check_float, check_int
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import InvalidArgumentError
-from dastat.train import distributed as dd
 from dastat.train import inputs
 from dastat.train.checkpoint import CHECKPOINT_NAME
 from dastat.train.init_stage import default_init_epochs, run_init_stage
@@ -49,13 +49,11 @@ class StudentScorer(nn.Module):
             self.student.train(was_training)
 
 
-def scheme_of(scheme: Any, train_set: ImageTensorDataset):
+def scheme_of(scheme: Any, train_set: ImageTensorDataset, teacher: nn.Module):
     from dastat import augment
 
     if isinstance(scheme, str):
-        # docs/method.md, "Schemes": cutout fills with the dataset's mean colour (the reference zeroes normalised
-        # pixels).
-        fill = tuple(round(255 * m) for m in train_set.mean)
+        fill = augment.fill_colour(teacher, train_set)
         return augment.get(scheme, image_size=train_set.image_size, fill=fill)
     if callable(scheme) and hasattr(scheme, "name"):
         return scheme
@@ -67,9 +65,9 @@ def scheme_of(scheme: Any, train_set: ImageTensorDataset):
 
 def scorer_for(aug: Any, teacher: nn.Module, student: nn.Module) -> Any:
     """What a scheme's ``scorer=`` takes: the teacher, the student (see :class:`StudentScorer`), both, or None."""
-    student_scorer = StudentScorer(student)
-    return {None: None, "teacher": teacher, "student": student_scorer,
-            "teacher+student": (teacher, student_scorer)}.get(getattr(aug, "scorer", None), teacher)
+    from dastat import augment
+
+    return augment.scorer_for(aug, teacher, StudentScorer(student))
 
 
 def save_student(model: nn.Module, out_dir: Path, record: dict[str, Any]) -> None:
@@ -147,7 +145,7 @@ def distill(
         Same classes as the teacher; moved to ``device`` once.
     scheme : str or Scheme
         The DA making x' (``dastat.augment.list_schemes()``); a name is built for the dataset's
-        image size with the dataset's mean colour as fill.
+        image size with the teacher's mean colour as fill (``dastat.augment.fill_colour``).
     method : str
         The distillation method (``dastat.train.methods()``): its term ``beta*L_method(x)`` is added
         to the KD loss, on the ``is_feat`` features of x. Its own modules (CRD's embeddings and
@@ -226,7 +224,7 @@ def distill(
     student_model = inputs.as_classifier(student, train_set, seed=seed, role="student")
     inputs.check_classes(student_model, train_set, "student")
     lr = default_lr(student_model.arch) if lr is None else check_float(lr, "lr", low=0, low_open=True)
-    aug = scheme_of(scheme, train_set)
+    aug = scheme_of(scheme, train_set, teacher)
     from dastat.train.methods import get_method
 
     method_info = get_method(method) if isinstance(method, str) else None
@@ -237,10 +235,7 @@ def distill(
     beta = method_info.beta if beta is None else check_float(beta, "beta", low=0)
 
     dev = resolve_device(device)
-    world = dd.detect_world()
-    if world.is_distributed and dev.type == "cuda":
-        dev = torch.device("cuda", world.local_rank)
-    dd.init_process_group(world, dev)
+    world, dev = dd.join(dev)
     channels_last = dev.type == "cuda" if channels_last is None else bool(channels_last)
     teacher = teacher.to(dev).eval()
     if channels_last:

@@ -9,10 +9,10 @@ from typing import Any
 import torch.nn.functional as F
 from torch import nn
 
+from dastat import distributed as dd
 from dastat.checks import check_float, check_int
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
-from dastat.train import distributed as dd
 from dastat.train import inputs
 from dastat.train.loop import LoopSpec, run_loop
 from dastat.train.result import TrainResult, final_metrics
@@ -78,12 +78,7 @@ def fit(
     seed = check_int(seed, "seed", low=0)
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1)
     dev = resolve_device(device)
-    world = dd.detect_world()
-    if world.is_distributed and dev.type == "cuda":
-        import torch
-
-        dev = torch.device("cuda", world.local_rank)
-    dd.init_process_group(world, dev)
+    world, dev = dd.join(dev)
 
     classifier = inputs.as_classifier(model, train_set, seed=seed, role="model")
     inputs.check_classes(classifier, train_set, "model")

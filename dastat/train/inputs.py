@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import dastat
-from dastat.checks import check_float, check_int
+from dastat.checks import check_class_count, check_float, check_int
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import InvalidArgumentError
 from dastat.rng import derive_seed
@@ -70,13 +70,10 @@ def as_classifier(model: str | nn.Module, dataset: ImageTensorDataset, *, seed: 
 
 def check_classes(model: nn.Module, dataset: ImageTensorDataset, role: str) -> None:
     """The model's outputs must match the dataset's classes."""
-    n = getattr(model, "num_classes", None)
-    if n is not None and n != dataset.num_classes:
-        raise InvalidArgumentError(
-            f"the {role} ({getattr(model, 'arch', type(model).__name__)}) has {n} classes but dataset "
-            f"{dataset.name!r} has {dataset.num_classes}; use a {role} trained on this dataset "
-            "(or one with the same class count)"
-        )
+    check_class_count(getattr(model, "num_classes", None), dataset.num_classes,
+                      model=f"the {role} ({getattr(model, 'arch', type(model).__name__)})",
+                      against=f"dataset {dataset.name!r}",
+                      fix=f"use a {role} trained on this dataset (or one with the same class count)")
 
 
 def standard_augment(image_size: int):

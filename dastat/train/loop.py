@@ -19,10 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dastat import distributed as dd
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import ConfigError, NumericalError
 from dastat.train import checkpoint as ckpt
-from dastat.train import distributed as dd
 from dastat.train.evaluate import evaluate
 from dastat.train.result import TrainResult, best_of, write_records
 from dastat.train.schedule import make_optimizer, make_scheduler

@@ -22,7 +22,7 @@ def _images(b=8, size=32, seed=0):
 
 def test_every_paper_scheme_is_registered():
     assert set(PAPER_SCHEMES) <= set(A.list_schemes())
-    assert A.list_schemes("cutmix*") == ["cutmix", "cutmixpick_s", "cutmixpick_t"]
+    assert A.list_schemes("cutmix*") == ["cutmix", "cutmixpick_kl", "cutmixpick_s", "cutmixpick_t"]
 
 
 @pytest.mark.parametrize("name", PAPER_SCHEMES)
@@ -84,7 +84,7 @@ def test_none_settings_keep_the_scheme_defaults():
 
 
 def test_user_scheme_registers_with_one_decorator():
-    @A.register_scheme("test_invert")
+    @A.register("test_invert")
     class Invert(A.Scheme):
         def apply(self, images, params):
             return 255 - images

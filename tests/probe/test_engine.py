@@ -54,7 +54,7 @@ def test_identity_scores_x_once_for_x_and_x_prime(digits, teacher):
     np.testing.assert_allclose(result.set_means, means, rtol=0, atol=1e-12)
     assert result.t_stddev == pytest.approx(expected, rel=1e-12)
     assert result.n_teacher_forwards == 4 * 5 * 64  # x only: 5 batches of 64 per set, no x' forward
-    _, in_rank = probe.rank(teacher, digits, ["identity", "flip"], return_results=True, **kwargs)
+    in_rank = probe.rank(teacher, digits, ["identity", "flip"], **kwargs).results
     assert np.array_equal(next(r for r in in_rank if r.scheme == "identity").set_means, result.set_means)
 
 
@@ -78,8 +78,8 @@ def test_seeded_runs_are_bit_identical_and_seeds_differ(digits, teacher):
 def test_rank_uses_common_random_numbers(digits, teacher):
     """A scheme's sets in a ranking are those it gets alone: same order, same x, its own stream."""
     kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu")
-    table, results = probe.rank(teacher, digits, ["flip", "cutout", "mixup"], return_results=True,
-                                return_sets=True, **kwargs)
+    ranking = probe.rank(teacher, digits, ["flip", "cutout", "mixup"], return_sets=True, **kwargs)
+    table, results = ranking.table, ranking.results
     alone = probe.t_stddev(teacher, digits, "cutout", return_sets=True, **kwargs)
     in_rank = next(r for r in results if r.scheme == "cutout")
     assert np.array_equal(in_rank.set_means, alone.set_means)

@@ -52,8 +52,8 @@ def test_same_sets_and_figures_as_the_per_batch_engine(run, digits, make_teacher
         options["min_diff"] = 0.0  # the per-batch engine's rule: only a significant pair stops
     dataset = digits.subset(torch.arange(subset)) if subset else digits
     teacher, student = make_teacher(digits), make_teacher(digits, seed=1)
-    _, results = probe.rank(teacher, dataset, schemes, student=student, device="cpu", return_results=True,
-                            return_sets=True, **options)
+    results = probe.rank(teacher, dataset, schemes, student=student, device="cpu", return_sets=True,
+                         **options).results
     expected = EXPECTED["runs"][run]
     assert sorted(r.scheme for r in results) == sorted(expected)
     for result in results:

@@ -33,7 +33,7 @@ def test_student_scheme_without_a_student(digits, teacher):
 
 
 def test_rank_all_leaves_out_the_student_scheme_without_a_student(digits, teacher):
-    table = probe.rank(teacher, digits, "all", **FAST)
+    table = probe.rank(teacher, digits, "all", **FAST).table
     assert set(table["scheme"]) == set(probe.STUDENT_FREE)
 
 

@@ -55,11 +55,11 @@ def test_rank_reports_a_tie_with_its_interval_and_stops_the_pair(digits, teacher
     twin = augment.get("flip", fill=fill)
     twin.name = "flip_twin"  # the same scheme on its own random stream
     kwargs = dict(resolve=True, rtol=0.3, max_sets=24, min_sets=3, check_every=3, device="cpu")
-    tied = probe.rank(teacher, digits, [augment.get("flip", fill=fill), twin], min_diff=0.3, **kwargs)
+    tied = probe.rank(teacher, digits, [augment.get("flip", fill=fill), twin], min_diff=0.3, **kwargs).table
     first = tied.iloc[0]
     assert bool(first["tied"]) and not first["significant"]
     assert first["diff_ci_low"] <= first["diff_next"] <= first["diff_ci_high"]
     assert max(abs(first["diff_ci_low"]), abs(first["diff_ci_high"])) < 0.3 * first["t_stddev"]
     assert tied["n_sets"].nunique() == 1 and tied["n_sets"].iloc[0] < 24  # stopped before max_sets
-    untied = probe.rank(teacher, digits, [augment.get("flip", fill=fill), twin], min_diff=0.0, **kwargs)
+    untied = probe.rank(teacher, digits, [augment.get("flip", fill=fill), twin], min_diff=0.0, **kwargs).table
     assert untied["n_sets"].tolist() == [24, 24] and not untied.iloc[0]["significant"]

@@ -12,7 +12,7 @@ from dastat.probe import engine, protocols
 
 def _run(teacher, digits, **kwargs):
     teacher, dataset, _ = protocols.prepare(teacher, digits, "cpu")
-    fill = protocols.fill_colour(teacher, dataset)
+    fill = augment.fill_colour(teacher, dataset)
     jobs = [engine.Job("cutout", augment.get("cutout", fill=fill)),
             engine.Job("cutmixpick_t", augment.get("cutmixpick_t", fill=fill), teacher)]
     sizes = []

@@ -1,4 +1,7 @@
-"""Running under ``torchrun``: process group, rank, and disjoint per-rank shards of the order."""
+"""Running under ``torchrun``, for probe and trainer alike: the world, joining it, sharding and gathering.
+
+A single process (no torchrun) is a world of one, and every function is then a no-op.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +46,15 @@ def init_process_group(world: World, device: torch.device) -> bool:
         return False
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return True
+
+
+def join(device: torch.device) -> tuple[World, torch.device]:
+    """The world torchrun describes, joined: this rank's device (``cuda:LOCAL_RANK`` on CUDA) and the group."""
+    world = detect_world()
+    if world.is_distributed and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+    init_process_group(world, device)
+    return world, device
 
 
 def shard(order: torch.Tensor, world: World) -> torch.Tensor:
@@ -108,3 +120,20 @@ def broadcast_module(module: torch.nn.Module, world: World) -> None:
         return
     for t in [*module.parameters(), *module.buffers()]:
         dist.broadcast(t.data, src=0)
+
+
+def gather_sets(local: torch.Tensor, num_sets: int, world: World) -> torch.Tensor:
+    """Put together one round's sets; rank r computed sets r, r + W, ... of the round (W = world size).
+
+    ``local`` is [n_r, ...] with n_r = ceil((num_sets - r) / W); returns [num_sets, ...] in
+    set order, identical on every rank.
+    """
+    if not world.is_distributed:
+        return local
+    per_rank = -(-num_sets // world.size)
+    padded = torch.zeros((per_rank, *local.shape[1:]), dtype=local.dtype, device=local.device)
+    padded[: local.shape[0]] = local
+    parts = [torch.empty_like(padded) for _ in range(world.size)]
+    dist.all_gather(parts, padded)
+    stacked = torch.stack(parts, dim=1)  # [per_rank, W, ...]: set j*W + r sits at [j, r]
+    return stacked.reshape(per_rank * world.size, *local.shape[1:])[:num_sets]
