@@ -282,3 +282,24 @@ def test_a_fused_float32_step_on_the_cpu_is_each_members_step_bit_for_bit():
         assert torch.equal(logits[i], alone), i
         for name, p in member.net.named_parameters():
             assert torch.equal(fused_grads[name][i], p.grad), (i, name)
+
+
+def test_each_epoch_reports_the_members_and_their_images_per_second():
+    train_set, test_set = toy_split(32, "train"), toy_split(16, "test")
+    reports = []
+    distill_cohort(toy_teacher(), "resnet8", train_set, test_set, [("flip", 0), ("cutmix", 1)], epochs=2,
+                   batch_size=12, device="cpu", on_epoch=reports.append)
+    assert [r.epoch for r in reports] == [1, 2] and all(r.epochs == 2 for r in reports)
+    assert reports[0].members == ("flip:s0", "cutmix:s1") and reports[0].failed == () and reports[0].active == 2
+    assert all(r.images_per_s > 0 for r in reports)
+
+
+def test_the_cohort_bar_shows_members_and_images_per_second(capsys):
+    from dastat.train import CohortBar, CohortProgress
+
+    bar = CohortBar(["flip:s0", "cutmix:s0", "mixup:s0", "cutout:s0"], epochs=3)
+    bar(CohortProgress(2, 3, ("flip:s0", "cutmix:s0", "mixup:s0", "cutout:s0"), ("mixup:s0",), 123.4))
+    bar.close()
+    shown = capsys.readouterr().err
+    assert "cohort of 4 [flip:s0, cutmix:s0, mixup:s0, ... (+1)]" in shown
+    assert "members=3/4" in shown and "failed=1" in shown and "img_s=123" in shown and "2/3" in shown
