@@ -124,9 +124,10 @@ def distill_cohort(
 
     Member i's result is what ``distill(teacher, student, train_set, test_set, scheme_i, seed=seed_i,
     out_dir=out_dirs[i], ...)`` returns: the same records, final record, store row and run directory
-    (``records.jsonl``, ``student.pt``, ``checkpoint.pt``), up to floating-point summation order (grouped
-    convolutions add in another order than a single network's). Other members' schemes and seeds do not
-    change a member's result.
+    (``records.jsonl``, ``student.pt``, ``checkpoint.pt``): on the CPU the same computation (each
+    member's convolutions are its own kernels; bit for bit in the digits tests), up to float rounding on
+    CUDA (grouped kernels add in another order). Other members' schemes and seeds do not change a
+    member's result.
 
     Parameters
     ----------
