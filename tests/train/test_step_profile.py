@@ -31,3 +31,16 @@ def test_the_bound_counts_the_shared_parts_once_per_seed_group():
     assert cohort_bound(breakdown, 5, 5) == pytest.approx(1.0)  # nothing shared across seeds
     text = format_breakdown(breakdown, 27, 3)
     assert "teacher_x" in text and "40.0%" in text and "1.55x" in text
+
+
+def test_the_cohort_benchmark_prints_its_ratio_and_the_breakdown():
+    from dastat.train import cohort_bench
+
+    breakdown = {"per_step_s": {"teacher_x": 0.004, "student_forward_backward": 0.006}, "step_s": 0.010,
+                 "shared_s": 0.004, "parts_shared": ["teacher_x"]}
+    result = {"members": [f"{s}:s{seed}" for s, seed in cohort_bench.members(27)],
+              "images_per_s": {"cohort": 600.0, "alone": 500.0}, "cohort_vs_alone": 1.2,
+              "cohort_vs_alone_cpu_time": 1.1, "solo_step_cpu_s": breakdown}
+    text = cohort_bench.summary(result)
+    assert "cohort of 27: 600 img/s, alone 500 img/s (1.20x wall, 1.10x CPU time)" in text
+    assert "27 members in 3 seed groups: 1.55x" in text
