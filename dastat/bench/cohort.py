@@ -6,7 +6,8 @@ the paper's resnet56 -> resnet20 at 32 px in bf16. In one run the cohort's epoch
 epochs one after another (``distill``) alternate, ``repeats`` times each, and the best of each is kept
 (the machine may be shared). Images/s count training images of all members over the epoch's wall time,
 test evaluation included, for both; on the CPU (one epoch, model building included) the process's CPU
-time is recorded too, the steadier measure on a shared machine.
+time is recorded too, the steadier measure on a shared machine, with the single-run step's CPU time by
+part and the best ratio a cohort could reach from it (:mod:`dastat.train.step_profile`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ def members(n: int) -> list[tuple[str, int]]:
     grid = [(scheme, seed) for seed in SEEDS for scheme in SCHEMES]
     return grid[:n] if n <= len(grid) else [(s, seed) for seed in range(n // len(SCHEMES) + 1)
                                             for s in SCHEMES][:n]
+
+
+def summary(result: dict) -> str:
+    """The measurement as printed lines: images/s of both, their ratio, and the CPU breakdown with its bound."""
+    from dastat.train.step_profile import format_breakdown
+
+    lines = [f"cohort of {len(result['members'])}: {result['images_per_s']['cohort']:.0f} img/s, alone "
+             f"{result['images_per_s']['alone']:.0f} img/s ({result['cohort_vs_alone']:.2f}x wall, "
+             f"{result['cohort_vs_alone_cpu_time']:.2f}x CPU time)"]
+    if "solo_step_cpu_s" in result:
+        lines.append(format_breakdown(result["solo_step_cpu_s"], len(result["members"]),
+                                      len({m.split(":s")[-1] for m in result["members"]})))
+    return "\n".join(lines)
 
 
 def _setting(dev: torch.device):
@@ -101,6 +115,19 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
         "cohort_vs_alone_cpu_time": min(alone_cpu_s) / min(cohort_cpu_s),
         "quick": quick,
     }
+    if dev.type == "cpu":
+        from dastat.train.step_profile import cohort_bound, solo_step_breakdown
+
+        breakdown = solo_step_breakdown(teacher, student, train_set, runs[: len(SCHEMES)], steps=2 if quick else 4)
+        groups = len({seed for _, seed in runs})
+        result["solo_step_cpu_s"] = breakdown
+        result["cohort_bound"] = cohort_bound(breakdown, len(runs), groups)
+        result["notes"] = (
+            f"Only the seed groups' data, crop+flip and teacher forward on x ({', '.join(breakdown['parts_shared'])}: "
+            f"{100 * breakdown['shared_s'] / breakdown['step_s']:.0f}% of a single run's step) are shared; the "
+            "students' forward and backward, compute-bound on the CPU, and every member's x' and teacher forward "
+            f"on x' are not, so no cohort of {len(runs)} in {groups} seed groups exceeds "
+            f"{result['cohort_bound']:.2f}x here.")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

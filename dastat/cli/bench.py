@@ -38,6 +38,8 @@ def _run(args: argparse.Namespace) -> int:
 
             results["train_cohort"] = cohort_bench.run(device=args.device, quick=args.quick,
                                                        out=out / "train_cohort.json", cohort=args.cohort)
+            if not args.json:
+                print(cohort_bench.summary(results["train_cohort"]))
             continue
         module = importlib.import_module(_TARGETS[target])
         if target == "train" and args.method:

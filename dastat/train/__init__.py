@@ -5,10 +5,11 @@ bit-exactly; under ``torchrun`` they use DistributedDataParallel. ``distill_coho
 of one teacher/student pair for many (scheme, seed) at once, as one fused network.
 """
 
-from dastat.train.cohort import distill_cohort
+from dastat.train.cohort import CohortBar, CohortProgress, distill_cohort
 from dastat.train.distill import distill
 from dastat.train.fit import fit
 from dastat.train.methods import kd_loss, methods, register_method
 from dastat.train.result import TrainResult, read_records
 
-__all__ = ["TrainResult", "distill", "distill_cohort", "fit", "kd_loss", "methods", "read_records", "register_method"]
+__all__ = ["CohortBar", "CohortProgress", "TrainResult", "distill", "distill_cohort", "fit", "kd_loss", "methods",
+           "read_records", "register_method"]

@@ -56,6 +56,45 @@ class _Member:
     streams: dict[str, torch.Generator] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CohortProgress:
+    """A cohort's state after one epoch, as ``distill_cohort`` reports it to ``on_epoch``."""
+
+    epoch: int
+    epochs: int
+    members: tuple[str, ...]  # every member as "scheme:s<seed>", in the order of ``runs``
+    failed: tuple[str, ...]  # the members stopped by a NaN or infinite loss
+    images_per_s: float  # training images of the members still training, per second of the epoch
+
+    @property
+    def active(self) -> int:
+        """How many members are still training."""
+        return len(self.members) - len(self.failed)
+
+
+class CohortBar:
+    """One tqdm bar for a cohort: epochs done, members training and failed, aggregate img/s.
+
+    Call it with each :class:`CohortProgress` (it is an ``on_epoch`` callback) and :meth:`close` it at the
+    end; ``position`` stacks the bars of cohorts that train side by side.
+    """
+
+    def __init__(self, members: Sequence[str], epochs: int, *, initial: int = 0, position: int | None = None):
+        from tqdm.auto import tqdm
+
+        shown = ", ".join(members[:3]) + (f", ... (+{len(members) - 3})" if len(members) > 3 else "")
+        self.bar = tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True, position=position,
+                        desc=f"cohort of {len(members)} [{shown}]")
+
+    def __call__(self, report: CohortProgress) -> None:
+        self.bar.set_postfix(members=f"{report.active}/{len(report.members)}", failed=len(report.failed),
+                             img_s=f"{report.images_per_s:.0f}")
+        self.bar.update(report.epoch - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def distill_cohort(
     teacher: nn.Module,
     student: str | nn.Module,
@@ -79,14 +118,16 @@ def distill_cohort(
     store: Any = None,
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[CohortProgress], None] | None = None,
 ) -> list[TrainResult]:
     """Distil ``teacher`` into one student per ``(scheme, seed)`` of ``runs``, all in one process.
 
     Member i's result is what ``distill(teacher, student, train_set, test_set, scheme_i, seed=seed_i,
     out_dir=out_dirs[i], ...)`` returns: the same records, final record, store row and run directory
-    (``records.jsonl``, ``student.pt``, ``checkpoint.pt``), up to floating-point summation order (grouped
-    convolutions add in another order than a single network's). Other members' schemes and seeds do not
-    change a member's result.
+    (``records.jsonl``, ``student.pt``, ``checkpoint.pt``): on the CPU the same computation (each
+    member's convolutions are its own kernels; bit for bit in the digits tests), up to float rounding on
+    CUDA (grouped kernels add in another order). Other members' schemes and seeds do not change a
+    member's result.
 
     Parameters
     ----------
@@ -104,7 +145,10 @@ def distill_cohort(
         ``cohort-<hash>`` folder beside the first member's directory.
     epochs, epoch_factor, lr, batch_size, device, amp, channels_last, compile, checkpoint_every, resume,
     store, progress, on_step
-        As :func:`dastat.train.distill` (``progress``: one bar for the cohort, with members and img/s).
+        As :func:`dastat.train.distill` (``progress``: one :class:`CohortBar` for the cohort).
+    on_epoch : callable, optional
+        Called with a :class:`CohortProgress` after every epoch (a caller's own bar, e.g. a
+        :class:`CohortBar` placed among others).
 
     Returns
     -------
@@ -179,7 +223,7 @@ def distill_cohort(
     trainer = _Trainer(fused, members, teacher, train_set, test_set, seeds=seeds, epochs=epochs, lr=lr,
                        batch_size=batch_size, device=dev, amp=bool(amp), compile=bool(compile),
                        cohort_dir=_cohort_dir(cohort_dir, out_dirs, members), checkpoint_every=checkpoint_every,
-                       progress=progress, on_step=on_step)
+                       progress=progress, on_step=on_step, on_epoch=on_epoch)
     trainer.prepare(resume)
     trainer.run()
     return trainer.results(store)
@@ -263,12 +307,12 @@ class _Trainer:
                  train_set: ImageTensorDataset, test_set: ImageTensorDataset, *, seeds: list[int], epochs: int,
                  lr: float, batch_size: int, device: torch.device, amp: bool, compile: bool,
                  cohort_dir: Path | None, checkpoint_every: int, progress: bool,
-                 on_step: Callable[[int, int], None] | None):
+                 on_step: Callable[[int, int], None] | None, on_epoch: Callable[[CohortProgress], None] | None):
         self.fused, self.members, self.teacher = fused, members, teacher
         self.train_set, self.test_set, self.seeds = train_set, test_set, seeds
         self.epochs, self.batch_size, self.device, self.amp = epochs, batch_size, device, amp
         self.cohort_dir, self.checkpoint_every = cohort_dir, checkpoint_every
-        self.progress, self.on_step = progress, on_step
+        self.progress, self.on_step, self.on_epoch = progress, on_step, on_epoch
         self.optimizer = make_optimizer(fused.parameters(), lr)
         self.scheduler = make_scheduler(self.optimizer, milestones_for(epochs))
         self.train_model = torch.compile(fused) if compile else fused
@@ -438,12 +482,8 @@ class _Trainer:
 
     def run(self) -> None:
         n_train, members = len(self.train_set), self.members
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.epochs, initial=self.start_epoch, unit="epoch", dynamic_ncols=True,
-                       desc=f"cohort of {len(members)}")
+        names = tuple(f"{getattr(m.scheme, 'name', m.scheme)}:s{m.seed}" for m in members)
+        bar = CohortBar(names, self.epochs, initial=self.start_epoch) if self.progress else None
         for epoch in range(self.start_epoch + 1, self.epochs + 1):
             if all(m.error is not None for m in members):
                 break
@@ -475,9 +515,11 @@ class _Trainer:
                 if m.out_dir is not None:
                     write_records(m.out_dir, m.curve)
             self.images_per_s = len(active) * n_train / train_wall
-            if bar is not None:
-                bar.set_postfix(members=len(active), img_s=f"{self.images_per_s:.0f}")
-                bar.update(1)
+            report = CohortProgress(epoch, self.epochs, names, tuple(n for n, m in zip(names, members) if m.error),
+                                    self.images_per_s)
+            for callback in (bar, self.on_epoch):
+                if callback is not None:
+                    callback(report)
             if epoch % self.checkpoint_every == 0 or epoch == self.epochs:
                 self._save(epoch)
         if bar is not None:

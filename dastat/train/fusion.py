@@ -14,6 +14,7 @@ import copy
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dastat.errors import InvalidArgumentError
@@ -25,6 +26,43 @@ _CHANNEL_ATTRIBUTES = ("nChannels",)
 
 class FusionError(InvalidArgumentError):
     """The architecture cannot be fused (a layer mixes members' channels or draws random numbers)."""
+
+
+class GroupedConv2d(nn.Conv2d):
+    """N convolutions side by side (``groups = N * g``). On the CPU each member's is a plain convolution.
+
+    oneDNN's grouped kernel adds a member's weight gradient (and the first layer's outputs) in another
+    order than the member's own convolution, and float32 training magnifies that rounding over an epoch;
+    the members' own kernels give bit for bit what each run computes alone, and on the CPU they are no
+    slower (docs/benchmarks.md, "Cohort training"). On CUDA the one grouped kernel is kept: the speed.
+    """
+
+    def __init__(self, n: int, conv: nn.Conv2d):
+        super().__init__(conv.in_channels * n, conv.out_channels * n, conv.kernel_size, conv.stride, conv.padding,
+                         conv.dilation, conv.groups * n, bias=conv.bias is not None)
+        self.n = n
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.device.type != "cpu":
+            return super().forward(x)
+        weights = self.weight.chunk(self.n)
+        biases = [None] * self.n if self.bias is None else self.bias.chunk(self.n)
+        return torch.cat([F.conv2d(xi, w, b, self.stride, self.padding, self.dilation, self.groups // self.n)
+                          for xi, w, b in zip(x.chunk(self.n, 1), weights, biases)], 1)
+
+
+class _MemberBias(torch.autograd.Function):
+    """``out + bias[:, None]`` for ``out [N, B, O]``; each member's bias gradient is summed over a
+    contiguous ``[B, O]`` block, in the order ``nn.Linear`` alone sums it."""
+
+    @staticmethod
+    def forward(ctx, out: Tensor, bias: Tensor) -> Tensor:
+        ctx.bias_dtype = bias.dtype
+        return out + bias.to(out.dtype)[:, None]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        return grad, grad.contiguous().sum(1).to(ctx.bias_dtype)
 
 
 class GroupedLinear(nn.Module):
@@ -40,8 +78,9 @@ class GroupedLinear(nn.Module):
         b = x.shape[0]
         w = self.weight.view(self.n, self.out_features, self.in_features)
         out = torch.bmm(x.reshape(b, self.n, self.in_features).transpose(0, 1), w.transpose(1, 2))  # [N, B, out]
-        out = out.transpose(0, 1).reshape(b, self.n * self.out_features)
-        return out if self.bias is None else out + self.bias
+        if self.bias is not None:
+            out = _MemberBias.apply(out, self.bias.view(self.n, self.out_features))
+        return out.transpose(0, 1).reshape(b, self.n * self.out_features)
 
 
 def _fused_leaf(module: nn.Module, n: int) -> nn.Module | None:
@@ -49,8 +88,7 @@ def _fused_leaf(module: nn.Module, n: int) -> nn.Module | None:
     if isinstance(module, nn.Conv2d):
         if module.padding_mode != "zeros":
             raise FusionError(f"cannot fuse a Conv2d with padding_mode={module.padding_mode!r}")
-        return nn.Conv2d(module.in_channels * n, module.out_channels * n, module.kernel_size, module.stride,
-                         module.padding, module.dilation, module.groups * n, bias=module.bias is not None)
+        return GroupedConv2d(n, module)
     if isinstance(module, nn.BatchNorm2d):
         return nn.BatchNorm2d(module.num_features * n, module.eps, module.momentum, module.affine,
                               module.track_running_stats)
