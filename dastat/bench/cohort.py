@@ -7,7 +7,7 @@ epochs one after another (``distill``) alternate, ``repeats`` times each, and th
 (the machine may be shared). Images/s count training images of all members over the epoch's wall time,
 test evaluation included, for both; on the CPU (one epoch, model building included) the process's CPU
 time is recorded too, the steadier measure on a shared machine, with the single-run step's CPU time by
-part and the best ratio a cohort could reach from it (:mod:`dastat.train.step_profile`).
+part and the best ratio a cohort could reach from it (:mod:`dastat.bench.step_profile`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def members(n: int) -> list[tuple[str, int]]:
 
 def summary(result: dict) -> str:
     """The measurement as printed lines: images/s of both, their ratio, and the CPU breakdown with its bound."""
-    from dastat.train.step_profile import format_breakdown
+    from dastat.bench.step_profile import format_breakdown
 
     lines = [f"cohort of {len(result['members'])}: {result['images_per_s']['cohort']:.0f} img/s, alone "
              f"{result['images_per_s']['alone']:.0f} img/s ({result['cohort_vs_alone']:.2f}x wall, "
@@ -116,7 +116,7 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
         "quick": quick,
     }
     if dev.type == "cpu":
-        from dastat.train.step_profile import cohort_bound, solo_step_breakdown
+        from dastat.bench.step_profile import cohort_bound, solo_step_breakdown
 
         breakdown = solo_step_breakdown(teacher, student, train_set, runs[: len(SCHEMES)], steps=2 if quick else 4)
         groups = len({seed for _, seed in runs})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dastat.train.step_profile import PARTS, SHARED, cohort_bound, format_breakdown, solo_step_breakdown
+from dastat.bench.step_profile import PARTS, SHARED, cohort_bound, format_breakdown, solo_step_breakdown
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny import toy_split, toy_teacher
