@@ -182,8 +182,9 @@ def stopping_coverage(scn: Scenario, rtol: float, reps: int, seed: int,
         torch.zeros(reps)
     m = CHECK_EVERY
     while len(running):
-        while means.shape[1] < m:
-            means = torch.cat([means, _sets(scn, rng, len(running), scn.block)], 1)
+        if means.shape[1] < m:  # draw ahead, in whole blocks, so the prefix is not copied at every check
+            ahead = math.ceil((max(m, 64) - means.shape[1]) / scn.block) * scn.block
+            means = torch.cat([means, _sets(scn, rng, len(running), ahead)], 1)
         head = means[:, :m]
         done = _tight(scn, head, rtol, method) | (m >= MAX_SETS)
         if bool(done.any()):
