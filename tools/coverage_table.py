@@ -1,6 +1,7 @@
 """Write the coverage table of the probe's interval: before (delta method) and after (design-aware jackknife).
 
-Usage: ``nice python tools/coverage_table.py [--reps 2000] [--out results/coverage/coverage.csv] [--only NAME]``
+Usage: ``nice python tools/coverage_table.py [--reps 2000] [--out results/coverage/coverage.csv] [--only NAME]
+[--conditions 24 30 88 0.05 0.02]``; ``--markdown CSV...`` prints finished tables as Markdown.
 
 Every cell runs the functions of ``tests/probe/test_coverage.py`` (the same scenarios, seeds and stopping
 rule as its slow tests) for each method: ``delta`` (the delta-method interval and its stopping rule, the
@@ -33,6 +34,28 @@ def _suite():
     return module
 
 
+def markdown(paths: list[Path]) -> str:
+    """The CSV rows as a Markdown table: one row per scenario, "before → after" per condition."""
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    conditions: list[str] = []
+    for path in paths:
+        with path.open() as fh:
+            for row in csv.DictReader(fh):
+                cells.setdefault((row["scenario"], row["condition"]), {})[row["method"]] = row["coverage"]
+                if row["condition"] not in conditions:
+                    conditions.append(row["condition"])
+    scenarios = list(dict.fromkeys(name for name, _ in cells))
+    lines = ["| scenario | " + " | ".join(conditions) + " |", "|---" * (len(conditions) + 1) + "|"]
+    for name in scenarios:
+        shown = []
+        for cond in conditions:
+            got = cells.get((name, cond), {})
+            steps = [got[m] for m in ("delta", "jackknife_iid", "jackknife") if m in got]
+            shown.append(" → ".join(f"{float(v):.3f}" for v in steps) if steps else "—")
+        lines.append(f"| {name} | " + " | ".join(shown) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=2000)
@@ -40,7 +63,12 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="run only the scenarios whose name contains this")
     parser.add_argument("--conditions", nargs="+", default=["24", "30", "88", "0.05", "0.02"],
                         help="fixed set counts and stopping-rule rtols to run (default: all)")
+    parser.add_argument("--markdown", nargs="+", type=Path, default=None,
+                        help="print the given CSV files as a Markdown table instead of running")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(args.markdown))
+        return
     suite = _suite()
     labels = suite._digits_labels()
     scenarios = [*suite.SYNTHETIC, suite.label_stream(labels, perfect=True), suite.label_stream(labels, perfect=False)]
