@@ -65,6 +65,99 @@ def jackknife_values(set_means: Tensor) -> Tensor:
     return ((ss - dev**2 * (m / (m - 1))) / (m - 2)).clamp_min(0).sqrt().mean(-1)
 
 
+@dataclass(frozen=True)
+class Design:
+    """How the probe drew its sets: ``num_images`` shuffled every epoch into batches of ``batch_size``
+    (the last one short), a set every ``batches_per_set`` batches, sets running on across epochs.
+
+    Images are drawn without replacement within an epoch, so the sets of one epoch are negatively
+    correlated; :func:`interval` and :func:`paired_difference` correct for it when given the design
+    (docs/method.md, "T. stddev and its estimator").
+    """
+
+    num_images: int
+    batch_size: int
+    batches_per_set: int
+
+    def __post_init__(self):
+        for name in ("num_images", "batch_size", "batches_per_set"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(f"Design.{name} must be a positive integer; got {value!r}")
+
+    def counts(self, num_sets: int) -> Tensor:
+        """Images each of the first ``num_sets`` sets takes from each epoch: float64 [num_sets, epochs]."""
+        per_epoch = math.ceil(self.num_images / self.batch_size)
+        batch = torch.arange(num_sets * self.batches_per_set)
+        last = self.num_images - self.batch_size * (per_epoch - 1)
+        size = torch.where(batch % per_epoch == per_epoch - 1, last, self.batch_size).double()
+        epoch = batch // per_epoch
+        out = torch.zeros(num_sets, int(epoch[-1]) + 1 if num_sets else 0, dtype=torch.float64)
+        return out.index_put_((batch // self.batches_per_set, epoch), size, accumulate=True)
+
+
+def _design_terms(design: Design, m: int) -> dict[str, float]:
+    """Traces of the set covariance model for the first ``m`` sets (all O(M x epochs)).
+
+    Per class, Cov(u) = w (D - phi Q): D = diag(1/n_i) (n_i images in set i), Q = P P' / N with
+    P_ig the share of set i's images from epoch g, N the images of an epoch; phi in [0, 1] is the
+    share of the per-row variance that is between images (1 for a label stream, 0 for rows drawn
+    independently). H centres over sets. Each value is a coefficient of phi^0, phi^1 or phi^2.
+    """
+    counts = design.counts(m)
+    n = counts.sum(1)
+    d = 1 / n
+    p = counts / n[:, None]
+    hp = p - p.mean(0)
+    big_n = design.num_images
+    row = (hp**2).sum(1)  # ||(HP)_i||^2
+    php = p.T @ hp  # P'HP [G, G]
+    return {
+        "tr_hd": float(d.sum() * (1 - 1 / m)), "tr_hq": float(row.sum() / big_n),
+        "q2_d": float((d * row).sum()), "q2_q": float((php**2).sum() / big_n),
+        "hdhd": float((d**2).sum() * (1 - 2 / m) + d.sum() ** 2 / m**2),
+        "hdhq": float((d * row).sum() / big_n), "hqhq": float((php**2).sum() / big_n**2),
+        "diag_d": float(d.mean()), "diag_q": float((p**2).sum(1).mean() / big_n),
+    }
+
+
+def _design_factors(centred: Tensor, design: Design | None) -> tuple[Tensor, Tensor]:
+    """(kappa, lam) for centred set means [..., M, C]: the design's correction to the jackknife.
+
+    kappa scales s^2 to the variance of one set's mean (within-epoch sampling makes s^2 too high:
+    the sets of an epoch share out a fixed total); lam is how much the dependence inflates the
+    variance of s^2 (the Satterthwaite degrees of freedom of the quadratic form, relative to
+    independent sets). phi comes from the sets themselves, pooled over classes: the spread of the
+    epochs' shares of the deviations against the total spread. Both are 1 without a design.
+    """
+    shape = centred.shape[:-2]
+    one = torch.ones(shape, dtype=centred.dtype, device=centred.device)
+    if design is None:
+        return one, one
+    m = centred.shape[-2]
+    t = _design_terms(design, m)
+    p = design.counts(m).to(centred)
+    p = p / p.sum(1, keepdim=True)
+    q1 = (centred**2).sum((-2, -1))
+    q2 = ((p.T @ centred) ** 2).sum((-2, -1))
+    ratio = q2 / torch.where(q1 > 0, q1, torch.ones_like(q1))
+    # E[q2] / E[q1] = (q2_d - phi q2_q) / (tr_hd - phi tr_hq), solved for phi.
+    denom = t["q2_q"] - ratio * t["tr_hq"]
+    phi = (t["q2_d"] - ratio * t["tr_hd"]) / torch.where(denom != 0, denom, torch.ones_like(denom))
+    phi = torch.where(denom != 0, phi, torch.zeros_like(phi)).clamp(0, 1)
+
+    def rel_var(f: Tensor) -> Tensor:  # Var(q1) / E[q1]^2 up to the factor 2 (Gaussian sets)
+        return (t["hdhd"] - 2 * f * t["hdhq"] + f**2 * t["hqhq"]) / (t["tr_hd"] - f * t["tr_hq"]) ** 2
+
+    def diag_over_trace(f: Tensor) -> Tensor:
+        return (t["diag_d"] - f * t["diag_q"]) / (t["tr_hd"] - f * t["tr_hq"])
+
+    zero = torch.zeros_like(phi)
+    kappa = diag_over_trace(phi) / diag_over_trace(zero)
+    lam = (rel_var(phi) / rel_var(zero)).clamp_min(1)
+    return kappa, lam
+
+
 def _moments(values: Tensor, estimate: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Jackknife bias, standard error and effective degrees of freedom from leave-one-out ``values`` [..., M]."""
     m = values.shape[-1]
@@ -89,30 +182,34 @@ def t_value(confidence: float, df: Tensor | float) -> Tensor:
     return torch.from_numpy(np.asarray(stats.t.ppf(0.5 + confidence / 2, df.cpu().numpy()))).to(df)
 
 
-def log_jackknife(set_means: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def log_jackknife(set_means: Tensor, design: Design | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """T. stddev on the log scale with its jackknife bias, standard error and effective df (each [...]).
 
     The bias of a standard deviation is O(1/M) (-1/(4M) for Gaussian sets, more for skewed or
     heavy-tailed ones) and does not shrink when it is averaged over classes, while the standard
     error does; the jackknife estimates it from the sets. On the log scale the standard error no
     longer grows with the estimate, so a low estimate does not come with a too-narrow interval.
+    With a ``design``, the bias also holds the within-epoch term and the standard error and df
+    the dependence of the sets (:func:`_design_factors`); the interval is ``exp(log T - bias ± t se)``.
     """
     estimate = t_stddev(set_means).log()
     values = jackknife_values(set_means).clamp_min(torch.finfo(set_means.dtype).tiny).log()
-    return (estimate, *_moments(values, estimate))
+    bias, se, df = _moments(values, estimate)
+    kappa, lam = _design_factors(set_means - set_means.mean(-2, keepdim=True), design)
+    return estimate, lam * bias - kappa.log() / 2, se * lam.sqrt(), df / lam
 
 
-def bounds(set_means: Tensor, confidence: float = 0.95) -> tuple[Tensor, Tensor]:
+def bounds(set_means: Tensor, confidence: float = 0.95, design: Design | None = None) -> tuple[Tensor, Tensor]:
     """The interval of :func:`interval` for set means [..., M, C], M >= 3: (ci_low, ci_high), each [...]."""
-    log_est, bias, se, df = log_jackknife(set_means)
+    log_est, bias, se, df = log_jackknife(set_means, design)
     half = t_value(confidence, df).to(se) * se
     centre = log_est - bias
     return (centre - half).exp(), (centre + half).exp()
 
 
-def rel_halfwidth(set_means: Tensor, confidence: float = 0.95) -> Tensor:
+def rel_halfwidth(set_means: Tensor, confidence: float = 0.95, design: Design | None = None) -> Tensor:
     """Half-width of the interval relative to the estimate, shape [...] (what ``rtol`` bounds)."""
-    low, high = bounds(set_means, confidence)
+    low, high = bounds(set_means, confidence, design)
     estimate = t_stddev(set_means)
     ratio = (high - low) / 2 / torch.where(estimate > 0, estimate, torch.ones_like(estimate))
     return torch.where(estimate > 0, ratio, torch.full_like(ratio, math.inf))
@@ -183,6 +280,7 @@ def interval(
     method: str = "jackknife",
     n_resamples: int = 2000,
     generator: torch.Generator | None = None,
+    design: Design | None = None,
 ) -> Interval:
     """T. stddev with its confidence interval over sets.
 
@@ -202,6 +300,10 @@ def interval(
     method : {"jackknife", "analytic", "bootstrap"}
     n_resamples, generator
         For the bootstrap only (seeded generator for reproducible intervals).
+    design : Design, optional
+        How the sets were drawn (the probe passes its own). Sets of one epoch share out its
+        images, so they are negatively correlated; the jackknife then corrects its centre, standard
+        error and df for that. Without it the sets are taken as independent.
 
     Returns
     -------
@@ -226,8 +328,8 @@ def interval(
     if method == "jackknife":
         if estimate == 0:  # every set alike: nothing varies, the interval is the point
             return Interval(0.0, 0.0, 0.0, confidence, method, m, 0.0, m - 1.0)
-        low, high = bounds(set_means, confidence)
-        log_est, bias, _, df = log_jackknife(set_means)
+        low, high = bounds(set_means, confidence, design)
+        log_est, bias, _, df = log_jackknife(set_means, design)
         corrected = math.exp(float(log_est - bias))
         return Interval(estimate, float(low), float(high), confidence, method, m, estimate - corrected, float(df))
     if method == "analytic":
@@ -256,16 +358,24 @@ class PairedDifference:
         return self.ci_low > 0 or self.ci_high < 0
 
 
-def paired_bounds(means_a: Tensor, means_b: Tensor, confidence: float = 0.95) -> tuple[Tensor, Tensor, Tensor]:
+def paired_bounds(means_a: Tensor, means_b: Tensor, confidence: float = 0.95,
+                  design: Design | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Jackknife interval and p-value of t_stddev(b) - t_stddev(a) on common sets [..., M, C], M >= 3.
 
     Both schemes leave out the same set, so what the two share (the x half of every set, the
-    image order) cancels in the difference. Returns (ci_low, ci_high, p_value), each [...].
+    image order) cancels in the difference. With a ``design``, both estimates are scaled to the
+    variance of one set's mean and the standard error and df carry the sets' dependence, as in
+    :func:`log_jackknife` (the share phi pooled over both schemes). Returns (ci_low, ci_high,
+    p_value), each [...].
     """
-    diff = t_stddev(means_b) - t_stddev(means_a)
+    t_a, t_b = t_stddev(means_a), t_stddev(means_b)
     values = jackknife_values(means_b) - jackknife_values(means_a)  # [..., M]
-    bias, se, df = _moments(values, diff)
-    centre = diff - bias
+    bias, se, df = _moments(values, t_b - t_a)
+    both = torch.cat([means_a, means_b], -1)
+    kappa, lam = _design_factors(both - both.mean(-2, keepdim=True), design)
+    # The design scales both estimates, hence their difference and its bias and spread, by sqrt(kappa).
+    se, df = se * (lam * kappa).sqrt(), df / lam
+    centre = kappa.sqrt() * (t_b - t_a - lam * bias)
     half = t_value(confidence, df).to(se) * se
     tstat = centre.abs() / torch.where(se > 0, se, torch.ones_like(se))
     p = torch.from_numpy(np.asarray(2 * stats.t.sf(tstat.cpu().numpy(), df.cpu().numpy()))).to(se)
@@ -281,12 +391,14 @@ def paired_difference(
     method: str = "jackknife",
     n_resamples: int = 2000,
     generator: torch.Generator | None = None,
+    design: Design | None = None,
 ) -> PairedDifference:
     """T. stddev of b minus a on the sets both closed (the first min(M_a, M_b)), with a paired interval.
 
     ``jackknife`` (default): the bias-corrected jackknife t interval of the difference, leaving out
-    the same set of both schemes (see :func:`interval`). ``bootstrap``: the paired percentile
-    bootstrap over set index, kept for comparison (``n_resamples``, ``generator``).
+    the same set of both schemes (see :func:`interval`; ``design``: how the sets were drawn, for the
+    within-epoch correction). ``bootstrap``: the paired percentile bootstrap over set index, kept for
+    comparison (``n_resamples``, ``generator``).
     """
     method = check_choice(method, "method", ("jackknife", "bootstrap"))
     m = min(means_a.shape[0], means_b.shape[0])
@@ -295,7 +407,7 @@ def paired_difference(
     a, b = means_a[:m].double(), means_b[:m].double()
     diff = float(t_stddev(b) - t_stddev(a))
     if method == "jackknife":
-        low, high, p = paired_bounds(a, b, confidence)
+        low, high, p = paired_bounds(a, b, confidence, design)
         return PairedDifference(diff, float(low), float(high), float(p), m, method)
     g = generator or torch.Generator(device=a.device).manual_seed(0)
     counts = bootstrap_counts(m, n_resamples, g)

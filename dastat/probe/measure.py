@@ -19,7 +19,7 @@ from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import engine, protocols
-from dastat.probe.estimator import paired_difference
+from dastat.probe.estimator import Design, paired_difference
 from dastat.probe.progress import RoundProgress
 from dastat.probe.result import ProbeResult, summarise
 
@@ -104,7 +104,7 @@ def _run(
     }
     results = [
         summarise(out, job.name, confidence=cfg.confidence, ci_method="jackknife", return_sets=return_sets,
-                  scheme_params=protocols.scheme_params(job), **common)
+                  design=cfg.design, scheme_params=protocols.scheme_params(job), **common)
         for job in jobs
     ]
     if out.interrupted:
@@ -260,11 +260,13 @@ def rank(
         raise InvalidArgumentError("schemes must name at least one scheme")
     min_diff = check_float(min_diff, "min_diff", low=0)
     return_sets = options.pop("return_sets", False)
+    options = _with_defaults(options)
     db = _StoreFor(store, "rank")
     results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
-                   min_diff=min_diff, return_sets=True, **_with_defaults(options))
+                   min_diff=min_diff, return_sets=True, **options)
     db.add(results)
-    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff)
+    design = Design(len(dataset), options["batch_size"], options["set_blocks"] // 2)
+    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff, design=design)
     if not return_sets:
         results = [_without_sets(r) for r in results]
     ranking = Ranking(table, results)
@@ -314,11 +316,12 @@ def _warn_frame() -> None:
 
 
 def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, seed: int = 0,
-                  min_diff: float = 0.01) -> pd.DataFrame:
+                  min_diff: float = 0.01, design: Design | None = None) -> pd.DataFrame:
     """The ranked table of :func:`rank` from results that kept their ``set_means``.
 
     ``tied``: the paired interval of the difference to the next scheme lies within ``min_diff``
-    times this scheme's T. stddev.
+    times this scheme's T. stddev. ``design``: how the sets were drawn (the paired interval's
+    within-epoch correction; :func:`rank` passes its own).
     """
     ordered = sorted(results, key=lambda r: r.t_stddev)
     rows = []
@@ -329,7 +332,8 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
         nxt = ordered[i + 1] if i + 1 < len(ordered) else None
         if nxt is not None and min(res.n_sets, nxt.n_sets) >= 3:
             pair = paired_difference(torch.from_numpy(res.set_means), torch.from_numpy(nxt.set_means),
-                                     confidence=res.confidence, n_resamples=n_resamples, generator=g)
+                                     confidence=res.confidence, n_resamples=n_resamples, generator=g,
+                                     design=design)
             tied = protocols.is_tie(pair.ci_low, pair.ci_high, res.t_stddev, min_diff)
             row.update(next_scheme=nxt.scheme, diff_next=pair.diff, diff_ci_low=pair.ci_low,
                        diff_ci_high=pair.ci_high, p_value=pair.p_value, significant=pair.is_significant,

@@ -31,7 +31,7 @@ class RoundProgress:
         done = max(out.counts.values())
         self.bar.update(done - self.bar.n)
         if done >= 2:
-            rels = {n: rel_halfwidth(out.set_means(n), self.cfg.confidence) for n in self.names}
+            rels = {n: rel_halfwidth(out.set_means(n), self.cfg.confidence, self.cfg.design) for n in self.names}
             widest = max(rels, key=rels.get)
             est, rel = float(t_stddev(out.set_means(widest))), rels[widest]
             self.bar.set_postfix_str(f"{widest} {est:.5f} ±{100 * rel:.1f}% (target {100 * self.cfg.rtol:.0f}%)")

@@ -35,10 +35,16 @@ class Settings:
     rtol: float
     confidence: float
     amp: bool
+    num_images: int
 
     @property
     def set_size(self) -> int:
         return 2 * self.batch_size * self.batches_per_set
+
+    @property
+    def design(self) -> estimator.Design:
+        """How the sets are drawn, for the interval's within-epoch correction."""
+        return estimator.Design(self.num_images, self.batch_size, self.batches_per_set)
 
 
 def settings(
@@ -78,12 +84,12 @@ def settings(
                 "raise epochs"
             )
         return Settings(protocol, randomness or "batch", batch_size, batches_per_set, seed,
-                        total, total, total, rtol, confidence, amp)
+                        total, total, total, rtol, confidence, amp, num_images)
     max_sets = 2000 if max_sets is None else check_int(max_sets, "max_sets", low=2)
     check_every = 8 if check_every is None else check_int(check_every, "check_every", low=1)
     randomness = check_choice(randomness or "sample", "randomness", ("sample", "batch"))
     return Settings(protocol, randomness, batch_size, batches_per_set, seed, max_sets,
-                    min(min_sets, max_sets), check_every, rtol, confidence, amp)
+                    min(min_sets, max_sets), check_every, rtol, confidence, amp, num_images)
 
 
 def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch.device):
@@ -148,35 +154,37 @@ def scheme_params(job: engine.Job) -> dict:
     return params
 
 
-def rel_halfwidth(means: torch.Tensor, confidence: float) -> float:
+def rel_halfwidth(means: torch.Tensor, confidence: float, design: estimator.Design | None = None) -> float:
     """Relative half-width of the probe's interval on ``means`` [M, C] (inf below 3 sets)."""
     if means.shape[0] < _FEWEST_SETS:
         return math.inf
-    return float(estimator.rel_halfwidth(means.double(), confidence))
+    return float(estimator.rel_halfwidth(means.double(), confidence, design))
 
 
 _FEWEST_SETS = 3  # the jackknife interval leaves one set out of at least 3
 
 
-def tight(means: torch.Tensor, *, rtol: float, min_sets: int, confidence: float) -> torch.Tensor:
+def tight(means: torch.Tensor, *, rtol: float, min_sets: int, confidence: float,
+          design: estimator.Design | None = None) -> torch.Tensor:
     """Whether the interval on set means [..., M, C] is narrow enough to stop, and trustworthy enough to stop on.
 
     Narrow: relative half-width at most ``rtol``. Trustworthy: the interval's effective degrees of
     freedom reach ``min_sets - 1``, what Gaussian sets reach at ``min_sets`` sets. Skewed or
     heavy-tailed sets make the variance estimate noisier, and a rule that stops on a noisy width
     stops when it happens to be small; such sets keep sampling until their interval knows as much.
-    Returns a bool tensor [...] (all False below ``max(min_sets, 3)`` sets).
+    ``design``: how the sets were drawn (the interval's within-epoch correction). Returns a bool
+    tensor [...] (all False below ``max(min_sets, 3)`` sets).
     """
     if means.shape[-2] < max(min_sets, _FEWEST_SETS):
         return torch.zeros(means.shape[:-2], dtype=torch.bool, device=means.device)
     means = means.double()
-    df = estimator.log_jackknife(means)[3]
-    return (df >= min_sets - 1) & (estimator.rel_halfwidth(means, confidence) <= rtol)
+    df = estimator.log_jackknife(means, design)[3]
+    return (df >= min_sets - 1) & (estimator.rel_halfwidth(means, confidence, design) <= rtol)
 
 
 def is_tight(means: torch.Tensor, cfg: Settings) -> bool:
     """:func:`tight` for one scheme's set means [M, C] under the probe's settings."""
-    return bool(tight(means, rtol=cfg.rtol, min_sets=cfg.min_sets, confidence=cfg.confidence))
+    return bool(tight(means, rtol=cfg.rtol, min_sets=cfg.min_sets, confidence=cfg.confidence, design=cfg.design))
 
 
 def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -> set[str]:
@@ -210,7 +218,7 @@ def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, mi
             left |= {a, b}
             continue
         ma, mb = out.set_means(a).double(), out.set_means(b).double()
-        low, high, _ = estimator.paired_bounds(ma, mb, cfg.confidence)
+        low, high, _ = estimator.paired_bounds(ma, mb, cfg.confidence, cfg.design)
         low, high = float(low), float(high)
         if low <= 0 <= high and not is_tie(low, high, float(t_stddev(ma)), min_diff):
             left |= {a, b}

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from dastat.probe import engine
-from dastat.probe.estimator import interval, t_stddev
+from dastat.probe.estimator import Design, interval, t_stddev
 from dastat.probe.predictors import teacher_predictors
 
 
@@ -95,15 +95,20 @@ def summarise(
     confidence: float,
     ci_method: str,
     return_sets: bool,
+    design: Design | None = None,
     **fields,
 ) -> ProbeResult:
-    """Turn the engine's per-set records for scheme ``name`` into a ProbeResult."""
+    """Turn the engine's per-set records for scheme ``name`` into a ProbeResult.
+
+    ``design``: how the sets were drawn, for the interval's within-epoch correction.
+    """
     means = out.set_means(name)
     n, s = means.shape[0], out.slot(name)
     rec = out.records[:n]
     if n >= 2:
         # The jackknife leaves one of at least 3 sets out; 2 sets give an estimate without an interval.
-        ci = interval(means, confidence, method=ci_method) if n >= 3 or ci_method != "jackknife" else None
+        enough = n >= 3 or ci_method != "jackknife"
+        ci = interval(means, confidence, method=ci_method, design=design) if enough else None
         floor = float(t_stddev(out.label_means(name)))
     else:
         ci = None

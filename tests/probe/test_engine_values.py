@@ -4,8 +4,9 @@
 with the tiny test teachers; ``fixtures/make_engine_values.py`` says how it was made. Float32
 forwards at other batch sizes may differ in their last bits, so values are compared to 1e-5
 relative; counts must be equal. The interval has changed since (a bias-corrected jackknife over
-sets, docs/method.md, "T. stddev and its estimator"), so ``ci_low``/``ci_high`` are compared with
-that interval computed on the per-batch engine's own sets; with the stopping rule that changed with
+sets, corrected for the within-epoch dependence of the sets by the run's design; docs/method.md,
+"T. stddev and its estimator"), so ``ci_low``/``ci_high`` are compared with that interval computed
+on the per-batch engine's own sets and the run's design; with the stopping rule that changed with
 it, a resolve run may stop a scheme at another count, and then its sets are compared as far as both go.
 """
 
@@ -55,6 +56,7 @@ def test_same_sets_and_figures_as_the_per_batch_engine(run, digits, make_teacher
     results = probe.rank(teacher, dataset, schemes, student=student, device="cpu", return_sets=True,
                          **options).results
     expected = EXPECTED["runs"][run]
+    design = probe.Design(len(dataset), options.get("batch_size", 64), options.get("set_blocks", 10) // 2)
     assert sorted(r.scheme for r in results) == sorted(expected)
     for result in results:
         want = expected[result.scheme]
@@ -63,7 +65,7 @@ def test_same_sets_and_figures_as_the_per_batch_engine(run, digits, make_teacher
             n = min(result.n_sets, want["n_sets"])
             np.testing.assert_allclose(result.set_means[:n], want_means[:n], rtol=RTOL, atol=0)
             continue
-        ci = probe.interval(torch.from_numpy(want_means), confidence=result.confidence)
+        ci = probe.interval(torch.from_numpy(want_means), confidence=result.confidence, design=design)
         for field in MAKE.FIELDS:
             if field == "teacher_acc_xprime" and result.scheme in PICKING:
                 continue

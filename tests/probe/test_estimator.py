@@ -10,6 +10,8 @@ import torch
 
 from dastat.errors import InvalidArgumentError
 from dastat.probe.estimator import (
+    Design,
+    _design_terms,
     interval,
     jackknife_values,
     log_jackknife,
@@ -123,3 +125,45 @@ def test_paired_difference_is_the_t_interval_of_the_jackknife_pseudo_values():
     # Its t quantile has at most 49 degrees of freedom (fewer for heavy-tailed pseudo-values).
     assert (pair.ci_high - pair.ci_low) / 2 >= stats.t.ppf(0.975, 49) * se * (1 - 1e-9)
     assert pair.is_significant == (pair.p_value < 0.05)
+
+
+@pytest.mark.parametrize(("num_images", "batch_size", "batches_per_set"), [(1437, 64, 5), (700, 64, 5), (280, 64, 2)])
+def test_design_counts_follow_the_engine_stream(num_images, batch_size, batches_per_set):
+    from dastat.probe.stream import BatchStream
+
+    stream = BatchStream(num_images, batch_size, seed=0, device=torch.device("cpu"))
+    num_sets = 13
+    want = np.zeros((num_sets, stream.epoch_of(num_sets * batches_per_set - 1) + 1))
+    for b in range(num_sets * batches_per_set):
+        want[b // batches_per_set, stream.epoch_of(b)] += len(stream.batch(b))
+    np.testing.assert_array_equal(Design(num_images, batch_size, batches_per_set).counts(num_sets).numpy(), want)
+
+
+def test_design_rejects_what_is_not_a_positive_count():
+    with pytest.raises(InvalidArgumentError, match="batch_size"):
+        Design(1437, 0, 5)
+
+
+def test_design_traces_equal_the_explicit_covariance_model():
+    design, m = Design(700, 64, 5), 9
+    counts = design.counts(m).numpy()
+    n = counts.sum(1)
+    p = counts / n[:, None]
+    d, q, h = np.diag(1 / n), p @ p.T / design.num_images, np.eye(m) - 1 / m
+    t = _design_terms(design, m)
+    assert t["tr_hd"] == pytest.approx(np.trace(h @ d), rel=1e-12)
+    assert t["tr_hq"] == pytest.approx(np.trace(h @ q), rel=1e-12)
+    assert t["q2_d"] == pytest.approx(np.trace(p.T @ h @ d @ h @ p), rel=1e-12)
+    assert t["q2_q"] == pytest.approx(np.trace(p.T @ h @ q @ h @ p), rel=1e-12)
+    assert t["hdhd"] == pytest.approx(np.trace(h @ d @ h @ d), rel=1e-12)
+    assert t["hdhq"] == pytest.approx(np.trace(h @ d @ h @ q), rel=1e-12)
+    assert t["hqhq"] == pytest.approx(np.trace(h @ q @ h @ q), rel=1e-12)
+    assert t["diag_d"] == pytest.approx(np.diag(d).mean(), rel=1e-12)
+    assert t["diag_q"] == pytest.approx(np.diag(q).mean(), rel=1e-12)
+
+
+def test_without_a_design_or_within_one_epoch_the_interval_is_the_plain_jackknife():
+    means = torch.from_numpy(np.random.default_rng(3).dirichlet(np.ones(5), size=20))
+    plain = interval(means)
+    one_epoch = interval(means, design=Design(50_000, 64, 5))  # 20 sets of 320 images, all in epoch 0
+    assert (one_epoch.ci_low, one_epoch.ci_high, one_epoch.df) == (plain.ci_low, plain.ci_high, plain.df)
