@@ -39,9 +39,9 @@ class Normalize(nn.Module):
         self.register_buffer("std_", torch.tensor(self.std).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dtype == torch.uint8:
-            x = x.to(self.mean_.dtype).div_(255.0)
-        elif x.is_floating_point():
+        if x.dtype == torch.uint8:  # a fresh float copy: normalised in place, no further buffers
+            return x.to(self.mean_.dtype).div_(255.0).sub_(self.mean_).div_(self.std_)
+        if x.is_floating_point():
             x = x.to(self.mean_.dtype)
         else:
             raise InvalidArgumentError(
