@@ -52,6 +52,9 @@ class StudyConfig:
     data, root, image_size, data_options
         The dataset (``dastat.data.load`` arguments); the train split is probed and distilled on, the
         test split gives the students' test loss.
+    train_images : int, optional
+        Students distil on (and the probes read) a seeded class-stratified subsample of this many images
+        of the train split; teachers train on the whole train split and the test split stays whole.
     pairs : tuple of dict
         ``{"teacher": arch, "student": arch}``, optionally ``"teacher_path"`` (a checkpoint).
     teacher_dir : str, optional
@@ -75,6 +78,7 @@ class StudyConfig:
     root: str | None = None
     image_size: int | None = None
     data_options: dict = field(default_factory=dict)
+    train_images: int | None = None
     pairs: tuple[dict, ...] = ()
     teacher_dir: str | None = None
     teacher_epochs: int = 240
@@ -184,6 +188,10 @@ def _checked(config: StudyConfig, where: str) -> StudyConfig:
         value = getattr(config, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{where}: {key} must be an int >= 1; got {value!r}")
+    if config.train_images is not None and (not isinstance(config.train_images, int)
+                                            or isinstance(config.train_images, bool) or config.train_images < 1):
+        raise ConfigError(f"{where}: train_images must be an int >= 1 (or null: the whole train split); "
+                          f"got {config.train_images!r}")
     return config
 
 

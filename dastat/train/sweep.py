@@ -4,6 +4,7 @@ A sweep file::
 
     data: digits                  # dataset name; `root:` for datasets on disk, `data_options:` for
                                   # dataset keywords (synthetic: num_classes, num_images)
+    train_options: {max_images: 180}  # load keywords of the train split only (the test split stays whole)
     pairs:                        # teacher checkpoint (or "embedded") and student architecture
       - {teacher: embedded, student: resnet8}
     schemes: [identity, cutmix]
@@ -42,7 +43,7 @@ from dastat.errors import ConfigError, DastatError
 EXECUTORS = ("local", "slurm", "submitit-local", "debug")
 _KNOWN_KEYS = {"data", "data_options", "root", "image_size", "pairs", "schemes", "seeds", "epoch_factors", "epochs",
                "batch_size", "lr", "device", "amp", "out", "checkpoint_every", "probe", "slurm", "methods",
-               "method_options", "cohort_size"}
+               "method_options", "cohort_size", "train_options"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Job:
     image_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     data_options: dict[str, Any] = field(default_factory=dict)
+    train_options: dict[str, Any] = field(default_factory=dict)  # data.load keywords of the train split only
     out_dir: str | None = None
     store: str | None = None
     method: str = "kd"
@@ -108,7 +110,8 @@ def expand(config: dict[str, Any], *, store: str | None = None) -> list[Job]:
     data = config.get("data", "digits")
     out = Path(config.get("out", "runs/sweep"))
     common = {"dataset": data, "root": config.get("root"), "image_size": config.get("image_size"), "store": store,
-              "data_options": dict(config.get("data_options") or {})}
+              "data_options": dict(config.get("data_options") or {}),
+              "train_options": dict(config.get("train_options") or {})}
     options = {k: config[k] for k in ("batch_size", "lr", "device", "amp", "checkpoint_every") if k in config}
     jobs = []
     pairs = config.get("pairs") or []
@@ -153,7 +156,7 @@ def run_job(job: Job) -> dict[str, Any]:
         from dastat import data
 
         train_set = data.load(job.dataset, root=job.root, split="train", image_size=job.image_size,
-                              **job.data_options)
+                              **job.data_options, **job.train_options)
         teacher = _load_teacher(job, train_set)
         if job.kind == "probe":
             from dastat import probe
@@ -196,7 +199,8 @@ def plan_cohorts(jobs: list[Job], cohort_size: int | None = None) -> list[tuple[
             groups[f"alone:{len(groups)}"] = [job]
             continue
         key = json.dumps([job.teacher, job.student, job.dataset, job.root, job.image_size, job.data_options,
-                          job.epoch_factor, job.epochs, job.options, job.store], sort_keys=True, default=str)
+                          job.train_options, job.epoch_factor, job.epochs, job.options, job.store],
+                         sort_keys=True, default=str)
         groups.setdefault(key, []).append(job)
     size = cohort_size or max((len(g) for g in groups.values()), default=1)
     return [tuple(g[i:i + size]) for g in groups.values() for i in range(0, len(g), size)]
@@ -216,7 +220,7 @@ def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None) -> list[di
 
         job = jobs[0]
         train_set = data.load(job.dataset, root=job.root, split="train", image_size=job.image_size,
-                              **job.data_options)
+                              **job.data_options, **job.train_options)
         test_set = data.load(job.dataset, root=job.root, split="test", image_size=job.image_size,
                              **job.data_options)
         teacher = _load_teacher(job, train_set)
