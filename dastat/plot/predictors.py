@@ -17,7 +17,9 @@ from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, numeri
 
 PREDICTOR_NAMES = {"t_stddev": "T. stddev", "t_stddev_rel": "T. stddev / floor", "t_ce_stddev": "T. CE stddev",
                    "mean_entropy_xprime": "T. entropy on x'", "teacher_acc_xprime": "T. accuracy on x'",
-                   "floor": "floor"}
+                   "floor": "floor", "entropy_xprime": "T. entropy on x'", "affinity": "affinity",
+                   "ce_xprime": "T. CE on x' (its label)", "consistency": "KL(x ‖ x')",
+                   "sharpness": "floor × T. label mass"}
 
 
 def _pair_label(keys: dict) -> str:

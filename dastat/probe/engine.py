@@ -27,7 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from dastat.augment.geometry import Identity
-from dastat.augment.picking import Pick
+from dastat.augment.mixing import CutMixParams, MixupParams
+from dastat.augment.picking import Pick, PickParams
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import NumericalError
 from dastat.probe import distributed
@@ -83,6 +84,13 @@ class SetRecords:
     forwards_xprime: Tensor  # [n, S] forwards x' added: teacher rows, and a picking scorer's pool
     bad_batch_x: Tensor  # [n] first batch of the set with a NaN/inf teacher output on x; NaN if none
     bad_batch_xprime: Tensor  # [n, S] the same on x'
+    # Sums over the x' rows for the teacher-side predictors (docs/method.md, "Teacher-side predictors");
+    # a mixing scheme's row has the label λ·(own) + (1 − λ)·(partner's).
+    hits_xprime: Tensor  # [n, S] λ-weighted hits: the label's weight on the teacher's argmax
+    ce_xprime: Tensor  # [n, S] teacher cross-entropy against the label
+    mass_xprime: Tensor  # [n, S] teacher probability on the label
+    kl_xprime: Tensor  # [n, S] KL(p(x) ‖ p(x')) over the rows with one source image
+    single_xprime: Tensor  # [n, S] rows with one source image
 
     @classmethod
     def empty(cls, num_schemes: int, num_classes: int) -> SetRecords:
@@ -142,6 +150,50 @@ class _CountingScorer(nn.Module):
 
 
 @dataclass
+class _Mix:
+    """Per row of a piece: the second label and the weight of the own one, and the source image's row in its batch."""
+
+    partner: Tensor  # [rows] label of the mixed-in image (the own label where there is none)
+    lam: Tensor  # [rows] float64 weight of the own label
+    source: Tensor | None  # [rows] the image of the batch x' was made from; None where it has two
+
+
+def _mix(params, labels: Tensor, rows: int) -> _Mix:
+    """The label weights of ``rows`` x' rows made from a batch with ``labels`` under ``params``.
+
+    Mixing parameters weight the own label by λ (CutMix's corrected area); a picking scheme's
+    rows follow its pool (run after run of the base scheme) and then its kept indices; any other
+    scheme's row i comes from image i alone.
+    """
+    if isinstance(params, PickParams):
+        return _select(_pool_mix(params.pool_params, labels), params.kept)
+    if isinstance(params, (MixupParams, CutMixParams)):
+        lam = params.lam_corrected if isinstance(params, CutMixParams) else params.lam
+        return _Mix(labels[params.partner], lam.double(), None)
+    ones = torch.ones(rows, dtype=torch.float64, device=labels.device)
+    return _Mix(labels[:rows], ones, torch.arange(rows, device=labels.device))
+
+
+def _own_labels(params, labels: Tensor) -> Tensor:
+    """Each x' row's own label: its base image's (a picking scheme's kept rows: their pool images')."""
+    if isinstance(params, PickParams):
+        return labels.repeat(len(params.pool_params)).index_select(0, params.kept)
+    return labels
+
+
+def _pool_mix(params: Sequence, labels: Tensor) -> _Mix:
+    """The label weights of a pool made by running a scheme once per entry of ``params`` on one batch."""
+    runs = [_mix(p, labels, labels.shape[0]) for p in params]
+    source = None if runs[0].source is None else torch.cat([r.source for r in runs])
+    return _Mix(torch.cat([r.partner for r in runs]), torch.cat([r.lam for r in runs]), source)
+
+
+def _select(mix: _Mix, kept: Tensor) -> _Mix:
+    source = None if mix.source is None else mix.source.index_select(0, kept)
+    return _Mix(mix.partner.index_select(0, kept), mix.lam.index_select(0, kept), source)
+
+
+@dataclass
 class _Piece:
     """Rows of one batch for one slot of one set, scored by the teacher in the pass's forward."""
 
@@ -150,6 +202,7 @@ class _Piece:
     segment: int  # j * width + slot, for set j of the pass
     batch: int  # the global batch index (for the NaN message)
     pick: Pick | None = None  # a pool the teacher scores for this scheme: only its kept rows are booked
+    mix: _Mix | None = None  # each row's label weights and source image; None: x itself
 
 
 @dataclass
@@ -230,16 +283,20 @@ class _Engine:
             if scheme.samples_then_applies:
                 for x in xs:
                     scheme.check_batch(x)
-                out = scheme.apply_batches(xs, [scheme.sample(x, g) for x, g in zip(xs, gen_of)])
+                params = [scheme.sample(x, g) for x, g in zip(xs, gen_of)]
+                out = scheme.apply_batches(xs, params)
             else:  # a scheme with its own call (a wrapped transform): batch by batch
-                out = []
+                out, params = [], []
                 scorer = self.scorers[job.name]
                 for x, g, seg in zip(xs, gen_of, segments):
                     before = scorer.images if scorer is not None else 0
-                    out.append(scheme(x, generator=g, scorer=scorer))
+                    xp, p = scheme(x, generator=g, scorer=scorer, return_params=True)
+                    out.append(xp)
+                    params.append(p)
                     if scorer is not None:
                         work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + scorer.images - before
-            work.pieces += [_Piece(xp, lab, seg, b) for xp, lab, seg, b in zip(out, labels, segments, batches)]
+            work.pieces += [_Piece(xp, _own_labels(p, lab), seg, b, mix=_mix(p, lab, xp.shape[0]))
+                            for xp, p, lab, seg, b in zip(out, params, labels, segments, batches)]
         return work
 
     def _pick(self, work: _Pass, job: Job, xs, gen_of, labels, segments, batches) -> None:
@@ -251,15 +308,17 @@ class _Engine:
         runs = scheme.base.apply_batches([x for x in xs for _ in range(pf)], params)
         pools = [torch.cat(runs[i * pf:(i + 1) * pf]) for i in range(len(xs))]
         pool_labels = [lab.repeat(pf) for lab in labels]
+        mixes = [_pool_mix(params[i * pf:(i + 1) * pf], lab) for i, lab in enumerate(labels)]
         if reuses_pool(scheme, job.scorer, self.teacher):
-            work.pieces += [_Piece(pool, lab, seg, b, pick=scheme)
-                            for pool, lab, seg, b in zip(pools, pool_labels, segments, batches)]
+            work.pieces += [_Piece(pool, lab, seg, b, pick=scheme, mix=mix)
+                            for pool, lab, seg, b, mix in zip(pools, pool_labels, segments, batches, mixes)]
             return
         with torch.no_grad():
             logits = _chunked(job.scorer, torch.cat(pools), self.forward_rows).split([p.shape[0] for p in pools])
-        for pool, lab, lg, seg, b in zip(pools, pool_labels, logits, segments, batches):
+        for pool, lab, lg, seg, b, mix in zip(pools, pool_labels, logits, segments, batches, mixes):
             kept = scheme.score(lg).topk(scheme.kept_count(pool.shape[0] // pf)).indices
-            work.pieces.append(_Piece(pool.index_select(0, kept), lab.index_select(0, kept), seg, b))
+            work.pieces.append(_Piece(pool.index_select(0, kept), lab.index_select(0, kept), seg, b,
+                                      mix=_select(mix, kept)))
             work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + pool.shape[0]
 
     def _book(self, work: _Pass, logits: Tensor, active: set[str]) -> SetRecords:
@@ -291,6 +350,9 @@ class _Engine:
         kept_logits = logits.index_select(0, index).float()
         probs = kept_logits.double().softmax(-1)  # float64: set sums exact to 1e-15
         sums = _segment_sums(seg, segments, probs, kept_logits, label, torch.cat(batch_of))
+        partner, lam, source = _row_mix(work.pieces, sizes, dev)
+        sums.update(_predictor_sums(seg, segments, logits, kept_logits, label, partner[index], lam[index],
+                                    source[index]))
         return self._records(work, sums, forwards.to(dev).view(n, width), active)
 
     def _kept_rows(self, pieces: list[_Piece], sizes: list[int], logits: Tensor) -> list[Tensor]:
@@ -311,12 +373,14 @@ class _Engine:
 
     def _records(self, work: _Pass, sums: dict[str, Tensor], forwards: Tensor, active: set[str]) -> SetRecords:
         n, width, c = work.n_sets, work.width, self.c
-        probs, entropy, rows, correct, bad = (sums[k].view(n, width, *sums[k].shape[1:])
-                                              for k in ("probs", "entropy", "rows", "correct", "bad"))
+        probs, entropy, rows, correct, bad, hits, ce, mass, kl, single = (
+            sums[k].view(n, width, *sums[k].shape[1:])
+            for k in ("probs", "entropy", "rows", "correct", "bad", "hits", "ce", "mass", "kl", "single"))
         for slot, job in enumerate(self.jobs, start=1):
             if reuses_x(job.scheme):  # x' is x: its figures are x's, with no forwards of its own
-                for t in (probs, entropy, rows, correct, bad):
+                for t in (probs, entropy, rows, correct, bad, hits, ce, mass):
                     t[:, slot] = t[:, 0]
+                kl[:, slot], single[:, slot] = 0.0, rows[:, 0]  # each row its own source
         x_labels = torch.stack([torch.bincount(lab, minlength=c) for lab in work.x_labels]).double()
         rows_x, rows_xp = rows[:, :1], rows[:, 1:]
         records = SetRecords(
@@ -333,6 +397,11 @@ class _Engine:
             forwards_xprime=forwards[:, 1:].clone(),
             bad_batch_x=bad[:, 0],
             bad_batch_xprime=bad[:, 1:].clone(),
+            hits_xprime=hits[:, 1:].clone(),
+            ce_xprime=ce[:, 1:].clone(),
+            mass_xprime=mass[:, 1:].clone(),
+            kl_xprime=kl[:, 1:].clone(),
+            single_xprime=single[:, 1:].clone(),
         )
         idle = [s for s, job in enumerate(self.jobs) if job.name not in active]
         if idle:  # schemes no longer sampled: no figures in these sets
@@ -359,6 +428,49 @@ def _segment_sums(seg: Tensor, segments: int, probs: Tensor, logits: Tensor, lab
         "bad": _inf_to_nan(torch.full((segments,), math.inf, dtype=torch.float64, device=dev)
                            .scatter_reduce_(0, seg, first_bad, "amin")),
     }
+
+
+def _row_mix(pieces: list[_Piece], sizes: list[int], dev: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Per forward row: the second label, the own label's weight, and the forward row of its source x (-1: none)."""
+    starts = torch.tensor([0, *sizes]).cumsum(0)[:-1].tolist()
+    x_start = {piece.batch: start for piece, start in zip(pieces, starts) if piece.mix is None}
+    partner, lam, source = [], [], []
+    for piece, size in zip(pieces, sizes):
+        mix = piece.mix
+        if mix is None:  # x: its own label, no source to compare with
+            partner.append(piece.labels)
+            lam.append(torch.ones(size, dtype=torch.float64, device=dev))
+            source.append(torch.full((size,), -1, device=dev))
+            continue
+        partner.append(mix.partner)
+        lam.append(mix.lam.to(dev))
+        source.append(torch.full((size,), -1, device=dev) if mix.source is None else mix.source + x_start[piece.batch])
+    return torch.cat(partner), torch.cat(lam), torch.cat(source)
+
+
+def _predictor_sums(seg: Tensor, segments: int, logits: Tensor, kept_logits: Tensor, labels: Tensor,
+                    partner: Tensor, lam: Tensor, source: Tensor) -> dict[str, Tensor]:
+    """Per segment, the sums behind the teacher-side predictors (docs/method.md, "Teacher-side predictors").
+
+    ``logits`` are the whole forward's (``source`` indexes them), ``kept_logits`` the booked rows'.
+    """
+    dev = seg.device
+    logp = kept_logits.double().log_softmax(-1)
+    own, other = labels[:, None], partner[:, None]
+    ce = -(lam * logp.gather(1, own)[:, 0] + (1 - lam) * logp.gather(1, other)[:, 0])
+    mass = lam * logp.gather(1, own)[:, 0].exp() + (1 - lam) * logp.gather(1, other)[:, 0].exp()
+    top = kept_logits.argmax(1)
+    hits = lam * (top == labels).double() + (1 - lam) * (top == partner).double()
+    single = (source >= 0).nonzero().squeeze(1)
+    logq = logits.index_select(0, source.index_select(0, single)).float().double().log_softmax(-1)
+    kl = (logq.exp() * (logq - logp.index_select(0, single))).sum(1)
+
+    def total(values: Tensor, rows: Tensor | None = None) -> Tensor:
+        at = seg if rows is None else seg.index_select(0, rows)
+        return torch.zeros(segments, dtype=torch.float64, device=dev).index_add_(0, at, values)
+
+    return {"hits": total(hits), "ce": total(ce), "mass": total(mass), "kl": total(kl, single),
+            "single": torch.bincount(seg.index_select(0, single), minlength=segments).double()}
 
 
 def _inf_to_nan(t: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ import torch
 
 from dastat.probe import engine
 from dastat.probe.estimator import interval, t_stddev
+from dastat.probe.predictors import teacher_predictors
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,13 @@ class ProbeResult:
 
     ``floor`` is the same estimator on the one-hot labels of the same sets (the value a perfect
     one-hot teacher would get), and ``t_stddev_rel = t_stddev / floor``.
+
+    The teacher-side predictors (docs/method.md, "Teacher-side predictors") come from the same
+    forwards: ``t_stddev_rel``, ``t_ce_stddev``, ``entropy_xprime``, ``affinity``, ``ce_xprime``,
+    ``consistency`` and ``sharpness``, each with ``<name>_ci_low`` / ``<name>_ci_high`` (a jackknife
+    over the same sets). ``mean_entropy_xprime`` is ``entropy_xprime`` under its older name;
+    ``teacher_acc_xprime`` scores x' against its base image's hard label, ``affinity`` against the
+    λ-weighted label.
     """
 
     scheme: str
@@ -48,6 +56,25 @@ class ProbeResult:
     teacher_checksum: str = ""
     dataset: str = ""
     scheme_params: dict = field(default_factory=dict)
+    t_stddev_rel_ci_low: float = math.nan
+    t_stddev_rel_ci_high: float = math.nan
+    t_ce_stddev_ci_low: float = math.nan
+    t_ce_stddev_ci_high: float = math.nan
+    entropy_xprime: float = math.nan
+    entropy_xprime_ci_low: float = math.nan
+    entropy_xprime_ci_high: float = math.nan
+    affinity: float = math.nan
+    affinity_ci_low: float = math.nan
+    affinity_ci_high: float = math.nan
+    ce_xprime: float = math.nan
+    ce_xprime_ci_low: float = math.nan
+    ce_xprime_ci_high: float = math.nan
+    consistency: float = math.nan
+    consistency_ci_low: float = math.nan
+    consistency_ci_high: float = math.nan
+    sharpness: float = math.nan
+    sharpness_ci_low: float = math.nan
+    sharpness_ci_high: float = math.nan
     set_means: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -78,12 +105,12 @@ def summarise(
         # The jackknife leaves one of at least 3 sets out; 2 sets give an estimate without an interval.
         ci = interval(means, confidence, method=ci_method) if n >= 3 or ci_method != "jackknife" else None
         floor = float(t_stddev(out.label_means(name)))
-        ce_stddev = float(rec.entropy[:, s].std(correction=1))
     else:
         ci = None
-        floor = ce_stddev = math.nan
+        floor = math.nan
     rows_x, rows_xp = rec.rows_x, rec.rows_xprime[:, s]
     estimate = float(t_stddev(means)) if n >= 2 else math.nan
+    predictors = teacher_predictors(means, out.label_means(name), rec, s, confidence)
     return ProbeResult(
         scheme=name,
         t_stddev=estimate,
@@ -92,18 +119,17 @@ def summarise(
         n_sets=n,
         rows_per_set=float((rows_x + rows_xp).mean()) if n else math.nan,
         n_teacher_forwards=int(rec.forwards_x.sum() + rec.forwards_xprime[:, s].sum()),
-        t_ce_stddev=ce_stddev,
         mean_entropy_x=_weighted(rec.entropy_x, rows_x),
         mean_entropy_xprime=_weighted(rec.entropy_xprime[:, s], rows_xp),
         teacher_acc_x=_ratio(rec.correct_x, rows_x),
         teacher_acc_xprime=_ratio(rec.correct_xprime[:, s], rows_xp),
         floor=floor,
-        t_stddev_rel=estimate / floor if floor > 0 else math.nan,
         elapsed_s=out.elapsed_s,
         confidence=confidence,
         ci_method=ci_method,
         interrupted=out.interrupted,
         set_means=means.numpy().copy() if return_sets else None,
+        **predictors,
         **fields,
     )
 

@@ -20,16 +20,20 @@ from dastat.stats.correlation import MIN_POINTS, check_methods, correlation
 from dastat.stats.pooled import meta_analysis, random_effects
 from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, has_values, numeric, require_columns
 
-# The probe columns that are teacher-side predictors (docs/method.md, "T. stddev and its estimator").
-# teacher_acc_xprime stands in for affinity (accuracy on x' / accuracy on x): within one pair every
-# scheme shares x, so the two order the schemes alike and have the same correlations.
-PREDICTORS: tuple[str, ...] = ("t_stddev", "t_stddev_rel", "t_ce_stddev", "mean_entropy_xprime",
-                               "teacher_acc_xprime", "floor")
+# The probe columns that are teacher-side predictors (docs/method.md, "Teacher-side predictors").
+PREDICTORS: tuple[str, ...] = ("t_stddev", "t_stddev_rel", "t_ce_stddev", "entropy_xprime", "affinity",
+                               "ce_xprime", "consistency", "sharpness", "floor")
+# Older columns that "all" takes where a table (a store from before schema v4, the reference CSV) lacks
+# the newer one: the same entropy under its older name, and the hard-label top-1 on x' for affinity
+# (within one pair every scheme shares x, so for schemes without mixing the two order the schemes alike).
+STAND_INS: Mapping[str, str] = {"entropy_xprime": "mean_entropy_xprime", "affinity": "teacher_acc_xprime"}
 
 # Orientation: each predictor enters multiplied by its sign, so that under the paper's account a
-# lower value predicts a lower loss for all of them. A higher teacher entropy on x' spreads the
-# teacher's probabilities and lowers T. stddev, so it enters negated.
-DEFAULT_SIGNS: Mapping[str, int] = {"mean_entropy_xprime": -1}
+# lower value predicts a lower loss for all of them. A higher teacher entropy or cross-entropy on x',
+# or a larger change from x to x', spreads the teacher's probabilities and lowers T. stddev, so they
+# enter negated.
+DEFAULT_SIGNS: Mapping[str, int] = {"mean_entropy_xprime": -1, "entropy_xprime": -1, "ce_xprime": -1,
+                                    "consistency": -1}
 
 # |r_ab| beyond this: the two predictors order the schemes identically up to rounding (e.g.
 # t_stddev_rel where the floor is the same for every scheme), and no difference can be tested.
@@ -77,8 +81,14 @@ class PredictorComparison:
 
 
 def available_predictors(table: pd.DataFrame) -> list[str]:
-    """The known predictors (:data:`PREDICTORS`) that ``table`` has and that hold at least one number."""
-    return [p for p in PREDICTORS if has_values(table, p)]
+    """The known predictors (:data:`PREDICTORS`, or their :data:`STAND_INS`) that ``table`` holds numbers for."""
+    found = []
+    for name in PREDICTORS:
+        if has_values(table, name):
+            found.append(name)
+        elif name in STAND_INS and has_values(table, STAND_INS[name]):
+            found.append(STAND_INS[name])
+    return found
 
 
 def _check_predictors(table: pd.DataFrame, predictors: str | Iterable[str]) -> list[str]:

@@ -33,6 +33,18 @@ _STUDENT_COLUMNS_V1 = """
     config TEXT
 """
 
+# The teacher-side predictors beside t_stddev (docs/method.md, "Teacher-side predictors") and their intervals:
+# the columns migration 3 -> 4 adds, so frozen (a later column is a later migration).
+PREDICTOR_NAMES = ("t_stddev_rel", "t_ce_stddev", "entropy_xprime", "affinity", "ce_xprime", "consistency",
+                   "sharpness")
+PREDICTOR_FIELDS = (
+    "entropy_xprime", "affinity", "ce_xprime", "consistency", "sharpness",
+    *(f"{name}_ci_{end}" for name in PREDICTOR_NAMES for end in ("low", "high")),
+)
+_V3_PROBE_NAMES = [c.split()[0] for c in " ".join(_PROBE_COLUMNS_V1.split()).split(", ")] + ["extra"]
+_PROBE_COLUMNS_V4 = (_PROBE_COLUMNS_V1.replace("rows_per_set INTEGER", "rows_per_set REAL")
+                     + ", extra TEXT, " + ", ".join(f"{c} REAL" for c in PREDICTOR_FIELDS))
+
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the first layout.
     f"""
@@ -68,6 +80,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE students ADD COLUMN randomness TEXT;
     ALTER TABLE students ADD COLUMN method TEXT;
+    """,
+    # 3 -> 4: the teacher-side predictors and their intervals (NULL for older probes), and rows_per_set,
+    # a mean, becomes REAL. SQLite cannot change a column's type: the table is rebuilt and its indexes remade.
+    f"""
+    CREATE TABLE probes_v4 ({_PROBE_COLUMNS_V4});
+    INSERT INTO probes_v4 ({', '.join(_V3_PROBE_NAMES)}) SELECT {', '.join(_V3_PROBE_NAMES)} FROM probes;
+    DROP TABLE probes;
+    ALTER TABLE probes_v4 RENAME TO probes;
+    CREATE INDEX probes_key ON probes (dataset, teacher, scheme, protocol, randomness, set_size);
+    CREATE INDEX probes_source ON probes (source_id);
     """,
 )
 

@@ -19,14 +19,14 @@ import pandas as pd
 
 from dastat.errors import InvalidArgumentError, StoreCorruptError, StoreError
 from dastat.store.names import normalise_arch, normalise_scheme
-from dastat.store.schema import SCHEMA_VERSION, migrate
+from dastat.store.schema import PREDICTOR_FIELDS, SCHEMA_VERSION, migrate
 
 PROBE_FIELDS = (
     "teacher", "teacher_checksum", "dataset", "scheme", "scheme_params", "protocol", "randomness",
     "set_size", "seed", "t_stddev", "ci_low", "ci_high", "n_sets", "rows_per_set",
     "n_teacher_forwards", "t_ce_stddev", "mean_entropy_x", "mean_entropy_xprime", "teacher_acc_x",
     "teacher_acc_xprime", "floor", "t_stddev_rel", "normalisation", "elapsed_s", "dastat_version",
-    "created_at",
+    "created_at", *PREDICTOR_FIELDS,
 )
 STUDENT_FIELDS = (
     "teacher", "teacher_checksum", "student", "dataset", "scheme", "scheme_params", "seed", "epochs",
@@ -35,8 +35,8 @@ STUDENT_FIELDS = (
 )
 CURVE_FIELDS = ("epoch", "test_loss", "test_acc1", "test_acc5", "train_loss", "lr", "wall_s")
 _JSON_FIELDS = ("scheme_params", "normalisation", "config")
-# rows_per_set is a mean (a set holding a short last batch has fewer rows); its column's INTEGER affinity
-# keeps a fractional value as REAL, so it is stored as a number, not forced to an integer.
+# rows_per_set is a mean (a set holding a short last batch has fewer rows), stored as a number, not forced to an
+# integer (a REAL column since schema v4).
 _INT_FIELDS = ("set_size", "seed", "n_sets", "n_teacher_forwards", "epochs", "best_epoch", "epoch")
 _TEXT_FIELDS = ("teacher", "teacher_checksum", "student", "dataset", "scheme", "protocol", "randomness",
                 "method", "dastat_version", "created_at")
@@ -45,7 +45,8 @@ _NON_NUMERIC = ("run_id", "source", "source_path", "extra", "kind", "path", "con
 # Probe columns that table() carries beside t_stddev (mean over probes): teacher-side predictors
 # for dastat.stats.compare_predictors.
 PREDICTOR_COLUMNS = ("t_stddev_rel", "t_ce_stddev", "mean_entropy_x", "mean_entropy_xprime",
-                     "teacher_acc_x", "teacher_acc_xprime", "floor")
+                     "teacher_acc_x", "teacher_acc_xprime", "floor", "entropy_xprime", "affinity", "ce_xprime",
+                     "consistency", "sharpness")
 TABLE_COLUMNS = (
     "t_stddev", "t_stddev_err", "s_test_loss", "s_test_loss_err", "n_probes", "n_runs", "s_test_acc1",
     "protocol", "randomness", "set_size", *PREDICTOR_COLUMNS,

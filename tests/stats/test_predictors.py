@@ -97,7 +97,17 @@ def test_all_takes_the_known_predictors_the_table_holds():
     assert available_predictors(table) == ["t_stddev", "floor"]
     out = compare_predictors(table, "all", methods="pearson", n_resamples=1)
     assert set(out.correlations["predictor"]) == {"t_stddev", "floor"}
-    assert set(PREDICTORS) >= {"t_stddev", "t_stddev_rel", "t_ce_stddev", "mean_entropy_xprime", "floor"}
+    assert set(PREDICTORS) >= {"t_stddev", "t_stddev_rel", "t_ce_stddev", "entropy_xprime", "affinity",
+                               "ce_xprime", "consistency", "sharpness", "floor"}
+
+
+def test_all_takes_an_older_column_where_the_newer_one_is_missing():
+    rng = np.random.default_rng(4)
+    old = _table(rng, columns=("t_stddev", "mean_entropy_xprime"))
+    old = old.assign(teacher_acc_xprime=rng.uniform(0.5, 1, len(old)))
+    assert available_predictors(old) == ["t_stddev", "mean_entropy_xprime", "teacher_acc_xprime"]
+    new = old.assign(entropy_xprime=old["mean_entropy_xprime"], affinity=rng.uniform(0.5, 1, len(old)))
+    assert available_predictors(new) == ["t_stddev", "entropy_xprime", "affinity"]
 
 
 def test_fewer_than_two_predictors_or_a_missing_column_is_refused():
