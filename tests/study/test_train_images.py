@@ -19,6 +19,13 @@ def test_train_images_reaches_the_sweep_as_a_train_only_option(tmp_path):
                                                 device="cpu")
 
 
+def test_digits_few_is_the_digits_grid_on_150_training_images_with_five_seeds():
+    config = load_config("digits_few")
+    assert config.train_images == 150 and config.seeds == (0, 1, 2, 3, 4) and len(config.schemes) == 9
+    assert [p["teacher"] for p in config.pairs] == [p["teacher"] for p in load_config("digits").pairs]
+    assert "pilot" in config.notes.lower()
+
+
 @pytest.mark.parametrize("value", [0, -3, 1.5, True, "150"])
 def test_bad_train_images_are_refused(value):
     with pytest.raises(ConfigError, match="train_images must be an int >= 1"):
