@@ -101,6 +101,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  entropy       x {result.mean_entropy_x:.4f}   x' {result.mean_entropy_xprime:.4f}")
     acc_xp = "n/a" if math.isnan(result.teacher_acc_xprime) else f"{100 * result.teacher_acc_xprime:.2f}%"
     print(f"  teacher acc   x {100 * result.teacher_acc_x:.2f}%   x' {acc_xp}")
+    for name in ("affinity", "ce_xprime", "consistency", "sharpness"):  # docs/method.md, "Teacher-side predictors"
+        low, high = getattr(result, f"{name}_ci_low"), getattr(result, f"{name}_ci_high")
+        ci = "" if math.isnan(low) else f"  95% CI [{low:.6g}, {high:.6g}]"
+        print(f"  {name:<13} {getattr(result, name):.6g}{ci}")
     print(f"  sets {result.n_sets} of {result.rows_per_set:.0f} rows, {result.n_teacher_forwards} teacher "
           f"forwards, {result.elapsed_s:.1f} s")
     if where:

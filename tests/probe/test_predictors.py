@@ -15,8 +15,8 @@ from dastat.augment.picking import PickParams
 from dastat.probe.predictors import NAMES, jackknife_bounds
 from dastat.probe.stream import BatchStream, generator_for
 
-SCHEMES = ["identity", "cutout", "mixup", "cutmix", "cutmixpick_t"]
-NUM_SETS, BATCH, BATCHES = 4, 32, 2
+SCHEMES = ["identity", "cutout", "mixup", "cutmix", "cutmixpick_t", "cutmixpick_s"]
+NUM_SETS, BATCH, BATCHES = 4, 16, 2
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -38,7 +38,7 @@ def _targets(params, y: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray | No
     return eye[y], np.arange(len(y))
 
 
-def _by_hand(teacher, dataset, name: str, seed: int = 0) -> dict[str, float]:
+def _by_hand(teacher, student, dataset, name: str, seed: int = 0) -> dict[str, float]:
     """Every predictor from a set-by-set loop of plain numpy (docs/method.md, "Teacher-side predictors")."""
     c = dataset.num_classes
     base = augment.standard(dataset.image_size)
@@ -54,7 +54,8 @@ def _by_hand(teacher, dataset, name: str, seed: int = 0) -> dict[str, float]:
             index = stream.batch(b)
             y = dataset.labels[index].numpy()
             x = base(dataset.images[index], generator=g_base)
-            xp, params = scheme(x, generator=g_scheme, scorer=teacher, return_params=True)
+            xp, params = scheme(x, generator=g_scheme, scorer=student if name == "cutmixpick_s" else teacher,
+                                return_params=True)
             with torch.inference_mode():
                 px = _softmax(teacher(x).double().numpy())
                 pxp = _softmax(teacher(xp).double().numpy())
@@ -87,15 +88,21 @@ def _by_hand(teacher, dataset, name: str, seed: int = 0) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def results(digits, teacher):
-    _, found = probe.rank(teacher, digits, SCHEMES, max_sets=NUM_SETS, min_sets=2, check_every=NUM_SETS,
-                          rtol=1e-9, batch_size=BATCH, set_blocks=2 * BATCHES, device="cpu", return_results=True)
+def student(digits, make_teacher):
+    return make_teacher(digits, seed=1)
+
+
+@pytest.fixture(scope="module")
+def results(digits, teacher, student):
+    _, found = probe.rank(teacher, digits, SCHEMES, student=student, max_sets=NUM_SETS, min_sets=2,
+                          check_every=NUM_SETS, rtol=1e-9, batch_size=BATCH, set_blocks=2 * BATCHES, device="cpu",
+                          return_results=True)
     return {r.scheme: r for r in found}
 
 
 @pytest.mark.parametrize("name", SCHEMES)
-def test_every_predictor_matches_a_hand_computation(results, digits, teacher, name):
-    result, expected = results[name], _by_hand(teacher, digits, name)
+def test_every_predictor_matches_a_hand_computation(results, digits, teacher, student, name):
+    result, expected = results[name], _by_hand(teacher, student, digits, name)
     assert result.n_sets == NUM_SETS
     for key in NAMES:
         got, want = getattr(result, key), expected[key]
@@ -107,7 +114,7 @@ def test_every_predictor_matches_a_hand_computation(results, digits, teacher, na
 
 
 def test_mixing_schemes_have_no_consistency_and_identity_is_exactly_consistent(results):
-    for name in ("mixup", "cutmix", "cutmixpick_t"):
+    for name in ("mixup", "cutmix", "cutmixpick_t", "cutmixpick_s"):
         r = results[name]
         assert math.isnan(r.consistency) and math.isnan(r.consistency_ci_low), name
     ident = results["identity"]
