@@ -19,8 +19,8 @@ PLACEHOLDER = "Section name"  # how the pages themselves show the citation form
 OUTSIDE = re.compile(r"\bSPEC\b|\b[Ii]ssues?\s?#?\d+\b")
 # The sections other pages and the code cite by name (docs/README.md lists them).
 METHOD_SECTIONS = (
-    "T. stddev and its estimator", "Protocols", "The floor", "Teacher-side predictors", "Schemes", "KD recipe",
-    "Distillation methods", "Data on disk", "Models and checkpoints", "Log formats",
+    "T. stddev and its estimator", "Protocols", "The floor", "Teacher-side predictors", "Testbed", "Schemes",
+    "KD recipe", "Distillation methods", "Data on disk", "Models and checkpoints", "Log formats",
     "Deviations from the reference code",
 )
 

@@ -32,7 +32,9 @@ def _load_teacher(job: Job, train_set):
 def _load(job: Job, split: str):
     from dastat import data
 
-    return data.load(job.dataset, root=job.root, split=split, image_size=job.image_size, **job.data_options)
+    only_train = job.train_options if split == "train" else {}
+    return data.load(job.dataset, root=job.root, split=split, image_size=job.image_size, **job.data_options,
+                     **only_train)
 
 
 def _failure(job: Job, err: Exception) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def plan_cohorts(jobs: list[Job], cohort_size: int | None = None) -> list[tuple[
             groups[f"alone:{len(groups)}"] = [job]
             continue
         key = json.dumps([job.teacher, job.student, job.dataset, job.root, job.image_size, job.data_options,
-                          job.epoch_factor, job.epochs, job.options, job.store], sort_keys=True, default=str)
+                          job.train_options, job.epoch_factor, job.epochs, job.options, job.store], sort_keys=True, default=str)
         groups.setdefault(key, []).append(job)
     size = cohort_size or max((len(g) for g in groups.values()), default=1)
     return [tuple(g[i:i + size]) for g in groups.values() for i in range(0, len(g), size)]

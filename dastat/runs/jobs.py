@@ -4,6 +4,7 @@ A sweep file::
 
     data: digits                  # dataset name; `root:` for datasets on disk, `data_options:` for
                                   # dataset keywords (synthetic: num_classes, num_images)
+    train_options: {max_images: 180}  # load keywords of the train split only (the test split stays whole)
     pairs:                        # teacher checkpoint (or "embedded") and student architecture
       - {teacher: embedded, student: resnet8}
     schemes: [identity, cutmix]
@@ -33,7 +34,7 @@ from dastat.errors import ConfigError
 
 _KNOWN_KEYS = {"data", "data_options", "root", "image_size", "pairs", "schemes", "seeds", "epoch_factors", "epochs",
                "batch_size", "lr", "device", "amp", "out", "checkpoint_every", "probe", "slurm", "methods",
-               "method_options", "cohort_size"}
+               "method_options", "cohort_size", "train_options"}
 # The sweep file's keys that are options of the trainer, passed to every training job as they are.
 TRAIN_OPTIONS = ("batch_size", "lr", "device", "amp", "checkpoint_every")
 
@@ -59,6 +60,7 @@ class Job:
     image_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     data_options: dict[str, Any] = field(default_factory=dict)
+    train_options: dict[str, Any] = field(default_factory=dict)  # data.load keywords of the train split only
     out_dir: str | None = None
     store: str | None = None
     method: str = "kd"
@@ -92,11 +94,13 @@ def training_jobs(pairs: Iterable[tuple[str, str]], schemes: Sequence[str], seed
                   out: str | Path, methods: Sequence[str] = ("kd",),
                   method_options: dict[str, dict[str, Any]] | None = None, epoch_factors: Sequence[float] = (1,),
                   epochs: int | None = None, root: str | None = None, image_size: int | None = None,
-                  data_options: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> list[Job]:
+                  data_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
+                  options: dict[str, Any] | None = None) -> list[Job]:
     """The training jobs ``(teacher, student) pairs x methods x schemes x seeds x epoch_factors``, each with its
-    run directory under ``out``."""
+    run directory under ``out``; ``train_options`` are load keywords of the train split only (the test split
+    stays whole), e.g. ``{"max_images": 500}``."""
     common = {"dataset": dataset, "root": root, "image_size": image_size, "data_options": dict(data_options or {}),
-              "options": dict(options or {}), "epochs": epochs}
+              "train_options": dict(train_options or {}), "options": dict(options or {}), "epochs": epochs}
     method_options = method_options or {}
     jobs = []
     for teacher, student in pairs:
@@ -153,7 +157,8 @@ def plan_sweep(config: dict[str, Any] | str | Path) -> Plan:
     if not isinstance(config, dict):
         config = load_config(config)
     data = {"dataset": config.get("data", "digits"), "root": config.get("root"),
-            "image_size": config.get("image_size"), "data_options": config.get("data_options")}
+            "image_size": config.get("image_size"), "data_options": config.get("data_options"),
+            "train_options": config.get("train_options")}
     pairs = [(str(p["teacher"]), str(p.get("student", "resnet8"))) for p in config.get("pairs") or []]
     schemes = config.get("schemes", ["identity"])
     jobs = training_jobs(pairs, schemes, config.get("seeds", [0]), out=config.get("out", "runs/sweep"),

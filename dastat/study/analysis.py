@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dastat.errors import InvalidArgumentError
@@ -34,6 +35,11 @@ class StudyAnalysis:
     scheme_effect: pd.DataFrame = field(default_factory=pd.DataFrame)  # per pair: do schemes move the loss?
     paper_correlations: pd.DataFrame = field(default_factory=pd.DataFrame)  # probes of protocol "paper"
     compute_s: dict = field(default_factory=dict)  # probe and student time recorded in the store (any run)
+    predictors: list = field(default_factory=list)  # the teacher-side predictors the table holds
+    comparison: object | None = None  # stats.compare_predictors over them
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # predictor_verdicts(comparison)
+    leave_one_out: pd.DataFrame = field(default_factory=pd.DataFrame)  # leave_one_scheme_out
+    predictor_regret: pd.DataFrame = field(default_factory=pd.DataFrame)  # predictor_regret
 
     def write(self, out: Path, *, store, name: str) -> dict[str, Path]:
         """CSV exports, the Figure-4 grid and one ranking chart per teacher; returns their paths."""
@@ -46,19 +52,27 @@ class StudyAnalysis:
             "curves": store.export(out / "curves.csv", what="curves"),
         }
         for key in ("table", "correlations", "run_correlations", "pooled", "probes", "floor_effect", "plateau",
-                    "scheme_effect", "paper_correlations"):
+                    "scheme_effect", "paper_correlations", "verdicts", "leave_one_out", "predictor_regret"):
             frame = getattr(self, key)
             if key == "probes":
                 key = "probe_summary"
             if frame is not None and not frame.empty:
                 paths[key] = out / f"{key}.csv"
                 frame.to_csv(paths[key], index=False)
+        if self.comparison is not None:
+            paths["predictor_correlations"] = out / "predictor_correlations.csv"
+            self.comparison.correlations.to_csv(paths["predictor_correlations"], index=False)
+            paths["predictor_differences"] = out / "predictor_differences.csv"
+            self.comparison.differences.to_csv(paths["predictor_differences"], index=False)
         if self.selection is not None:
             paths["selection"] = out / "selection.csv"
             self.selection.pairs.to_csv(paths["selection"], index=False)
         if not self.table.empty:
             fig = plot.fig4(self.table, correlations=self.correlations if not self.correlations.empty else None)
             paths["fig4"] = plot.save_figure(fig, out / f"fig4_{name}.png")
+        if self.comparison is not None:
+            fig = plot.predictor_grid(self.table, self.predictors, comparison=self.comparison)
+            paths["predictor_grid"] = plot.save_figure(fig, out / f"predictors_{name}.png")
         for (dataset, teacher), rows in self.probes[self.probes["protocol"] == "fast"].groupby(["dataset", "teacher"]):
             fig = plot.ranking(rows.reset_index(drop=True), title=f"{teacher} on {dataset}: T. stddev (fast)")
             paths[f"ranking_{teacher}"] = plot.save_figure(fig, out / f"ranking_{teacher}.png")
@@ -139,6 +153,131 @@ def scheme_effect(students: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _oriented(table: pd.DataFrame, predictor: str, signs: dict[str, int] | None) -> np.ndarray:
+    from dastat.stats.predictors import DEFAULT_SIGNS
+
+    sign = {**DEFAULT_SIGNS, **(signs or {})}.get(predictor, 1)
+    return sign * pd.to_numeric(table[predictor], errors="coerce").to_numpy(float)
+
+
+def leave_one_scheme_out(table: pd.DataFrame, predictors: list[str], *, y: str = "s_test_loss",
+                         methods: tuple[str, ...] = ("pearson", "spearman"), signs: dict[str, int] | None = None,
+                         alpha: float = 0.05) -> pd.DataFrame:
+    """Per pair, predictor and method: does one scheme carry the correlation?
+
+    Each scheme is dropped in turn and the (oriented, as in :func:`dastat.stats.compare_predictors`)
+    correlation recomputed over the rest. ``r_min``/``r_max`` span those n values, ``p_max`` is the
+    largest of their p-values, ``pivot`` the scheme whose removal moves r furthest towards zero (or
+    across it). ``carried_by`` names it when the correlation over all schemes has p < ``alpha`` and
+    without that one scheme it changes sign or keeps less than half its size; "" otherwise. (Losing
+    significance alone is not enough: one point fewer costs power even where r does not move.)
+    """
+    from dastat import stats
+
+    rows = []
+    for keys, group in table.groupby(list(PAIR_KEYS)):
+        yv = pd.to_numeric(group[y], errors="coerce").to_numpy(float)
+        names = group["scheme"].astype(str).to_numpy()
+        for predictor in predictors:
+            xv = _oriented(group, predictor, signs)
+            keep = np.isfinite(xv) & np.isfinite(yv)
+            x, yk, nk = xv[keep], yv[keep], names[keep]
+            for method in methods:
+                row = {**dict(zip(PAIR_KEYS, keys)), "predictor": predictor, "method": method, "n": len(x)}
+                full = stats.correlation(x, yk, method=method, n_resamples=0)
+                drops = [stats.correlation(np.delete(x, i), np.delete(yk, i), method=method, n_resamples=0)
+                         for i in range(len(x))] if len(x) > 3 else []
+                rs = np.array([d.r for d in drops], float)
+                if not math.isfinite(full.r) or not len(rs) or not np.isfinite(rs).any():
+                    rows.append({**row, "r": full.r, "p_value": full.p_value, "r_min": math.nan, "r_max": math.nan,
+                                 "p_max": math.nan, "pivot": "", "r_without_pivot": math.nan, "carried_by": ""})
+                    continue
+                pivot = int(np.nanargmin(np.sign(full.r) * rs))
+                p_drop = np.array([d.p_value for d in drops], float)
+                without = drops[pivot]
+                shrinks = np.sign(without.r) != np.sign(full.r) or abs(without.r) < 0.5 * abs(full.r)
+                carried = full.p_value < alpha and shrinks
+                rows.append({**row, "r": full.r, "p_value": full.p_value, "r_min": float(np.nanmin(rs)),
+                             "r_max": float(np.nanmax(rs)), "p_max": float(np.nanmax(p_drop)),
+                             "pivot": str(nk[pivot]), "r_without_pivot": without.r,
+                             "carried_by": str(nk[pivot]) if carried else ""})
+    return pd.DataFrame(rows)
+
+
+def predictor_regret(table: pd.DataFrame, predictors: list[str], *, runs: pd.DataFrame | None = None,
+                     signs: dict[str, int] | None = None) -> pd.DataFrame:
+    """The selection of every predictor: the scheme its lowest (oriented) value picks, and the regret.
+
+    One :func:`dastat.stats.selection` per predictor (its ``pairs`` rows with a ``predictor`` column),
+    plus ``regret_ci_low``/``regret_ci_high`` (regret ± 1.96 paired standard errors over the shared
+    seeds) and ``random_regret``: the expected regret of a scheme drawn at random (mean loss − lowest).
+    A predictor that is constant within a pair (e.g. the floor where every scheme shares it) picks
+    nothing there and has no row.
+    """
+    from dastat import stats
+
+    frames = []
+    for predictor in predictors:
+        oriented = table.assign(_x=_oriented(table, predictor, signs))
+        varies = oriented.groupby(list(PAIR_KEYS))["_x"].transform("nunique") > 1
+        if not varies.any():
+            continue
+        pairs = stats.selection(oriented[varies], x="_x", runs=runs).pairs
+        if pairs.empty:
+            continue
+        frames.append(pairs.assign(predictor=predictor))
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    half = _Z95 * out["regret_se"]
+    out["regret_ci_low"], out["regret_ci_high"] = out["regret"] - half, out["regret"] + half
+    losses = table.groupby(list(PAIR_KEYS))["s_test_loss"].agg(["mean", "min"])
+    random = (losses["mean"] - losses["min"]).rename("random_regret").reset_index()
+    out = out.merge(random, on=list(PAIR_KEYS), how="left")
+    first = [*PAIR_KEYS, "predictor"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def holm(p_values: pd.Series) -> pd.Series:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN and is not counted)."""
+    p = pd.to_numeric(p_values, errors="coerce")
+    ok = p.dropna().sort_values()
+    m = len(ok)
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * ok.to_numpy()))
+    return pd.Series(adjusted, index=ok.index).reindex(p.index)
+
+
+# The test of each level and method that the report reads a predictor difference by.
+VERDICT_TESTS = {("pair", "pearson"): "williams_t", ("pair", "spearman"): "bootstrap_schemes",
+                 ("pooled", "pearson"): "meta_steiger_z", ("pooled", "spearman"): "bootstrap_schemes_stratified"}
+
+
+def predictor_verdicts(comparison, alpha: float = 0.05) -> pd.DataFrame:
+    """Every predictor difference of :data:`VERDICT_TESTS`, with Holm's adjustment within each family.
+
+    A family is one level, pair (the by keys) and method: all its pairwise differences are tested at
+    once, so ``distinguishable`` asks for ``p_holm < alpha``; ``distinguishable_raw`` is the
+    unadjusted reading. ``better`` names the predictor with the larger oriented correlation when
+    distinguishable.
+    """
+    d = comparison.differences
+    if d.empty:
+        return pd.DataFrame()
+    wanted = d.apply(lambda r: VERDICT_TESTS.get((r["level"], r["method"])) == r["test"], axis=1)
+    d = d[wanted].copy()
+    keys = [k for k in ("level", *PAIR_KEYS, "method") if k in d.columns]
+    d["p_holm"] = d.groupby(keys, dropna=False)["p_value"].transform(holm)
+    d["distinguishable_raw"] = (d["p_value"] < alpha).fillna(False).astype(bool)
+    d["distinguishable"] = (d["p_holm"] < alpha).fillna(False).astype(bool)
+    d["better"] = np.where(d["distinguishable"], np.where(d["diff"] > 0, d["predictor_a"], d["predictor_b"]), "")
+    cols = [*keys, "test", "predictor_a", "predictor_b", "n", "r_a", "r_b", "r_ab", "diff", "ci_low", "ci_high",
+            "p_value", "p_holm", "distinguishable_raw", "distinguishable", "better"]
+    return d[[c for c in cols if c in d.columns]].reset_index(drop=True)
+
+
+_Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
 def _spearman(stats, frame: pd.DataFrame) -> float:
     if len(frame) < 3:
         return math.nan
@@ -161,6 +300,7 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
         Seeds the bootstraps and permutation tests.
     """
     from dastat import stats
+    from dastat.stats.predictors import available_predictors
 
     n_resamples = 200 if quick else 9999
     main = "fast" if "fast" in protocols else protocols[0]
@@ -172,6 +312,8 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
     # The selection's seeds come from the students the table joined: the probes' randomness, or unknown.
     chosen = students[students["randomness"].isna() | (students["randomness"] == randomness)] \
         if "randomness" in students else students
+    predictors: list[str] = []
+    comparison, verdicts, loo, regret = None, empty, empty, empty
     if table.empty:
         correlations = run_correlations = pooled = empty
         selection = None
@@ -185,6 +327,13 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
         except InvalidArgumentError as err:  # too few points to pool: say so in the table, not as a failure
             pooled = pd.DataFrame([{"model": "pooled", "term": "slope", "estimate": math.nan, "reason": str(err)}])
         selection = stats.selection(table, by=PAIR_KEYS, runs=chosen)
+        predictors = available_predictors(table)
+        if len(predictors) >= 2:
+            comparison = stats.compare_predictors(table, predictors, by=PAIR_KEYS, runs=runs,
+                                                  n_resamples=min(n_resamples, 4999), seed=seed)
+            verdicts = predictor_verdicts(comparison)
+        loo = leave_one_scheme_out(table, predictors)
+        regret = predictor_regret(table, predictors, runs=chosen)
     paper = empty
     if "paper" in protocols and main != "paper":
         paper_table = store.table(protocol="paper", randomness="batch", set_size=None)
@@ -195,6 +344,8 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
     return StudyAnalysis(table=table, correlations=correlations, run_correlations=run_correlations, pooled=pooled,
                          selection=selection, probes=probes, floor_effect=floor, plateau=plateau,
                          paper_correlations=paper, compute_s=_compute_s(probes, students),
+                         predictors=predictors, comparison=comparison, verdicts=verdicts, leave_one_out=loo,
+                         predictor_regret=regret,
                          scheme_effect=scheme_effect(students) if not students.empty else empty)
 
 
@@ -210,4 +361,5 @@ def _compute_s(probes: pd.DataFrame, students: pd.DataFrame) -> dict[str, float]
     return {"probes": probe_s, "students": student_s, "student_runs": len(students)}
 
 
-__all__ = ["MIXING", "StudyAnalysis", "analyse", "floor_effect", "scheme_effect"]
+__all__ = ["MIXING", "VERDICT_TESTS", "StudyAnalysis", "analyse", "floor_effect", "holm", "leave_one_scheme_out",
+           "predictor_regret", "predictor_verdicts", "scheme_effect"]

@@ -65,6 +65,7 @@ def _plan(config: StudyConfig, pairs: list[tuple[str, str]], schemes, seeds, *, 
     jobs = training_jobs(pairs, list(schemes), list(seeds), dataset=config.data, out=out / "runs",
                          methods=list(config.methods if methods is None else methods), epochs=config.epochs,
                          root=config.root, image_size=config.image_size, data_options=config.data_options,
+                         train_options=None if config.train_images is None else {"max_images": config.train_images},
                          options=options)
     return Plan(tuple(jobs), out=out / "runs", slurm=dict(config.slurm or {}), cohort_size=cohort_size)
 
@@ -181,6 +182,9 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     load = {"root": config.root, "image_size": config.image_size, **config.data_options}
     train_set = data.load(config.data, split="train", **load)
     test_set = data.load(config.data, split="test", **load)
+    # What the students distil on and the probes read; the teachers train on the whole train split.
+    student_set = train_set if config.train_images is None else data.load(
+        config.data, split="train", max_images=config.train_images, **load)
     teachers: dict[str, TeacherInfo] = {}
     for pair in config.pairs:
         key = pair.get("teacher_path") or pair["teacher"]
@@ -199,7 +203,7 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
             key = pair.get("teacher_path") or pair["teacher"]
             if key not in scorers:  # one scorer per teacher: its first pair's student (see report)
                 scorers[key] = _scorer_student(config, pair, teachers[key].path, out=out, device=device,
-                                               executor=executor, store_path=store_path, train_set=train_set,
+                                               executor=executor, store_path=store_path, train_set=student_set,
                                                summary=summary)
                 say(f"scorer student for cutmixpick_s: {pair['student']} by plain KD from {teachers[key].arch}")
     stage_s["scorer_students"] = time.perf_counter() - t0
@@ -207,7 +211,7 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     t0 = time.perf_counter()
     for key, info in teachers.items():
         teacher = models.load_teacher(info.path, arch=info.arch, dataset=train_set, device="cpu")
-        written = _probe_teacher(config, info, teacher, train_set=train_set, store=store, scorer=scorers.get(key),
+        written = _probe_teacher(config, info, teacher, train_set=student_set, store=store, scorer=scorers.get(key),
                                  device=device, progress=progress)
         say(f"probed {info.arch}: {written} new probe results")
     stage_s["probes"] = time.perf_counter() - t0

@@ -45,6 +45,59 @@ def _strength(r: float, ci_low: float, ci_high: float) -> str:
     return "a very strong"
 
 
+def _excludes_zero(low: float, high: float) -> bool:
+    return low > 0 or high < 0  # False for NaN
+
+
+def correlation_words(r: float, ci_low: float, ci_high: float, p_value: float = 0.0) -> str:
+    """One correlation read from its interval and test: strength and direction only where both agree.
+
+    An interval that covers zero (or is missing) reads as a null at this n, whatever the estimate;
+    an estimate of |r| >= 0.3 then says which way it leans, without a strength word. An interval
+    that excludes zero next to a test that does not reject (``p_value`` >= 0.05) is weak evidence.
+    """
+    if not _excludes_zero(ci_low, ci_high):
+        if math.isnan(ci_low) or math.isnan(ci_high):
+            return "no interval, so no reading"
+        text = f"a null at this n (the interval covers zero, from {ci_low:+.2f} to {ci_high:+.2f})"
+        if abs(r) >= 0.3:
+            text += (f"; the estimate leans {'the paper' if r > 0 else 'against the paper'}'s way, "
+                     "which these data cannot confirm")
+        return text
+    direction = "in the paper's direction" if r > 0 else "against the paper's direction"
+    if not p_value < 0.05:
+        return (f"weak evidence of a correlation {direction}: the interval excludes zero but the test does not "
+                f"reject none (p = {_f(p_value, '{:.3g}')})")
+    return f"{_strength(r, ci_low, ci_high)} correlation {direction} (the interval excludes zero)"
+
+
+def pair_reading(sp, pe) -> str:
+    """The reading of one pair's Spearman and Pearson rows (r, ci_low, ci_high, p_value, p_perm).
+
+    Spearman is read with its permutation test (exact at n <= 9), Pearson with its t-test; a
+    direction is claimed only where the rank interval excludes zero and the permutation test rejects.
+    """
+    rank = _excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < 0.05
+    linear = _excludes_zero(pe.ci_low, pe.ci_high) and pe.p_value < 0.05
+    text = (f"Spearman {sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, "
+            f"permutation p = {_f(sp.p_perm, '{:.3g}')}): "
+            f"{correlation_words(sp.r, sp.ci_low, sp.ci_high, sp.p_perm)}. "
+            f"Pearson {pe.r:+.3f} [{pe.ci_low:+.3f}, {pe.ci_high:+.3f}] (p = {_f(pe.p_value, '{:.3g}')}): "
+            f"{correlation_words(pe.r, pe.ci_low, pe.ci_high, pe.p_value)}. ")
+    if rank:
+        text += ("T. stddev orders the students' test losses in the paper's direction (lower T. stddev, lower loss)."
+                 if sp.r > 0 else "T. stddev orders them against the paper's claim (lower T. stddev, *higher* loss).")
+    elif linear:
+        text += ("Only the linear correlation is clear: it can rest on a few schemes far from the rest "
+                 "(see the leave-one-scheme-out check).")
+    else:
+        text += "T. stddev's order of the students is not told apart from no order here."
+    if not _excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < 0.05:
+        text += (f" The permutation test alone rejects no correlation (p = {sp.p_perm:.3g}) while the bootstrap "
+                 "interval covers zero: weak evidence at this n.")
+    return text
+
+
 def teacher_quality(acc1: float, num_classes: int | None) -> str:
     """How good a teacher's test top-1 (%) is, read against chance (100 / classes) and against perfect.
 
@@ -76,25 +129,7 @@ def _reading(analysis, config) -> list[str]:
         if sp is None or pe is None or math.isnan(sp.r):
             lines.append(f"- **{pair}**: too few schemes for a correlation ({group['n'].iloc[0]}).")
             continue
-        covers_zero = sp.ci_low <= 0 <= sp.ci_high
-        if abs(sp.r) < 0.1:
-            verdict = "T. stddev does not order the students' test losses here"
-        elif sp.r > 0:
-            verdict = ("T. stddev orders the students' test losses in the paper's direction "
-                       "(lower T. stddev, lower loss)")
-        else:
-            verdict = "the order runs against the paper's claim (lower T. stddev, *higher* loss)"
-        lines.append(
-            f"- **{pair}** (n = {sp.n} schemes): {_strength(sp.r, sp.ci_low, sp.ci_high)} rank "
-            "correlation, Spearman "
-            f"{sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, permutation "
-            f"p = {_f(sp.p_perm, '{:.3g}')}); Pearson {pe.r:+.3f} [{pe.ci_low:+.3f}, {pe.ci_high:+.3f}]. "
-            f"{verdict[0].upper()}{verdict[1:]}; "
-            + (("the interval covers zero, so this is not evidence either way at this n."
-                if not (sp.p_perm < 0.05) else
-                f"the permutation test rejects no correlation (p = {sp.p_perm:.3g}) but the bootstrap interval "
-                "covers zero: at n = 9 the interval is rough, read it as indicative.") if covers_zero
-               else "the interval excludes zero."))
+        lines.append(f"- **{pair}** (n = {sp.n} schemes): " + pair_reading(sp, pe))
     rc = analysis.run_correlations
     if not rc.empty:
         sp = rc[rc["method"] == "spearman"]
@@ -107,7 +142,7 @@ def _reading(analysis, config) -> list[str]:
     sel = analysis.selection
     if sel is not None and not sel.pairs.empty:
         picks = [f"{r.teacher} → {r.student}: picks {r.chosen} (rank {r.chosen_rank} of {r.n}; best {r.best}, "
-                 f"regret {r.regret:.4f})" for r in sel.pairs.itertuples(index=False)]
+                 f"regret {_regret_text(r.regret, r.regret_se)})" for r in sel.pairs.itertuples(index=False)]
         lines.append("- Selection (lowest T. stddev as the choice): " + "; ".join(picks) + ".")
     fe = analysis.floor_effect
     for r in fe.itertuples(index=False):
@@ -127,6 +162,137 @@ def _reading(analysis, config) -> list[str]:
                 if r.n_above < 5:
                     text += f" (Only {r.n_above} schemes at or above the floor: a rough check.)"
         lines.append(text)
+    return lines
+
+
+def _regret_text(regret: float, se: float) -> str:
+    """A regret with its paired 95% interval (regret ± 1.96 SE over the shared seeds) where there is one."""
+    if regret == 0:
+        return "0 (the best scheme)"
+    if not math.isfinite(se):
+        return f"{regret:.4f}"
+    half = 1.959963984540054 * se
+    return f"{regret:.4f} [{regret - half:+.4f}, {regret + half:+.4f}]"
+
+
+def _r_ci(r: float, low: float, high: float) -> str:
+    return "–" if math.isnan(r) else f"{r:+.2f} [{_f(low, '{:+.2f}')}, {_f(high, '{:+.2f}')}]"
+
+
+def _where(frame: pd.DataFrame) -> list[str]:
+    """Each row's pair as "teacher → student", or "pooled"."""
+    return [("pooled" if row.level == "pooled" else f"{row.teacher} → {row.student}")
+            for row in frame.itertuples(index=False)]
+
+
+def predictor_table(correlations: pd.DataFrame) -> pd.DataFrame:
+    """One row per pair (and pooled) and predictor: Pearson and Spearman, each as ``r [low, high]``."""
+    frame = correlations[correlations["method"].isin(["pearson", "spearman"])]
+    frame = frame.assign(where=_where(frame), cell=[_r_ci(r.r, r.ci_low, r.ci_high)
+                                                    for r in frame.itertuples(index=False)])
+    wide = frame.pivot_table(index=["where", "predictor"], columns="method", values="cell", aggfunc="first",
+                             sort=False).reset_index()
+    wide.columns.name = None
+    return wide
+
+
+def predictor_lines(verdicts: pd.DataFrame, correlations: pd.DataFrame) -> list[str]:
+    """Which predictors are told apart, per pair and pooled (Holm-adjusted within each), and which are not."""
+    if verdicts.empty:
+        return ["No two predictors could be compared (fewer than two predictors with values)."]
+    lines = []
+    for (where, method), rows in verdicts.assign(where=_where(verdicts)).groupby(["where", "method"], sort=False):
+        tested = rows[rows["p_value"].notna()]
+        told = tested[tested["distinguishable"]]
+        text = f"- {where}, {method} ({rows['test'].iloc[0]}, n = {int(rows['n'].max())} schemes): "
+        text += (f"{len(told)} of {len(tested)} tested predictor differences are distinguishable after Holm's "
+                 "adjustment" if len(told) else
+                 f"none of the {len(tested)} tested predictor differences is distinguishable after Holm's "
+                 "adjustment (a null)")
+        if len(told):
+            text += ": " + "; ".join(
+                f"{r.better} over {r.predictor_b if r.better == r.predictor_a else r.predictor_a} "
+                f"(Δr {abs(r.diff):.2f}, interval [{r.ci_low:+.2f}, {r.ci_high:+.2f}] for r_a − r_b, "
+                f"p_holm = {r.p_holm:.3g})" for r in told.itertuples(index=False))
+        if 0 < len(told) < len(tested):
+            text += "; the others are not told apart at this n"
+        raw = int(tested["distinguishable_raw"].sum()) - len(told)
+        if raw > 0:
+            text += f" ({raw} more only before the adjustment for {len(tested)} comparisons)"
+        if len(rows) > len(tested):
+            text += f"; {len(rows) - len(tested)} without a test (collinear or constant predictors)"
+        lines.append(text + ".")
+    spearman = correlations[correlations["method"] == "spearman"]
+    for where, rows in spearman.assign(where=_where(spearman)).groupby("where", sort=False):
+        ok = [r.predictor for r in rows.itertuples(index=False) if _excludes_zero(r.ci_low, r.ci_high)]
+        lines.append(f"- {where}: predictors whose Spearman interval excludes zero: "
+                     + (", ".join(ok) if ok else "none (a null for every predictor)") + ".")
+    return lines
+
+
+def loo_lines(loo: pd.DataFrame) -> list[str]:
+    """Per pair, whether one scheme carries T. stddev's correlation, and which predictors' correlations it carries."""
+    lines = []
+    for (teacher, student), rows in loo.groupby(["teacher", "student"], sort=False):
+        t = rows[(rows["predictor"] == "t_stddev") & (rows["method"] == "spearman")]
+        carried = rows[rows["carried_by"] != ""]
+        text = f"- {teacher} → {student}: "
+        if len(t) and math.isfinite(t["r_min"].iloc[0]):
+            r = t.iloc[0]
+            text += (f"dropping any one scheme leaves T. stddev's Spearman between {r.r_min:+.2f} and {r.r_max:+.2f} "
+                     f"(all schemes {r.r:+.2f}, p = {r.p_value:.3g}; largest p without one scheme {r.p_max:.3g}, "
+                     f"without {r.pivot}). ")
+        text += ("No predictor's correlation with p < 0.05 rests on one scheme." if carried.empty else
+                 "Correlations with p < 0.05 that one scheme carries (without it r flips sign or halves): "
+                 + "; ".join(f"{r.predictor} {r.method} by {r.carried_by} ({r.r:+.2f} → {r.r_without_pivot:+.2f})"
+                             for r in carried.itertuples(index=False)) + ".")
+        lines.append(text)
+    return lines
+
+
+def regret_lines(regret: pd.DataFrame) -> list[str]:
+    """Per predictor: picks, regrets with intervals, against a scheme drawn at random."""
+    lines = []
+    for predictor, rows in regret.groupby("predictor", sort=False):
+        parts = [f"{r.teacher} → {r.student} picks {r.chosen} (rank {r.chosen_rank} of {r.n}), regret "
+                 f"{_regret_text(r.regret, r.regret_se)} vs {r.random_regret:.4f} for a random scheme"
+                 for r in rows.itertuples(index=False)]
+        within = rows["within_noise"].dropna()
+        lines.append(f"- {predictor}: " + "; ".join(parts)
+                     + (f"; within seed noise in {int(within.astype(bool).sum())} of {len(within)} pairs."
+                        if len(within) else "."))
+    return lines
+
+
+def _predictor_section(analysis, exports: dict[str, Path]) -> list[str]:
+    comparison = analysis.comparison
+    if comparison is None:
+        return []
+    corr = comparison.correlations
+    lines = ["## Which predictor", "",
+             f"The teacher-side predictors of the store ({', '.join(analysis.predictors)}), each oriented so that "
+             "r > 0 means \"a lower value goes with a lower student loss\" (dastat.stats.compare_predictors; "
+             "docs/method.md, \"T. stddev and its estimator\"), with 95% intervals (Pearson: Fisher z; Spearman: "
+             "bootstrap over schemes). Two predictors are told apart when the difference of their correlations "
+             "with the same losses is significant after Holm's adjustment over all the pairs of predictors of one "
+             "pair and method (Pearson: Williams' t; Spearman: bootstrap over schemes; pooled: a random-effects "
+             "meta-analysis of Steiger's z, and a stratified bootstrap).", "",
+             _markdown(predictor_table(corr)), "", *predictor_lines(analysis.verdicts, corr), ""]
+    if "predictor_grid" in exports:
+        lines += [f"![Predictors against student loss]({exports['predictor_grid'].name})", ""]
+    if not analysis.leave_one_out.empty:
+        lines += ["### Leave one scheme out", "", "Does one scheme carry the correlation? Each scheme is dropped in "
+                  "turn and the correlation recomputed over the others.", "", *loo_lines(analysis.leave_one_out), "",
+                  _markdown(analysis.leave_one_out.drop(columns=["dataset"], errors="ignore"),
+                            {"r": "{:+.3f}", "r_min": "{:+.3f}", "r_max": "{:+.3f}", "r_without_pivot": "{:+.3f}",
+                             "p_value": "{:.3g}", "p_max": "{:.3g}"}), ""]
+    if not analysis.predictor_regret.empty:
+        lines += ["### Selection regret of every predictor", "",
+                  "Each predictor picks the scheme with its lowest oriented value; the regret is that scheme's mean "
+                  "student loss minus the lowest, with a paired 95% interval over the seeds (regret ± 1.96 SE). The "
+                  "best scheme is itself picked from noisy means, so regrets are biased up by a similar amount for "
+                  "every predictor; a scheme drawn at random would cost the mean loss minus the lowest.", "",
+                  *regret_lines(analysis.predictor_regret), ""]
     return lines
 
 
@@ -323,6 +489,7 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
                                                    "best_loss", "regret", "regret_se", "regret_p_value",
                                                    "chosen_rank", "within_noise")
                                        if c in sel.pairs.columns]]), ""]
+    lines += _predictor_section(analysis, exports)
     lines += ["## Discussion", "", *_discussion(analysis, config, result.teachers, result.num_classes), ""]
     lines += ["## Deviations from the paper's setting", "",
               "- `cutmixpick_s` is probed with one scorer per teacher: the plain-KD (identity) student of the "

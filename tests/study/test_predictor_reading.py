@@ -1,0 +1,140 @@
+"""The report's head-to-head: leave-one-scheme-out, every predictor's regret, Holm's verdicts and the words."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+from statsmodels.stats.multitest import multipletests
+
+from dastat import stats
+from dastat.study.analysis import holm, leave_one_scheme_out, predictor_regret, predictor_verdicts
+from dastat.study.report import correlation_words, pair_reading, predictor_lines, predictor_table
+
+SCHEMES = [f"s{i}" for i in range(9)]
+
+
+def _table(x: np.ndarray, y: np.ndarray, *, teacher: str = "t", **extra) -> pd.DataFrame:
+    return pd.DataFrame({"dataset": "digits", "teacher": teacher, "student": "s", "scheme": SCHEMES[:len(x)],
+                         "t_stddev": x, "s_test_loss": y, **extra})
+
+
+def test_leave_one_out_spans_the_correlations_without_each_scheme():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=9)
+    y = x + rng.normal(0, 0.5, 9)
+    row = leave_one_scheme_out(_table(x, y), ["t_stddev"], methods=("spearman",)).iloc[0]
+    drops = [scipy.stats.spearmanr(np.delete(x, i), np.delete(y, i)).statistic for i in range(9)]
+    assert math.isclose(row["r"], scipy.stats.spearmanr(x, y).statistic, rel_tol=1e-12)
+    assert math.isclose(row["r_min"], min(drops), rel_tol=1e-12)
+    assert math.isclose(row["r_max"], max(drops), rel_tol=1e-12)
+    assert row["pivot"] == SCHEMES[int(np.argmin(drops))] and row["r_without_pivot"] == pytest.approx(min(drops))
+    assert row["carried_by"] == ""  # a correlation of every point survives the loss of any one
+
+
+def test_one_extreme_scheme_carrying_a_pearson_correlation_is_named():
+    # Eight schemes with no relation; the ninth far out on both axes makes Pearson large and significant.
+    x = np.array([0.1, -0.3, 0.2, 0.0, -0.1, 0.3, -0.2, 0.05, 5.0])
+    y = np.array([0.2, 0.1, -0.2, 0.3, -0.1, -0.3, 0.0, 0.15, 5.0])
+    rows = leave_one_scheme_out(_table(x, y), ["t_stddev"], methods=("pearson",))
+    row = rows.iloc[0]
+    assert row["p_value"] < 0.05 and row["carried_by"] == "s8"
+    assert abs(row["r_without_pivot"]) < 0.5 * row["r"]
+
+
+def test_leave_one_out_orients_negated_predictors():
+    x = np.arange(9.0)
+    rows = leave_one_scheme_out(_table(x, x, mean_entropy_xprime=x), ["mean_entropy_xprime"], methods=("pearson",))
+    assert rows.iloc[0]["r"] == pytest.approx(-1.0)  # entropy enters negated (higher entropy, lower loss)
+
+
+def test_regret_of_each_predictor_with_its_paired_interval_and_a_random_pick():
+    table = pd.concat([_table(np.array([0.3, 0.1, 0.2]), np.array([0.50, 0.60, 0.40]), floor=0.5),
+                       _table(np.array([0.1, 0.3, 0.2]), np.array([0.30, 0.20, 0.25]), teacher="u", floor=0.5)])
+    per_seed = {("t", "s1"): [0.58, 0.60, 0.62], ("t", "s2"): [0.40, 0.41, 0.39], ("t", "s0"): [0.5] * 3,
+                ("u", "s0"): [0.3] * 3, ("u", "s1"): [0.19, 0.2, 0.21], ("u", "s2"): [0.25] * 3}
+    runs = pd.DataFrame([{"dataset": "digits", "teacher": t, "student": "s", "scheme": s, "seed": k, "test_loss": v}
+                         for (t, s), values in per_seed.items() for k, v in enumerate(values)])
+    out = predictor_regret(table, ["t_stddev", "floor"], runs=runs)
+    assert set(out["predictor"]) == {"t_stddev"}  # the floor is constant within each pair: it picks nothing
+    t = out[out["teacher"] == "t"].iloc[0]
+    assert (t["chosen"], t["best"]) == ("s1", "s2") and t["regret"] == pytest.approx(0.20)
+    diff = np.array([0.58 - 0.40, 0.60 - 0.41, 0.62 - 0.39])  # paired over seeds 0, 1, 2
+    se = diff.std(ddof=1) / math.sqrt(3)
+    assert t["regret_se"] == pytest.approx(se)
+    assert t["regret_ci_low"] == pytest.approx(0.20 - 1.959963984540054 * se)
+    assert t["random_regret"] == pytest.approx(0.50 - 0.40)
+    u = out[out["teacher"] == "u"].iloc[0]
+    assert u["chosen"] == "s0" and u["regret"] == pytest.approx(0.10)
+
+
+def test_holm_matches_statsmodels_and_keeps_nan():
+    p = pd.Series([0.01, np.nan, 0.04, 0.03, 0.2])
+    ok = p.notna()
+    expected = multipletests(p[ok], method="holm")[1]
+    assert np.allclose(holm(p)[ok], expected) and math.isnan(holm(p)[1])
+
+
+def _comparison(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for teacher in ("t", "u"):
+        y = rng.normal(size=9)
+        frames.append(_table(y + rng.normal(0, 0.1, 9), y, teacher=teacher, t_ce_stddev=rng.normal(size=9),
+                             teacher_acc_xprime=y + rng.normal(0, 1.0, 9)))
+    table = pd.concat(frames, ignore_index=True)
+    return stats.compare_predictors(table, ["t_stddev", "t_ce_stddev", "teacher_acc_xprime"], n_resamples=999)
+
+
+def test_verdicts_adjust_within_each_pair_and_method():
+    verdicts = predictor_verdicts(_comparison())
+    assert set(zip(verdicts["level"], verdicts["method"], verdicts["test"])) == {
+        ("pair", "pearson", "williams_t"), ("pair", "spearman", "bootstrap_schemes"),
+        ("pooled", "pearson", "meta_steiger_z"), ("pooled", "spearman", "bootstrap_schemes_stratified")}
+    for _, family in verdicts.groupby(["level", "teacher", "method"], dropna=False):
+        assert len(family) == 3  # three predictors: three differences per family
+        assert np.allclose(family["p_holm"], multipletests(family["p_value"], method="holm")[1])
+    told = verdicts[verdicts["distinguishable"]]
+    assert (told["p_holm"] < 0.05).all() and (verdicts["p_holm"] >= verdicts["p_value"]).all()
+    # t_stddev tracks y closely, t_ce_stddev is noise: the Pearson difference is told apart in each pair.
+    pearson = told[(told["level"] == "pair") & (told["method"] == "pearson")]
+    assert {(r.predictor_a, r.predictor_b, r.better) for r in pearson.itertuples()} >= {
+        ("t_stddev", "t_ce_stddev", "t_stddev")}
+
+
+def test_which_predictor_lines_name_the_distinguishable_and_the_nulls():
+    comparison = _comparison()
+    lines = predictor_lines(predictor_verdicts(comparison), comparison.correlations)
+    text = "\n".join(lines)
+    assert "t_stddev over t_ce_stddev" in text and "after Holm's adjustment" in text
+    wide = predictor_table(comparison.correlations)
+    assert set(wide["where"]) == {"t → s", "u → s", "pooled"} and {"pearson", "spearman"} <= set(wide.columns)
+    null = comparison.correlations.assign(ci_low=-0.5, ci_high=0.5)
+    assert "none (a null for every predictor)" in "\n".join(predictor_lines(predictor_verdicts(comparison), null))
+
+
+@pytest.mark.parametrize(("r", "low", "high", "p", "must", "must_not"), [
+    (0.65, -0.05, 0.96, 0.06, "a null at this n", "strong"),  # the old report said "a strong ... covers zero"
+    (0.05, -0.7, 0.75, 0.9, "a null at this n", "leans"),
+    (0.65, 0.14, 0.99, 0.07, "weak evidence", "strong"),      # interval and test disagree
+    (0.72, 0.12, 0.94, 0.03, "a very strong correlation in the paper's direction", "null"),
+    (-0.6, -0.9, -0.2, 0.01, "against the paper's direction", "null"),
+])
+def test_correlation_words_follow_the_interval_and_the_test(r, low, high, p, must, must_not):
+    words = correlation_words(r, low, high, p)
+    assert must in words and must_not not in words
+
+
+def test_pair_reading_claims_a_direction_only_with_a_clear_rank_correlation():
+    row = SimpleNamespace
+    covers = pair_reading(row(r=0.65, ci_low=-0.05, ci_high=0.96, p_value=0.058, p_perm=0.067),
+                          row(r=0.72, ci_low=0.12, ci_high=0.94, p_value=0.027))
+    assert "strong" not in covers.split("Pearson")[0] and "Only the linear correlation is clear" in covers
+    assert "orders the students' test losses" not in covers
+    clear = pair_reading(row(r=0.8, ci_low=0.3, ci_high=0.95, p_value=0.01, p_perm=0.01),
+                         row(r=0.8, ci_low=0.3, ci_high=0.95, p_value=0.01))
+    assert "in the paper's direction (lower T. stddev, lower loss)" in clear
