@@ -81,7 +81,8 @@ def plan_cohorts(jobs: list[Job], cohort_size: int | None = None) -> list[tuple[
             groups[f"alone:{len(groups)}"] = [job]
             continue
         key = json.dumps([job.teacher, job.student, job.dataset, job.root, job.image_size, job.data_options,
-                          job.train_options, job.epoch_factor, job.epochs, job.options, job.store], sort_keys=True, default=str)
+                          job.train_options, job.epoch_factor, job.epochs, job.options, job.store],
+                         sort_keys=True, default=str)
         groups.setdefault(key, []).append(job)
     size = cohort_size or max((len(g) for g in groups.values()), default=1)
     return [tuple(g[i:i + size]) for g in groups.values() for i in range(0, len(g), size)]
