@@ -1,6 +1,6 @@
 """dastat: which data augmentation to use when distilling a teacher, decided without training students.
 
-Subpackages load on first use: ``dastat.probe.t_stddev(...)`` works after ``import dastat``.
+Subpackages load on first use: ``dastat.probe.measure_scheme(...)`` works after ``import dastat``.
 """
 
 from __future__ import annotations

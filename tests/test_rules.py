@@ -108,7 +108,7 @@ def test_a_kl_picking_scheme_probes_with_a_student():
     ds = _synthetic()
     teacher, student = _teacher(ds), _teacher(ds, mean=ds.mean, std=ds.std)
     fast = dict(max_sets=3, min_sets=3, check_every=3, rtol=1e-9, device="cpu", batch_size=8, set_blocks=2)
-    result = probe.t_stddev(teacher, ds, "cutmixpick_kl", student=student, **fast)  # pick(cutmix, criterion="kl")
+    result = probe.measure_scheme(teacher, ds, "cutmixpick_kl", student=student, **fast)  # pick(cutmix, criterion="kl")
     assert result.n_sets == 3 and result.t_stddev > 0
 
 
@@ -240,3 +240,17 @@ def test_the_two_interval_classes_have_two_names():
     with pytest.warns(DeprecationWarning, match=r"CoefficientInterval"):
         assert intervals.Interval is intervals.CoefficientInterval
     assert intervals.fisher_z(0.5, 10, 0.95).method == "fisher_z"
+
+
+def test_t_stddev_names_the_statistic_and_field_and_old_spellings_warn():
+    from dastat import probe
+    from dastat.probe import estimator
+
+    means = torch.rand(5, 3, dtype=torch.float64)
+    with pytest.warns(DeprecationWarning, match="stddev_of_means"):
+        old = estimator.t_stddev
+    assert old is estimator.stddev_of_means
+    with pytest.warns(DeprecationWarning, match="measure_scheme"):
+        result = probe.t_stddev(models.embedded_teacher(), data.load("digits"), "flip", max_sets=2, min_sets=2,
+                                rtol=1e-9, device="cpu")
+    assert result.t_stddev > 0 and float(estimator.stddev_of_means(means)) > 0

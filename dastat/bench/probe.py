@@ -3,7 +3,7 @@
 1. Engine efficiency, per scheme and teacher: the time the probe's network forwards take alone
    (teacher on the x and x' rows, plus the scorer's forwards on a picking scheme's pool;
    pre-made tensors, no augmentation, the same row count in forwards of the engine's size)
-   divided by the wall time of ``probe.t_stddev`` closing the same sets. Targets: >= 0.90,
+   divided by the wall time of ``probe.measure_scheme`` closing the same sets. Targets: >= 0.90,
    autoaugment >= 0.75.
    Random-weight resnet56 and resnet8 on synthetic CIFAR-100-shaped data.
 2. Cost to a usable answer: the sets and teacher forwards protocol ``fast`` needs to reach a
@@ -36,7 +36,7 @@ from dastat import augment, data, models
 from dastat.checks import check_choice
 from dastat.device import resolve_device
 from dastat.probe import engine
-from dastat.probe.measure import STUDENT_FREE, t_stddev
+from dastat.probe.measure import STUDENT_FREE, measure_scheme
 
 # The paper protocol on CIFAR-100 (docs/method.md, "Protocols"): 10 epochs of 782 batches, a set every 5 batches.
 PAPER_SETS = 1564
@@ -48,7 +48,7 @@ EFFICIENCY_TARGET = 0.90
 FORWARD_SHARE_TARGET = 0.05  # of the paper protocol's forwards, for 100 classes
 PARTS = ("efficiency", "cost", "rank")
 _BATCH_SIZE = 64  # the protocol's B (docs/method.md, "Protocols")
-_FAST_MIN_SETS = 20  # t_stddev's default min_sets
+_FAST_MIN_SETS = 20  # measure_scheme's default min_sets
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def _efficiency(arch: str, num_sets: int, plan: Plan, device: torch.device) -> l
     options = dict(max_sets=num_sets, min_sets=num_sets, rtol=1e-9, set_blocks=plan.set_blocks, device=device,
                    amp=device.type == "cuda", seed=0)
     # Warm-up: first-call allocations and kernel selection belong to neither side.
-    t_stddev(teacher, dataset, "identity", **{**options, "max_sets": 2, "min_sets": 2, "set_blocks": 2})
+    measure_scheme(teacher, dataset, "identity", **{**options, "max_sets": 2, "min_sets": 2, "set_blocks": 2})
     rows_out = []
     for name in plan.schemes:
         rows, pool = _forward_inputs(name, teacher, dataset, fill)
@@ -164,7 +164,7 @@ def _efficiency(arch: str, num_sets: int, plan: Plan, device: torch.device) -> l
             wall, cpu, _ = _seconds(alone, device)
             alone_s.append(wall)
             alone_cpu.append(cpu)
-            wall, cpu, result = _seconds(lambda name=name: t_stddev(teacher, dataset, name, **options), device)
+            wall, cpu, result = _seconds(lambda name=name: measure_scheme(teacher, dataset, name, **options), device)
             probe_s.append(wall)
             probe_cpu.append(cpu)
             engine_s.append(result.elapsed_s)
@@ -205,7 +205,7 @@ def _efficiency(arch: str, num_sets: int, plan: Plan, device: torch.device) -> l
 def _cost(task: str, teacher: nn.Module, dataset, scheme: str, max_sets: int, device: torch.device,
           extra: dict) -> dict:
     start = time.perf_counter()
-    result = t_stddev(teacher, dataset, scheme, rtol=TARGET_RTOL, max_sets=max_sets, device=device,
+    result = measure_scheme(teacher, dataset, scheme, rtol=TARGET_RTOL, max_sets=max_sets, device=device,
                       amp=device.type == "cuda", seed=0)
     wall = time.perf_counter() - start
     rel = result.rel_halfwidth

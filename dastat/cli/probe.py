@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
 
     db = open_store(args)
     teacher, dataset, student = load_inputs(args)
-    result = probe.t_stddev(teacher, dataset, args.scheme, student=student, **probe_options(args))
+    result = probe.measure_scheme(teacher, dataset, args.scheme, student=student, **probe_options(args))
     where = record(db, [result])
     if args.json:
         common.print_json({**result.to_dict(), "store": where})

@@ -1,7 +1,7 @@
 """The probe: T. stddev of augmentation schemes for a teacher, without training students."""
 
 from dastat.probe.estimator import Design, Interval, PairedDifference, interval, paired_difference
-from dastat.probe.measure import STUDENT_FREE, ProbeInterrupted, Ranking, rank, ranking_table, t_stddev
+from dastat.probe.measure import STUDENT_FREE, ProbeInterrupted, Ranking, measure_scheme, rank, ranking_table, t_stddev
 from dastat.probe.result import ProbeResult
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ProbeResult",
     "Ranking",
     "interval",
+    "measure_scheme",
     "paired_difference",
     "rank",
     "ranking_table",

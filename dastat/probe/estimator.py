@@ -22,7 +22,7 @@ from dastat.checks import check_choice
 from dastat.errors import InvalidArgumentError
 
 
-def t_stddev(set_means: Tensor) -> Tensor:
+def stddev_of_means(set_means: Tensor) -> Tensor:
     """Stddev of the mean probability over sets, averaged over classes (lower is better).
 
     Parameters
@@ -39,7 +39,7 @@ def t_stddev(set_means: Tensor) -> Tensor:
 
 
 def influence(set_means: Tensor) -> Tensor:
-    """Per-set influence values of :func:`t_stddev` (shape [..., M]); their mean is ~0.
+    """Per-set influence values of :func:`stddev_of_means` (shape [..., M]); their mean is ~0.
 
     For one class, the unbiased variance s² has influence (d_i² - s²) for deviation d_i, so s
     has (d_i² - s²) / (2 s); T. stddev averages that over classes.
@@ -192,7 +192,7 @@ def log_jackknife(set_means: Tensor, design: Design | None = None) -> tuple[Tens
     With a ``design``, the bias also holds the within-epoch term and the standard error and df
     the dependence of the sets (:func:`_design_factors`); the interval is ``exp(log T - bias ± t se)``.
     """
-    estimate = t_stddev(set_means).log()
+    estimate = stddev_of_means(set_means).log()
     values = jackknife_values(set_means).clamp_min(torch.finfo(set_means.dtype).tiny).log()
     bias, se, df = _moments(values, estimate)
     kappa, lam = _design_factors(set_means - set_means.mean(-2, keepdim=True), design)
@@ -210,7 +210,7 @@ def bounds(set_means: Tensor, confidence: float = 0.95, design: Design | None = 
 def rel_halfwidth(set_means: Tensor, confidence: float = 0.95, design: Design | None = None) -> Tensor:
     """Half-width of the interval relative to the estimate, shape [...] (what ``rtol`` bounds)."""
     low, high = bounds(set_means, confidence, design)
-    estimate = t_stddev(set_means)
+    estimate = stddev_of_means(set_means)
     ratio = (high - low) / 2 / torch.where(estimate > 0, estimate, torch.ones_like(estimate))
     return torch.where(estimate > 0, ratio, torch.full_like(ratio, math.inf))
 
@@ -221,7 +221,7 @@ def z_value(confidence: float) -> float:
 
 
 def analytic_halfwidth(set_means: Tensor, confidence: float = 0.95) -> Tensor:
-    """Half-width of the delta-method interval of :func:`t_stddev` (shape [...], no host sync)."""
+    """Half-width of the delta-method interval of :func:`stddev_of_means` (shape [...], no host sync)."""
     m = set_means.shape[-2]
     return z_value(confidence) * influence(set_means).std(dim=-1, correction=1) / math.sqrt(m)
 
@@ -233,7 +233,7 @@ def bootstrap_counts(num_sets: int, n_resamples: int, generator: torch.Generator
     return counts.scatter_add_(1, draws, torch.ones_like(draws, dtype=torch.float64))
 
 
-def t_stddev_resampled(set_means: Tensor, counts: Tensor) -> Tensor:
+def stddev_of_means_resampled(set_means: Tensor, counts: Tensor) -> Tensor:
     """T. stddev of each resample described by ``counts`` [R, M]; returns [R]."""
     m = set_means.shape[0]
     centred = (set_means - set_means.mean(0)).to(counts)  # centring keeps s1**2 and s2 apart
@@ -324,7 +324,7 @@ def interval(
                                    f"{method} interval; got {shape}")
     set_means = set_means.double()
     m = set_means.shape[0]
-    estimate = float(t_stddev(set_means))
+    estimate = float(stddev_of_means(set_means))
     if method == "jackknife":
         if estimate == 0:  # every set alike: nothing varies, the interval is the point
             return Interval(0.0, 0.0, 0.0, confidence, method, m, 0.0, m - 1.0)
@@ -336,7 +336,7 @@ def interval(
         half = float(analytic_halfwidth(set_means, confidence))
         return Interval(estimate, estimate - half, estimate + half, confidence, method, m)
     g = generator or torch.Generator(device=set_means.device).manual_seed(0)
-    values = t_stddev_resampled(set_means, bootstrap_counts(m, n_resamples, g))
+    values = stddev_of_means_resampled(set_means, bootstrap_counts(m, n_resamples, g))
     q = torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2], dtype=values.dtype, device=values.device)
     low, high = torch.quantile(values, q).tolist()
     return Interval(estimate, low, high, confidence, method, m)
@@ -360,7 +360,7 @@ class PairedDifference:
 
 def paired_bounds(means_a: Tensor, means_b: Tensor, confidence: float = 0.95,
                   design: Design | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Jackknife interval and p-value of t_stddev(b) - t_stddev(a) on common sets [..., M, C], M >= 3.
+    """Jackknife interval and p-value of stddev_of_means(b) - stddev_of_means(a) on common sets [..., M, C], M >= 3.
 
     Both schemes leave out the same set, so what the two share (the x half of every set, the
     image order) cancels in the difference. With a ``design``, both estimates are scaled to the
@@ -368,7 +368,7 @@ def paired_bounds(means_a: Tensor, means_b: Tensor, confidence: float = 0.95,
     :func:`log_jackknife` (the share phi pooled over both schemes). Returns (ci_low, ci_high,
     p_value), each [...].
     """
-    t_a, t_b = t_stddev(means_a), t_stddev(means_b)
+    t_a, t_b = stddev_of_means(means_a), stddev_of_means(means_b)
     values = jackknife_values(means_b) - jackknife_values(means_a)  # [..., M]
     bias, se, df = _moments(values, t_b - t_a)
     both = torch.cat([means_a, means_b], -1)
@@ -405,15 +405,25 @@ def paired_difference(
     if m < 3:
         raise InvalidArgumentError(f"a paired difference needs at least 3 common sets; got {m}")
     a, b = means_a[:m].double(), means_b[:m].double()
-    diff = float(t_stddev(b) - t_stddev(a))
+    diff = float(stddev_of_means(b) - stddev_of_means(a))
     if method == "jackknife":
         low, high, p = paired_bounds(a, b, confidence, design)
         return PairedDifference(diff, float(low), float(high), float(p), m, method)
     g = generator or torch.Generator(device=a.device).manual_seed(0)
     counts = bootstrap_counts(m, n_resamples, g)
-    diffs = t_stddev_resampled(b, counts) - t_stddev_resampled(a, counts)
+    diffs = stddev_of_means_resampled(b, counts) - stddev_of_means_resampled(a, counts)
     q = torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2], dtype=diffs.dtype, device=diffs.device)
     low, high = torch.quantile(diffs, q).tolist()
     # Two-sided bootstrap p-value: how often the resampled difference falls on the other side of 0.
     below, above = float((diffs <= 0).double().mean()), float((diffs >= 0).double().mean())
     return PairedDifference(diff, low, high, min(1.0, 2 * min(below, above)), m, method)
+
+
+def __getattr__(name: str):
+    if name == "t_stddev":  # the statistic's old name, for one release
+        import warnings
+
+        warnings.warn("dastat.probe.estimator.t_stddev is now stddev_of_means (t_stddev names the probe result's "
+                      "field)", DeprecationWarning, stacklevel=2)
+        return stddev_of_means
+    raise AttributeError(f"module 'dastat.probe.estimator' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``t_stddev`` and ``rank``: the probe's public entry points."""
+"""``measure_scheme`` and ``rank``: the probe's public entry points."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def _run(
     return results
 
 
-def t_stddev(
+def measure_scheme(
     teacher: nn.Module,
     dataset: ImageTensorDataset,
     scheme,
@@ -175,7 +175,7 @@ def t_stddev(
         Class-count or image-size mismatch, a scheme that needs a missing student, bad options,
         NaN/inf teacher outputs (NumericalError), Ctrl-C (ProbeInterrupted, with the partial result).
     """
-    db = _StoreFor(store, "t_stddev")
+    db = _StoreFor(store, "measure_scheme")
     result = _run(
         teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
         epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
@@ -187,7 +187,7 @@ def t_stddev(
 
 
 class _StoreFor:
-    """The deprecated ``store=`` of ``t_stddev``/``rank``: an open Store, warned about, written on rank 0.
+    """The deprecated ``store=`` of ``measure_scheme``/``rank``: an open Store, warned about, written on rank 0.
 
     The probe computes and returns; the runs layer and the CLI record (``dastat.runs.record_probes``).
     """
@@ -239,9 +239,9 @@ def rank(
         Relative difference below which two adjacent schemes are tied: when the interval of
         their difference lies within ``min_diff`` times the lower T. stddev (column ``tied``).
     store : Store, optional
-        Deprecated, as for :func:`t_stddev`.
+        Deprecated, as for :func:`measure_scheme`.
     options
-        As for :func:`t_stddev` (protocol, rtol, max_sets, seed, device, ...).
+        As for :func:`measure_scheme` (protocol, rtol, max_sets, seed, device, ...).
 
     return_results : bool, deprecated
         Gave a ``(table, results)`` tuple; use ``.table`` and ``.results`` of the returned Ranking.
@@ -310,6 +310,13 @@ class Ranking:
         return self.table._repr_html_()
 
 
+def t_stddev(*args, **kwargs) -> ProbeResult:
+    """Deprecated name of :func:`measure_scheme`; ``t_stddev`` names the statistic and the result's field."""
+    warnings.warn("dastat.probe.t_stddev(...) is now dastat.probe.measure_scheme(...) (t_stddev names the statistic "
+                  "and the result's field)", DeprecationWarning, stacklevel=2)
+    return measure_scheme(*args, **kwargs)
+
+
 def _warn_frame() -> None:
     warnings.warn("rank returns a Ranking, no longer a DataFrame: use ranking.table (and ranking.results)",
                   DeprecationWarning, stacklevel=3)
@@ -346,8 +353,8 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
 
 
 def _with_defaults(options: dict) -> dict:
-    # t_stddev's signature is the one place the probe options and their defaults are written down.
-    defaults = {name: p.default for name, p in inspect.signature(t_stddev).parameters.items()
+    # measure_scheme's signature is the one place the probe options and their defaults are written down.
+    defaults = {name: p.default for name, p in inspect.signature(measure_scheme).parameters.items()
                 if p.kind is p.KEYWORD_ONLY and name not in ("student", "return_sets", "store")}
     unknown = set(options) - set(defaults)
     if unknown:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tqdm.auto import tqdm
 
 from dastat.probe import engine
-from dastat.probe.estimator import t_stddev
+from dastat.probe.estimator import stddev_of_means
 from dastat.probe.protocols import Settings, rel_halfwidth
 
 
@@ -33,5 +33,5 @@ class RoundProgress:
         if done >= 2:
             rels = {n: rel_halfwidth(out.set_means(n), self.cfg.confidence, self.cfg.design) for n in self.names}
             widest = max(rels, key=rels.get)
-            est, rel = float(t_stddev(out.set_means(widest))), rels[widest]
+            est, rel = float(stddev_of_means(out.set_means(widest))), rels[widest]
             self.bar.set_postfix_str(f"{widest} {est:.5f} ±{100 * rel:.1f}% (target {100 * self.cfg.rtol:.0f}%)")

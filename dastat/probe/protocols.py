@@ -17,7 +17,7 @@ from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import engine, estimator
-from dastat.probe.estimator import t_stddev
+from dastat.probe.estimator import stddev_of_means
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, mi
     the difference lies within ``min_diff`` of the lower scheme's T. stddev (too close to matter),
     and frozen when one of the two is no longer sampled (more sets of the other cannot help).
     """
-    ordered = sorted(names, key=lambda n: float(t_stddev(out.set_means(n))))
+    ordered = sorted(names, key=lambda n: float(stddev_of_means(out.set_means(n))))
     latest = max(out.counts[n] for n in names)
     left = set()
     for a, b in itertools.pairwise(ordered):
@@ -220,6 +220,6 @@ def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, mi
         ma, mb = out.set_means(a).double(), out.set_means(b).double()
         low, high, _ = estimator.paired_bounds(ma, mb, cfg.confidence, cfg.design)
         low, high = float(low), float(high)
-        if low <= 0 <= high and not is_tie(low, high, float(t_stddev(ma)), min_diff):
+        if low <= 0 <= high and not is_tie(low, high, float(stddev_of_means(ma)), min_diff):
             left |= {a, b}
     return left

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from dastat.probe import engine
-from dastat.probe.estimator import Design, interval, t_stddev
+from dastat.probe.estimator import Design, interval, stddev_of_means
 from dastat.probe.predictors import teacher_predictors
 
 
@@ -109,12 +109,12 @@ def summarise(
         # The jackknife leaves one of at least 3 sets out; 2 sets give an estimate without an interval.
         enough = n >= 3 or ci_method != "jackknife"
         ci = interval(means, confidence, method=ci_method, design=design) if enough else None
-        floor = float(t_stddev(out.label_means(name)))
+        floor = float(stddev_of_means(out.label_means(name)))
     else:
         ci = None
         floor = math.nan
     rows_x, rows_xp = rec.rows_x, rec.rows_xprime[:, s]
-    estimate = float(t_stddev(means)) if n >= 2 else math.nan
+    estimate = float(stddev_of_means(means)) if n >= 2 else math.nan
     predictors = teacher_predictors(means, out.label_means(name), rec, s, confidence)
     return ProbeResult(
         scheme=name,

@@ -52,7 +52,7 @@ def run_job(job: Job) -> dict[str, Any]:
         if job.kind == "probe":
             from dastat import probe
 
-            result = probe.t_stddev(teacher, train_set, job.scheme, seed=job.seed, **job.options)
+            result = probe.measure_scheme(teacher, train_set, job.scheme, seed=job.seed, **job.options)
             record_probes(db, [result])
             return {"job": job.name, "status": "ok", "error": None, "result": result.to_dict()}
         from dastat.train import distill

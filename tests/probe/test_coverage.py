@@ -155,14 +155,14 @@ DELTA_MIN_SETS = 20
 
 def _bounds(scn: Scenario, means: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
     if method == "delta":
-        est, half = estimator.t_stddev(means), estimator.analytic_halfwidth(means, CONFIDENCE)
+        est, half = estimator.stddev_of_means(means), estimator.analytic_halfwidth(means, CONFIDENCE)
         return est - half, est + half
     return estimator.bounds(means, CONFIDENCE, scn.design)
 
 
 def _tight(scn: Scenario, means: torch.Tensor, rtol: float, method: str) -> torch.Tensor:
     if method == "delta":
-        rel = estimator.analytic_halfwidth(means, CONFIDENCE) / estimator.t_stddev(means)
+        rel = estimator.analytic_halfwidth(means, CONFIDENCE) / estimator.stddev_of_means(means)
         return (rel <= rtol) & (means.shape[-2] >= DELTA_MIN_SETS)
     return protocols.tight(means, rtol=rtol, min_sets=MIN_SETS, confidence=CONFIDENCE, design=scn.design)
 
@@ -292,7 +292,7 @@ def test_digits_truth_matches_a_long_stream():
     # The analytic truth of the stream scenario against the estimator over 200 cycles of epochs.
     scn = label_stream(_digits_labels(), perfect=False)
     means = _sets(scn, np.random.default_rng(15), 1, 200 * scn.block)[0]
-    est = float(estimator.t_stddev(means))
+    est = float(estimator.stddev_of_means(means))
     # Relative sampling error of a stddev from M near-Gaussian sets, averaged over 10 partly
     # independent classes: at most 1/sqrt(2M) per class.
     assert est == pytest.approx(scn.truth, rel=3 / math.sqrt(2 * len(means)))

@@ -47,7 +47,7 @@ def _probe() -> tuple[np.ndarray, list[str]]:
     torch.manual_seed(0)  # tests may seed the global generator; every process builds the same weights
     net = RecordingNet(dataset.num_classes)
     teacher = models.wrap(net, dataset.mean, dataset.std, arch="recording").eval()
-    result = probe.t_stddev(teacher, dataset, SCHEME, max_sets=NUM_SETS, min_sets=NUM_SETS,
+    result = probe.measure_scheme(teacher, dataset, SCHEME, max_sets=NUM_SETS, min_sets=NUM_SETS,
                             check_every=CHECK_EVERY, rtol=1e-9, device="cpu", return_sets=True)
     # The probe's input check sends two images first and its memory probe one, on every rank: no set's.
     return result.set_means, net.log[3:]

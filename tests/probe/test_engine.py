@@ -37,7 +37,7 @@ def _reference_set_means(teacher, dataset, scheme_name, *, seed, num_sets, batch
 
 @pytest.mark.parametrize("scheme", ["cutout", "mixup", "cutmixpick_t"])
 def test_engine_matches_a_plain_reference(digits, teacher, scheme):
-    result = probe.t_stddev(teacher, digits, scheme, max_sets=6, min_sets=2, check_every=3, rtol=1e-9,
+    result = probe.measure_scheme(teacher, digits, scheme, max_sets=6, min_sets=2, check_every=3, rtol=1e-9,
                             device="cpu", return_sets=True)
     means, expected = _reference_set_means(teacher, digits, scheme, seed=0, num_sets=6)
     assert result.n_sets == 6
@@ -47,7 +47,7 @@ def test_engine_matches_a_plain_reference(digits, teacher, scheme):
 
 def test_identity_scores_x_once_for_x_and_x_prime(digits, teacher):
     kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu", return_sets=True)
-    result = probe.t_stddev(teacher, digits, "identity", **kwargs)
+    result = probe.measure_scheme(teacher, digits, "identity", **kwargs)
     # min_sets=2 and a check after 2 sets: the rule still waits for 3 (2 sets give a zero-width interval)
     assert result.n_sets == 4
     means, expected = _reference_set_means(teacher, digits, "identity", seed=0, num_sets=4)
@@ -61,15 +61,15 @@ def test_identity_scores_x_once_for_x_and_x_prime(digits, teacher):
 def test_cutmixpick_t_reuses_the_logits_the_teacher_gave_its_pool(digits, teacher):
     # The values match the plain reference (which scores x' again) in test_engine_matches_a_plain_reference;
     # here the count: per batch x (64) and the pool (128), no third forward for the kept x'.
-    result = probe.t_stddev(teacher, digits, "cutmixpick_t", max_sets=3, min_sets=3, check_every=3, device="cpu")
+    result = probe.measure_scheme(teacher, digits, "cutmixpick_t", max_sets=3, min_sets=3, check_every=3, device="cpu")
     assert result.n_teacher_forwards == 3 * 5 * (64 + 128)
 
 
 def test_seeded_runs_are_bit_identical_and_seeds_differ(digits, teacher):
     kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu", return_sets=True)
-    first = probe.t_stddev(teacher, digits, "cutmix", seed=3, **kwargs)
-    again = probe.t_stddev(teacher, digits, "cutmix", seed=3, **kwargs)
-    other = probe.t_stddev(teacher, digits, "cutmix", seed=4, **kwargs)
+    first = probe.measure_scheme(teacher, digits, "cutmix", seed=3, **kwargs)
+    again = probe.measure_scheme(teacher, digits, "cutmix", seed=3, **kwargs)
+    other = probe.measure_scheme(teacher, digits, "cutmix", seed=4, **kwargs)
     assert np.array_equal(first.set_means, again.set_means)
     assert first.t_stddev == again.t_stddev
     assert not np.array_equal(first.set_means, other.set_means)
@@ -80,7 +80,7 @@ def test_rank_uses_common_random_numbers(digits, teacher):
     kwargs = dict(max_sets=4, min_sets=2, check_every=2, rtol=1e-9, device="cpu")
     ranking = probe.rank(teacher, digits, ["flip", "cutout", "mixup"], return_sets=True, **kwargs)
     table, results = ranking.table, ranking.results
-    alone = probe.t_stddev(teacher, digits, "cutout", return_sets=True, **kwargs)
+    alone = probe.measure_scheme(teacher, digits, "cutout", return_sets=True, **kwargs)
     in_rank = next(r for r in results if r.scheme == "cutout")
     assert np.array_equal(in_rank.set_means, alone.set_means)
     assert list(table["t_stddev"]) == sorted(table["t_stddev"])
@@ -92,7 +92,7 @@ def test_rank_uses_common_random_numbers(digits, teacher):
 
 def test_paper_protocol_counts_sets_over_epochs_and_keeps_short_batches(teacher):
     ds = data.load("digits").subset(torch.arange(280))  # 280 images: 5 batches, the last of 24
-    result = probe.t_stddev(teacher, ds, "cutmixpick_t", protocol="paper", epochs=3, device="cpu")
+    result = probe.measure_scheme(teacher, ds, "cutmixpick_t", protocol="paper", epochs=3, device="cpu")
     # 3 epochs x 5 batches = 15 batches = 3 sets; each set holds one short batch of 24 rows.
     assert result.n_sets == 3
     # x: 4 x 64 + 24 rows; x': 64 of each pool of 128, and all 48 of the short batch's pool.
@@ -103,8 +103,8 @@ def test_paper_protocol_counts_sets_over_epochs_and_keeps_short_batches(teacher)
 
 def test_paper_and_fast_batch_randomness_agree_within_the_interval(digits, make_teacher):
     teacher = make_teacher(digits, seed=1, scale=8.0)
-    paper = probe.t_stddev(teacher, digits, "cutout", protocol="paper", epochs=10, device="cpu", seed=1)
-    fast = probe.t_stddev(teacher, digits, "cutout", randomness="batch", rtol=0.1, device="cpu", seed=2)
+    paper = probe.measure_scheme(teacher, digits, "cutout", protocol="paper", epochs=10, device="cpu", seed=1)
+    fast = probe.measure_scheme(teacher, digits, "cutout", randomness="batch", rtol=0.1, device="cpu", seed=2)
     # Independent estimates of one quantity: their difference is within ~2 combined half-widths.
     half = math.hypot(paper.ci_high - paper.ci_low, fast.ci_high - fast.ci_low) / 2
     assert abs(paper.t_stddev - fast.t_stddev) <= half * 1.5
@@ -116,7 +116,7 @@ def test_floor_matches_the_binomial_closed_form(make_teacher):
     n_classes, n_images = 10, 6400
     ds = data.load("synthetic", num_classes=n_classes, num_images=n_images, image_size=32, seed=0)
     teacher = make_teacher(ds)
-    result = probe.t_stddev(teacher, ds, "identity", max_sets=60, min_sets=60, rtol=1e-9, device="cpu",
+    result = probe.measure_scheme(teacher, ds, "identity", max_sets=60, min_sets=60, rtol=1e-9, device="cpu",
                             batch_size=64, set_blocks=10)
     p, n = 1 / n_classes, 320
     fpc = (n_images - n) / (n_images - 1)  # sets are drawn without replacement inside an epoch

@@ -17,7 +17,7 @@ from dastat.probe import engine
                     reason="glibc's mallopt, not overridden by MALLOC_* variables")
 def test_cpu_forwards_reuse_freed_memory(digits, make_teacher):
     teacher = make_teacher(digits)
-    probe.t_stddev(teacher, digits, "flip", max_sets=2, min_sets=2, rtol=1e-9, device="cpu")  # sets it up
+    probe.measure_scheme(teacher, digits, "flip", max_sets=2, min_sets=2, rtol=1e-9, device="cpu")  # sets it up
     assert engine._FREED_MEMORY_KEPT
     x = digits.images[:1024]
     with torch.inference_mode():

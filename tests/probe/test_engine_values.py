@@ -88,8 +88,8 @@ def test_a_picked_x_prime_is_scored_against_its_base_images_label(digits, make_t
     keep_all = augment.pick(augment.get("cutmix", image_size=32, fill=probe_fill(teacher)), pool_factor=1, keep=1.0)
     keep_all.name = "cutmix"  # the same random stream as CutMix's
     kwargs = dict(max_sets=3, min_sets=3, check_every=3, device="cpu", return_sets=True)
-    picked = probe.t_stddev(teacher, digits, keep_all, **kwargs)
-    cutmix = probe.t_stddev(teacher, digits, "cutmix", **kwargs)
+    picked = probe.measure_scheme(teacher, digits, keep_all, **kwargs)
+    cutmix = probe.measure_scheme(teacher, digits, "cutmix", **kwargs)
     np.testing.assert_allclose(picked.set_means, cutmix.set_means, rtol=1e-12)
     assert picked.teacher_acc_xprime == pytest.approx(cutmix.teacher_acc_xprime, rel=1e-12)
     assert picked.n_teacher_forwards == cutmix.n_teacher_forwards  # the pool is x', scored once

@@ -15,7 +15,7 @@ FAST = dict(max_sets=2, min_sets=2, check_every=2, rtol=1e-9, device="cpu")
 def test_class_count_mismatch_names_both_counts(digits, make_teacher):
     other = data.load("synthetic", num_classes=7, num_images=64, image_size=32, seed=0)
     with pytest.raises(DastatError, match=r"teacher has 7 classes but dataset 'digits' has 10"):
-        probe.t_stddev(make_teacher(other), digits, "flip", **FAST)
+        probe.measure_scheme(make_teacher(other), digits, "flip", **FAST)
 
 
 def test_image_size_the_teacher_cannot_take(make_teacher):
@@ -24,12 +24,12 @@ def test_image_size_the_teacher_cannot_take(make_teacher):
     small = data.load("synthetic", num_classes=10, num_images=64, image_size=16, seed=0)
     teacher = models.wrap(models.create("resnet8", num_classes=10), small.mean, small.std, arch="resnet8")
     with pytest.raises(DastatError, match=r"cannot take 16x16 images"):
-        probe.t_stddev(teacher, small, "flip", **FAST)
+        probe.measure_scheme(teacher, small, "flip", **FAST)
 
 
 def test_student_scheme_without_a_student(digits, teacher):
     with pytest.raises(DastatError, match=r"needs a student.*--student"):
-        probe.t_stddev(teacher, digits, "cutmixpick_s", **FAST)
+        probe.measure_scheme(teacher, digits, "cutmixpick_s", **FAST)
 
 
 def test_rank_all_leaves_out_the_student_scheme_without_a_student(digits, teacher):
@@ -40,12 +40,12 @@ def test_rank_all_leaves_out_the_student_scheme_without_a_student(digits, teache
 @pytest.mark.parametrize("rtol", [0, -0.1])
 def test_rtol_must_be_positive(digits, teacher, rtol):
     with pytest.raises(InvalidArgumentError, match=r"rtol must be in \(0"):
-        probe.t_stddev(teacher, digits, "flip", max_sets=2, rtol=rtol, device="cpu")
+        probe.measure_scheme(teacher, digits, "flip", max_sets=2, rtol=rtol, device="cpu")
 
 
 def test_unknown_scheme_suggests_close_names(digits, teacher):
     with pytest.raises(UnknownNameError, match=r"cutmix"):
-        probe.t_stddev(teacher, digits, "cutmx", **FAST)
+        probe.measure_scheme(teacher, digits, "cutmx", **FAST)
 
 
 def test_nan_teacher_outputs_name_the_batch(digits, teacher):
@@ -64,7 +64,7 @@ def test_nan_teacher_outputs_name_the_batch(digits, teacher):
             return teacher(x).masked_fill(marked[:, None], float("nan"))
 
     with pytest.raises(NumericalError, match=r"NaN or inf on x .* in batch 2 \(epoch 0\)"):
-        probe.t_stddev(Broken(), poisoned, "flip", **FAST)
+        probe.measure_scheme(Broken(), poisoned, "flip", **FAST)
 
 
 def test_ctrl_c_returns_the_estimate_so_far_and_nothing_else(digits, teacher):
@@ -82,7 +82,7 @@ def test_ctrl_c_returns_the_estimate_so_far_and_nothing_else(digits, teacher):
             return teacher(x)
 
     with pytest.raises(probe.ProbeInterrupted) as caught:
-        probe.t_stddev(Interrupting(), digits, "flip", max_sets=100, min_sets=100, check_every=2,
+        probe.measure_scheme(Interrupting(), digits, "flip", max_sets=100, min_sets=100, check_every=2,
                        device="cpu")
     (partial,) = caught.value.partial
     assert partial.interrupted and partial.n_sets == 4
@@ -92,4 +92,4 @@ def test_ctrl_c_returns_the_estimate_so_far_and_nothing_else(digits, teacher):
 def test_a_streaming_dataset_is_refused_with_the_subsample_hint(teacher, tmp_path):
     streaming = data.load("digits", max_memory=1024, cache_dir=tmp_path)
     with pytest.raises(InvalidArgumentError, match=r"max_images=N"):
-        probe.t_stddev(teacher, streaming, "flip", **FAST)
+        probe.measure_scheme(teacher, streaming, "flip", **FAST)

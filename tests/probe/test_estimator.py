@@ -16,7 +16,7 @@ from dastat.probe.estimator import (
     jackknife_values,
     log_jackknife,
     paired_difference,
-    t_stddev,
+    stddev_of_means,
     z_value,
 )
 
@@ -36,13 +36,13 @@ def test_t_stddev_equals_numpy_mean_of_unbiased_class_stddevs():
     rng = np.random.default_rng(0)
     means = rng.dirichlet(np.ones(7), size=50)
     expected = np.std(means, axis=0, ddof=1).mean()
-    assert float(t_stddev(torch.from_numpy(means))) == pytest.approx(expected, rel=1e-13)
+    assert float(stddev_of_means(torch.from_numpy(means))) == pytest.approx(expected, rel=1e-13)
 
 
 def test_t_stddev_of_stacked_runs_equals_each_run():
     rng = np.random.default_rng(1)
     runs = torch.from_numpy(rng.random((3, 20, 5)))
-    assert torch.allclose(t_stddev(runs), torch.stack([t_stddev(r) for r in runs]), rtol=1e-14)
+    assert torch.allclose(stddev_of_means(runs), torch.stack([stddev_of_means(r) for r in runs]), rtol=1e-14)
 
 
 def test_z_value_is_the_normal_quantile():
@@ -83,7 +83,7 @@ def test_interval_needs_two_sets():
 def test_jackknife_values_equal_leaving_each_set_out():
     rng = np.random.default_rng(6)
     means = torch.from_numpy(rng.dirichlet(np.ones(4) * 20, size=9))
-    direct = torch.stack([t_stddev(torch.cat([means[:i], means[i + 1:]])) for i in range(9)])
+    direct = torch.stack([stddev_of_means(torch.cat([means[:i], means[i + 1:]])) for i in range(9)])
     assert torch.allclose(jackknife_values(means), direct, rtol=1e-12)
 
 
@@ -119,7 +119,7 @@ def test_paired_difference_is_the_t_interval_of_the_jackknife_pseudo_values():
     b = torch.from_numpy(0.1 + 1.2e-3 * rng.standard_normal((50, 3)))
     pair = paired_difference(a, b)
     # Tukey's pseudo-values: their mean is the bias-corrected difference, their se the jackknife se.
-    pseudo = (50 * (t_stddev(b) - t_stddev(a)) - 49 * (jackknife_values(b) - jackknife_values(a))).numpy()
+    pseudo = (50 * (stddev_of_means(b) - stddev_of_means(a)) - 49 * (jackknife_values(b) - jackknife_values(a))).numpy()
     centre, se = pseudo.mean(), pseudo.std(ddof=1) / math.sqrt(50)
     assert (pair.ci_low + pair.ci_high) / 2 == pytest.approx(centre, rel=1e-9)
     # Its t quantile has at most 49 degrees of freedom (fewer for heavy-tailed pseudo-values).

@@ -79,8 +79,8 @@ def test_cuda_closes_the_same_sets_as_the_cpu(digits, teacher):
 
     kwargs = dict(max_sets=4, min_sets=4, check_every=2, rtol=1e-9, return_sets=True)
     for scheme in ("cutout", "mixup"):  # no picking: float32 differences could change a close pick
-        cpu = probe.t_stddev(teacher, digits, scheme, device="cpu", **kwargs)
-        cuda = probe.t_stddev(teacher, digits, scheme, device="cuda", **kwargs)
+        cpu = probe.measure_scheme(teacher, digits, scheme, device="cpu", **kwargs)
+        cuda = probe.measure_scheme(teacher, digits, scheme, device="cuda", **kwargs)
         assert (cuda.n_sets, cuda.n_teacher_forwards, cuda.rows_per_set) == (cpu.n_sets, cpu.n_teacher_forwards,
                                                                             cpu.rows_per_set)
         # TF32 convolutions: logits agree to ~1e-3 relative, set means (averages of 640 rows) closer

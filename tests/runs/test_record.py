@@ -21,7 +21,7 @@ TINY_PROBE = {"max_sets": 2, "min_sets": 2, "check_every": 2, "device": "cpu"}
 
 @pytest.fixture(scope="module")
 def probed():
-    return probe.t_stddev(models.embedded_teacher(), data.load("digits"), "flip", **TINY_PROBE)
+    return probe.measure_scheme(models.embedded_teacher(), data.load("digits"), "flip", **TINY_PROBE)
 
 
 @pytest.fixture(scope="module")
