@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from dastat.augment.scheme import get
+from dastat.bench.machine import load_average
 from dastat.device import resolve_device
 
 BATCH_SIZE = 256
@@ -147,10 +148,6 @@ def _targets(sizes: dict) -> list[dict]:
     return rows
 
 
-def _load_average() -> float | None:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-
-
 def run(device: str = "auto", quick: bool = False, out: str | Path = "results/bench/augment.json",
         threads: int | None = None) -> dict:
     """Measure every scheme at B = 256 on 32- and 64-px data; write the JSON file at ``out``.
@@ -172,7 +169,7 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
         ``{"device", "threads", "batch_size", "sizes": {"32": {...}, "64": {...}}, "targets": [...]}``.
     """
     resolved = resolve_device(device)
-    load_before = _load_average()
+    load_before = load_average()
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -189,7 +186,7 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
         "cpu_count": os.cpu_count(),
         "threads": threads or previous_threads,
         # other work on the machine skews CPU timings: the 1-minute load before and after the run
-        "load_average_1min": [load_before, _load_average()],
+        "load_average_1min": [load_before, load_average()],
         "batch_size": BATCH_SIZE,
         "quick": quick,
         "torch": torch.__version__,

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from dastat import augment, data, models
+from dastat.bench.machine import load_average
 from dastat.checks import check_choice
 from dastat.device import resolve_device
 from dastat.probe import engine
@@ -95,10 +96,6 @@ def _seconds(fn: Callable[[], Any], device: torch.device) -> tuple[float, float,
     value = fn()
     _sync(device)
     return time.perf_counter() - start, time.process_time() - start_cpu, value
-
-
-def _load_average() -> float | None:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def _autocast(device: torch.device):
@@ -285,7 +282,7 @@ def _rank_wall(plan: Plan, device: torch.device) -> dict:
                    str(Path(tmp) / "rank.png"), *plan.rank_args]
         if device.type != "cpu":
             command += ["--device", str(device)]
-        load_before = _load_average()
+        load_before = load_average()
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, cwd=tmp,
                               env={**os.environ, "DASTAT_STORE": str(Path(tmp) / "store.sqlite")})
@@ -294,7 +291,7 @@ def _rank_wall(plan: Plan, device: torch.device) -> dict:
         "command": "dastat rank --no-record --json" + "".join(f" {a}" for a in plan.rank_args),
         "wall_s": wall,
         "returncode": done.returncode,
-        "load_average_1min": [load_before, _load_average()],
+        "load_average_1min": [load_before, load_average()],
         "cpu_count": os.cpu_count(),
     }
     if done.returncode != 0:
@@ -350,7 +347,7 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
     parts = [check_choice(p, "parts", PARTS) for p in parts]
     resolved = resolve_device(device)
     plan = plan or (QUICK if quick else FULL)
-    load_before = _load_average()
+    load_before = load_average()
     start = time.perf_counter()
     report: dict[str, Any] = {
         "bench": "probe",
@@ -386,7 +383,7 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
     ]
     report["elapsed_s"] = time.perf_counter() - start
     # other work on the machine skews CPU timings: the 1-minute load before and after the run
-    report["load_average_1min"] = [load_before, _load_average()]
+    report["load_average_1min"] = [load_before, load_average()]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=float) + "\n")
