@@ -48,7 +48,7 @@ def solo_step_breakdown(teacher: nn.Module, student: str, train_set: ImageTensor
     timed = 0
     for scheme, seed in runs:
         model = inputs.as_classifier(student, train_set, seed=seed, role="student").cpu().train()
-        aug = scheme_of(scheme, train_set)
+        aug = scheme_of(scheme, train_set, teacher)
         scorer = scorer_for(aug, teacher, model)
         optimizer = make_optimizer(model.parameters(), default_lr(model.arch))
         gens = {name: stream(seed, name, torch.device("cpu")) for name in ("order", "base", "scheme")}

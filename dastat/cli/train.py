@@ -67,9 +67,9 @@ def register(sub) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from dastat import data
+    from dastat.distributed import detect_world
     from dastat.errors import InvalidArgumentError
     from dastat.train import distill
-    from dastat.train.distributed import detect_world
 
     if args.resume and not args.out:
         raise InvalidArgumentError("--resume needs --out, the run directory to continue")

@@ -117,10 +117,11 @@ def training_jobs(pairs: Iterable[tuple[str, str]], schemes: Sequence[str], seed
 
 def probe_jobs(teachers: Iterable[str], schemes: Sequence[str], seeds: Sequence[int], *, dataset: str,
                options: dict[str, Any] | None = None, root: str | None = None, image_size: int | None = None,
-               data_options: dict[str, Any] | None = None) -> list[Job]:
-    """The probe jobs ``teachers x schemes x seeds``; ``options`` are the probe's (``protocol``, ``device``, ...)."""
+               data_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None) -> list[Job]:
+    """The probe jobs ``teachers x schemes x seeds``; ``options`` are the probe's (``protocol``, ``device``, ...),
+    ``train_options`` the load keywords of the train split the probe reads (as its students' jobs)."""
     common = {"dataset": dataset, "root": root, "image_size": image_size, "data_options": dict(data_options or {}),
-              "options": dict(options or {})}
+              "train_options": dict(train_options or {}), "options": dict(options or {})}
     return [Job("probe", str(teacher), scheme=scheme, seed=int(seed), **common)
             for teacher in teachers for scheme in schemes for seed in seeds]
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from dastat import runs
 from dastat.errors import ConfigError
+from dastat.runs import executors
 from dastat.study import load_config
-from dastat.study.pipeline import _sweep_config
-from dastat.train import sweep
+from dastat.study.pipeline import _plan
 
 
-def test_train_images_reaches_the_sweep_as_a_train_only_option(tmp_path):
+def test_train_images_reaches_the_jobs_as_a_train_only_option(tmp_path):
     config = load_config("digits", quick=True, train_images=150)
-    spec = _sweep_config(config, [{"teacher": "t.pt", "student": "resnet8"}], ["identity"], [0], out=tmp_path,
-                         device="cpu")
-    assert spec["train_options"] == {"max_images": 150} and "data_options" not in spec
-    assert "train_options" not in _sweep_config(load_config("digits", quick=True), [], [], [], out=tmp_path,
-                                                device="cpu")
+    plan = _plan(config, [("t.pt", "resnet8")], ["identity"], [0], out=tmp_path, device="cpu")
+    assert [(j.train_options, j.data_options) for j in plan.jobs] == [({"max_images": 150}, {})]
+    whole = _plan(load_config("digits", quick=True), [("t.pt", "resnet8")], ["identity"], [0], out=tmp_path,
+                  device="cpu")
+    assert whole.jobs[0].train_options == {}
 
 
 def test_digits_few_is_the_digits_grid_on_150_training_images_with_five_seeds():
@@ -40,11 +41,11 @@ def test_jobs_load_the_train_split_subsampled_and_the_test_split_whole(monkeypat
         raise ConfigError("stop here")  # what the job loads is all this test asks
 
     monkeypatch.setattr("dastat.data.load", fake_load)
-    jobs = sweep.expand({"pairs": [{"teacher": "embedded", "student": "resnet8"}], "schemes": ["flip", "cutmix"],
+    jobs = runs.expand({"pairs": [{"teacher": "embedded", "student": "resnet8"}], "schemes": ["flip", "cutmix"],
                          "seeds": [0], "epochs": 1, "train_options": {"max_images": 40}})
     assert all(j.train_options == {"max_images": 40} for j in jobs)
-    assert len(sweep.plan_cohorts(jobs)) == 1  # same subsample: one cohort
-    assert sweep.run_job(jobs[0])["status"] == "failed" and calls[-1] == {
+    assert len(runs.plan_cohorts(jobs)) == 1  # same subsample: one cohort
+    assert runs.run_job(jobs[0])["status"] == "failed" and calls[-1] == {
         "root": None, "split": "train", "image_size": None, "max_images": 40}
     calls.clear()
 
@@ -57,6 +58,6 @@ def test_jobs_load_the_train_split_subsampled_and_the_test_split_whole(monkeypat
         return loading.load("synthetic", split="train", num_classes=4, num_images=24)
 
     monkeypatch.setattr("dastat.data.load", load_train)
-    monkeypatch.setattr(sweep, "_load_teacher", lambda job, train_set: None)
-    sweep.run_job(jobs[0])
+    monkeypatch.setattr(executors, "_load_teacher", lambda job, train_set: None)
+    runs.run_job(jobs[0])
     assert [c["split"] for c in calls] == ["train", "test"] and "max_images" not in calls[1]

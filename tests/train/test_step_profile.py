@@ -34,7 +34,7 @@ def test_the_bound_counts_the_shared_parts_once_per_seed_group():
 
 
 def test_the_cohort_benchmark_prints_its_ratio_and_the_breakdown():
-    from dastat.train import cohort_bench
+    from dastat.bench import cohort as cohort_bench
 
     breakdown = {"per_step_s": {"teacher_x": 0.004, "student_forward_backward": 0.006}, "step_s": 0.010,
                  "shared_s": 0.004, "parts_shared": ["teacher_x"]}
