@@ -94,9 +94,9 @@ def student(digits, make_teacher):
 
 @pytest.fixture(scope="module")
 def results(digits, teacher, student):
-    _, found = probe.rank(teacher, digits, SCHEMES, student=student, max_sets=NUM_SETS, min_sets=2,
-                          check_every=NUM_SETS, rtol=1e-9, batch_size=BATCH, set_blocks=2 * BATCHES, device="cpu",
-                          return_results=True)
+    found = probe.rank(teacher, digits, SCHEMES, student=student, max_sets=NUM_SETS, min_sets=2,
+                       check_every=NUM_SETS, rtol=1e-9, batch_size=BATCH, set_blocks=2 * BATCHES,
+                       device="cpu").results
     return {r.scheme: r for r in found}
 
 
