@@ -3,6 +3,9 @@ the student and the method's own parameters, never the teacher."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -10,16 +13,8 @@ from dastat import models
 from dastat.train import methods
 from dastat.train.methods import PairShapes, build_term
 
-_OPTIONS = {"crd": {"nce_k": 16, "feat_dim": 16}}
-
-
-# The default run covers one method of each kind (plain KD, CRD's memory and indices, VID's trained
-# regressors, FitNet's connector, FT's frozen pre-trained part, AB's pre-trained student); -m slow runs all.
-_DEFAULT = ("kd", "crd", "vid", "hint", "factor", "abound")
-
-
-def _by_default_or_slow(names):
-    return [n if n in _DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in names]
+sys.path.insert(0, str(Path(__file__).parent))
+from method_cases import OPTIONS, by_default_or_slow
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +34,12 @@ def zoo_pair():
     return teacher, student, x, shapes, {False: feat_t, True: preact_t}
 
 
-@pytest.mark.parametrize("name", _by_default_or_slow(m for m in methods() if m != "kd"))
+@pytest.mark.parametrize("name", by_default_or_slow(m for m in methods() if m != "kd"))
 def test_a_resnet32x4_to_resnet8x4_step_reaches_student_and_method_only(zoo_pair, name):
     teacher, student, x, shapes, feats_t = zoo_pair
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
-        term = build_term(name, shapes, _OPTIONS.get(name))
+        term = build_term(name, shapes, OPTIONS.get(name))
     student.zero_grad(set_to_none=True)
     student.train()
     term.train()

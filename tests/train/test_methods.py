@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,17 +14,8 @@ from dastat.errors import InvalidArgumentError, UnknownNameError
 from dastat.train import distill, methods
 from dastat.train.methods.crd import OtherClassNegatives
 
-# CRD's memory and negatives scaled to the tiny split; everything else at its defaults.
-_OPTIONS = {"crd": {"nce_k": 16, "feat_dim": 16}}
-
-
-# The default run covers one method of each kind (plain KD, CRD's memory and indices, VID's trained
-# regressors, FitNet's connector, FT's frozen pre-trained part, AB's pre-trained student); -m slow runs all.
-_DEFAULT = ("kd", "crd", "vid", "hint", "factor", "abound")
-
-
-def _by_default_or_slow(names):
-    return [n if n in _DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in names]
+sys.path.insert(0, str(Path(__file__).parent))
+from method_cases import OPTIONS, by_default_or_slow
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +25,11 @@ def digits():
     return train.subset(torch.arange(16)), test.subset(torch.arange(8)), models.embedded_teacher()
 
 
-@pytest.mark.parametrize("name", _by_default_or_slow(m for m in methods()))
+@pytest.mark.parametrize("name", by_default_or_slow(m for m in methods()))
 def test_method_trains_on_the_embedded_digits(digits, name):
     train, test, teacher = digits
     result = distill(teacher, "resnet8", train, test, "cutmix", method=name, epochs=1, batch_size=16, device="cpu",
-                     method_options=_OPTIONS.get(name))
+                     method_options=OPTIONS.get(name))
     rec = result.record
     assert rec["method"] == name and math.isfinite(rec["train_loss"]) and math.isfinite(rec["test_loss"])
     if name != "kd":
