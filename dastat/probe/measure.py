@@ -58,7 +58,8 @@ def _run(
     return_sets: bool,
     progress: bool,
     min_diff: float = 0.0,
-) -> list[ProbeResult]:
+) -> tuple[list[ProbeResult], Design]:
+    """One result per scheme, and how their sets were drawn (for paired intervals between them)."""
     world, dev = distributed.join(resolve_device(device))
     teacher, dataset, dev = protocols.prepare(teacher, dataset, dev)
     if student is not None:
@@ -109,7 +110,7 @@ def _run(
     ]
     if out.interrupted:
         raise ProbeInterrupted(results)
-    return results
+    return results, cfg.design
 
 
 def measure_scheme(
@@ -176,12 +177,12 @@ def measure_scheme(
         NaN/inf teacher outputs (NumericalError), Ctrl-C (ProbeInterrupted, with the partial result).
     """
     db = _StoreFor(store, "measure_scheme")
-    result = _run(
+    (result,), _ = _run(
         teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
         epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
         confidence=confidence, randomness=randomness, seed=seed, device=device, amp=amp, student=student,
         resolve=False, return_sets=return_sets, progress=progress,
-    )[0]
+    )
     db.add([result])
     return result
 
@@ -260,12 +261,10 @@ def rank(
         raise InvalidArgumentError("schemes must name at least one scheme")
     min_diff = check_float(min_diff, "min_diff", low=0)
     return_sets = options.pop("return_sets", False)
-    options = _with_defaults(options)
     db = _StoreFor(store, "rank")
-    results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
-                   min_diff=min_diff, return_sets=True, **options)
+    results, design = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
+                           min_diff=min_diff, return_sets=True, **_with_defaults(options))
     db.add(results)
-    design = Design(len(dataset), options["batch_size"], options["set_blocks"] // 2)
     table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff, design=design)
     if not return_sets:
         results = [_without_sets(r) for r in results]
