@@ -88,22 +88,27 @@ def plan_cohorts(jobs: list[Job], cohort_size: int | None = None) -> list[tuple[
     return [tuple(g[i:i + size]) for g in groups.values() for i in range(0, len(g), size)]
 
 
-def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None) -> list[dict[str, Any]]:
+def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None, position: int | None = None
+               ) -> list[dict[str, Any]]:
     """Run a cohort of training jobs in this process (one job: :func:`run_job`) and record them; never raises.
 
     Without ``cohort_size`` the cohort is cut to what fits the device's free memory
-    (:func:`dastat.train.cohort.fit_cohort_size`) and the pieces run one after another.
+    (:func:`dastat.train.cohort.fit_cohort_size`) and the pieces run one after another. With the jobs'
+    ``progress`` option each piece shows one :class:`dastat.train.CohortBar`, on terminal line ``position``
+    (cohorts that train side by side stack their bars).
     """
     if len(jobs) == 1:
         return [run_job(jobs[0])]
     try:
-        from dastat.train.cohort import distill_cohort, fit_cohort_size
+        from dastat.train.cohort import CohortBar, distill_cohort, fit_cohort_size
+        from dastat.train.inputs import resolve_epochs
 
         job = jobs[0]
         db = open_store(job.store)
         train_set, test_set = _load(job, "train"), _load(job, "test")
         teacher = _load_teacher(job, train_set)
         options = dict(job.options)
+        progress = bool(options.pop("progress", False))
         size = cohort_size or fit_cohort_size(teacher, job.student, train_set, len(jobs),
                                               device=options.get("device", "auto"),
                                               batch_size=options.get("batch_size", 64),
@@ -111,9 +116,16 @@ def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None) -> list[di
         outcomes = []
         for start in range(0, len(jobs), size):
             piece = jobs[start:start + size]
-            results = distill_cohort(teacher, job.student, train_set, test_set, [(j.scheme, j.seed) for j in piece],
-                                     epochs=job.epochs, epoch_factor=job.epoch_factor,
-                                     out_dirs=[Path(j.out_dir) for j in piece], resume=True, **options)
+            bar = CohortBar([f"{j.scheme}:s{j.seed}" for j in piece], resolve_epochs(job.epochs, job.epoch_factor)[0],
+                            position=position) if progress else None
+            try:
+                results = distill_cohort(teacher, job.student, train_set, test_set,
+                                         [(j.scheme, j.seed) for j in piece], epochs=job.epochs,
+                                         epoch_factor=job.epoch_factor, out_dirs=[Path(j.out_dir) for j in piece],
+                                         resume=True, on_epoch=bar, **options)
+            finally:
+                if bar is not None:
+                    bar.close()
             record_runs(db, results)
             for j, result in zip(piece, results):
                 error = result.extra.get("error")
@@ -163,13 +175,15 @@ def execute(cohorts: list[tuple[Job, ...]], *, executor: str = "local", jobs: in
             folder: Path = Path("runs/sweep/submitit"), slurm: dict[str, Any] | None = None,
             cohort_size: int | None = None) -> list[dict[str, Any]]:
     """Run the cohorts through ``executor`` (at most ``jobs`` at once locally); one outcome per job, in order."""
-    pool = make_executor(executor, min(jobs, len(cohorts)), folder, dict(slurm or {}))
+    width = min(jobs, len(cohorts))
+    pool = make_executor(executor, width, folder, dict(slurm or {}))
     run = functools.partial(run_cohort, cohort_size=cohort_size)
     if pool is None:
         return [o for cohort in cohorts for o in run(cohort)]
     if isinstance(pool, cf.Executor):
         with pool:
-            return [o for done in pool.map(run, cohorts) for o in done]
+            positions = [i % width for i in range(len(cohorts))]
+            return [o for done in pool.map(run, cohorts, positions) for o in done]
     submitted = [pool.submit(run, cohort) for cohort in cohorts]
     outcomes = []
     for cohort, handle in zip(cohorts, submitted):

@@ -147,3 +147,17 @@ def test_jobs_of_one_pair_train_as_cohorts_and_cohort_size_1_trains_each_alone(s
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
     for job in jobs:
         assert read_records(Path(job.out_dir))[1] is not None and (Path(job.out_dir) / "student.pt").exists()
+
+
+def test_a_cohort_with_progress_shows_one_bar_with_its_members(sweep_file, capsys):
+    import dataclasses
+
+    from dastat.runs.executors import run_cohort
+
+    config = load_config(sweep_file)
+    config["schemes"], config["seeds"] = ["flip", "cutmix"], [0]
+    jobs = tuple(dataclasses.replace(j, options={**j.options, "progress": True}) for j in expand(config))
+    outcomes = run_cohort(jobs, position=1)
+    assert [o["status"] for o in outcomes] == ["ok", "ok"], outcomes
+    shown = capsys.readouterr().err
+    assert "cohort of 2 [flip:s0, cutmix:s0]" in shown and "members=2/2" in shown and "1/1" in shown
