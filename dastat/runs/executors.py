@@ -69,11 +69,14 @@ def run_job(job: Job) -> dict[str, Any]:
         return _failure(job, err)
 
 
-def plan_cohorts(jobs: list[Job], cohort_size: int | None = None) -> list[tuple[Job, ...]]:
+def plan_cohorts(jobs: list[Job], cohort_size: int | None = None, *, by_seed: bool = False) -> list[tuple[Job, ...]]:
     """Group the training jobs into cohorts: same teacher, student, dataset, epochs and options.
 
     Groups keep the jobs' order and are cut into pieces of at most ``cohort_size`` (no limit: None);
     probe jobs, and jobs of a method other than plain KD (cohorts train the KD loss only), stay alone.
+    ``by_seed`` also parts them by seed: on the CPU, where every member runs its own kernels, a cohort
+    shares only the work of one seed (its image order, x and the teacher's forward on x), so cohorts of one
+    seed lose nothing and give the workers pieces of even size (see :func:`cohorts_by_seed`).
     """
     groups: dict[str, list[Job]] = {}
     for job in jobs:
@@ -81,14 +84,28 @@ def plan_cohorts(jobs: list[Job], cohort_size: int | None = None) -> list[tuple[
             groups[f"alone:{len(groups)}"] = [job]
             continue
         key = json.dumps([job.teacher, job.student, job.dataset, job.root, job.image_size, job.data_options,
-                          job.train_options, job.epoch_factor, job.epochs, job.options, job.store],
-                         sort_keys=True, default=str)
+                          job.train_options, job.epoch_factor, job.epochs, job.options, job.store,
+                          job.seed if by_seed else None], sort_keys=True, default=str)
         groups.setdefault(key, []).append(job)
     size = cohort_size or max((len(g) for g in groups.values()), default=1)
     return [tuple(g[i:i + size]) for g in groups.values() for i in range(0, len(g), size)]
 
 
-def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None, position: int | None = None
+def cohorts_by_seed(jobs: list[Job], executor: str) -> bool:
+    """Whether cohorts should be parted by seed: jobs run here (``local``) on the CPU.
+
+    On CUDA a larger cohort is one larger kernel per layer (fusion is the gain), and on a cluster the
+    device of the nodes is not known here, so only local CPU cohorts are parted.
+    """
+    if executor != "local":
+        return False
+    from dastat.device import resolve_device
+
+    devices = {str(j.options.get("device", "auto")) for j in jobs if j.kind == "train"}
+    return bool(devices) and all(resolve_device(d).type == "cpu" for d in devices)
+
+
+def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None, *, position: int | None = None
                ) -> list[dict[str, Any]]:
     """Run a cohort of training jobs in this process (one job: :func:`run_job`) and record them; never raises.
 
@@ -140,6 +157,11 @@ def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None, position: 
         return [_failure(j, err) for j in jobs]
 
 
+def _call(function, *args):
+    """``function(*args)``: lets a pool map partials that differ per item (a cohort's bar position)."""
+    return function(*args)
+
+
 def _share_cores(jobs: int) -> None:
     """Worker initializer: ``jobs`` concurrent CPU runs split the cores instead of each taking them all."""
     import torch
@@ -182,8 +204,8 @@ def execute(cohorts: list[tuple[Job, ...]], *, executor: str = "local", jobs: in
         return [o for cohort in cohorts for o in run(cohort)]
     if isinstance(pool, cf.Executor):
         with pool:
-            positions = [i % width for i in range(len(cohorts))]
-            return [o for done in pool.map(run, cohorts, positions) for o in done]
+            placed = [functools.partial(run, position=i % width) for i in range(len(cohorts))]
+            return [o for done in pool.map(_call, placed, cohorts) for o in done]
     submitted = [pool.submit(run, cohort) for cohort in cohorts]
     outcomes = []
     for cohort, handle in zip(cohorts, submitted):

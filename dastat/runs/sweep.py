@@ -8,7 +8,7 @@ from typing import Any
 
 from dastat.constants import EXECUTORS
 from dastat.runs.done import split_done
-from dastat.runs.executors import execute, plan_cohorts
+from dastat.runs.executors import cohorts_by_seed, execute, plan_cohorts
 from dastat.runs.jobs import Plan, plan_sweep
 from dastat.runs.record import open_store
 
@@ -52,7 +52,7 @@ def run_plan(plan: Plan, *, executor: str = "local", jobs: int = 1, store: str |
     store = None if store is None else str(store)
     all_jobs = [replace(job, store=store) for job in plan.jobs]
     todo, skipped = split_done(all_jobs, open_store(store))
-    cohorts = plan_cohorts(todo, cohort_size)
+    cohorts = plan_cohorts(todo, cohort_size, by_seed=cohorts_by_seed(todo, executor))
     summary: dict[str, Any] = {"jobs": len(all_jobs), "skipped": [j.name for j in skipped], "ok": [],
                                "failed": [], "results": [], "todo": [j.name for j in todo],
                                "cohorts": [[j.name for j in c] for c in cohorts]}

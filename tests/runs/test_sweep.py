@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -137,12 +138,16 @@ def test_jobs_of_one_pair_train_as_cohorts_and_cohort_size_1_trains_each_alone(s
     assert [len(c) for c in plan_cohorts(jobs)] == [4]
     assert [len(c) for c in plan_cohorts(jobs, 3)] == [3, 1]
     assert [len(c) for c in plan_cohorts(jobs, 1)] == [1, 1, 1, 1]
+    by_seed = plan_cohorts(jobs, by_seed=True)
+    assert [sorted({j.seed for j in c}) for c in by_seed] == [[0], [1]] and [len(c) for c in by_seed] == [2, 2]
     together = run_sweep(config)
-    assert len(together["ok"]) == 4 and len(together["cohorts"]) == 1, together
+    # Run here on the CPU, where members share only their seed's work, the cohorts are one seed each.
+    assert len(together["ok"]) == 4 and len(together["cohorts"]) == 2, together
     alone = run_sweep({**config, "out": str(tmp_path / "alone")}, cohort_size=1)
     assert len(alone["ok"]) == 4 and len(alone["cohorts"]) == 4, alone
-    for a, b in zip(together["results"], alone["results"]):
-        assert (a["scheme"], a["seed"]) == (b["scheme"], b["seed"])
+    key = lambda r: (r["scheme"], r["seed"])  # noqa: E731
+    assert sorted(map(key, together["results"])) == sorted(map(key, alone["results"]))
+    for a, b in zip(sorted(together["results"], key=key), sorted(alone["results"], key=key)):
         # Two steps of float32 training: the grouped convolutions' other summation order stays far below 1e-4.
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-4)
     for job in jobs:
@@ -150,8 +155,6 @@ def test_jobs_of_one_pair_train_as_cohorts_and_cohort_size_1_trains_each_alone(s
 
 
 def test_a_cohort_with_progress_shows_one_bar_with_its_members(sweep_file, capsys):
-    import dataclasses
-
     from dastat.runs.executors import run_cohort
 
     config = load_config(sweep_file)
@@ -161,3 +164,14 @@ def test_a_cohort_with_progress_shows_one_bar_with_its_members(sweep_file, capsy
     assert [o["status"] for o in outcomes] == ["ok", "ok"], outcomes
     shown = capsys.readouterr().err
     assert "cohort of 2 [flip:s0, cutmix:s0]" in shown and "members=2/2" in shown and "1/1" in shown
+
+
+def test_cohorts_are_parted_by_seed_only_for_cpu_jobs_run_here(sweep_file, monkeypatch):
+    from dastat.runs.executors import cohorts_by_seed
+
+    jobs = expand(load_config(sweep_file))
+    assert cohorts_by_seed(jobs, "local")  # the sweep's device is cpu
+    assert not cohorts_by_seed(jobs, "slurm")  # the nodes' device is not known here
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    auto = [dataclasses.replace(j, options={**j.options, "device": "auto"}) for j in jobs]
+    assert not cohorts_by_seed(auto, "local")  # auto is CUDA here: one fused cohort per pair
