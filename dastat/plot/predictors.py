@@ -63,7 +63,7 @@ def predictor_grid(
         Not registered with pyplot; save it with :func:`dastat.plot.save_figure`.
     """
     table = check_frame(table, "table")
-    by = check_by(by)
+    by = check_by(by, table)
     if table.empty:
         raise InvalidArgumentError("table has no rows to plot; check the source or the filters")
     if comparison is None:

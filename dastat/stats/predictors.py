@@ -18,7 +18,16 @@ from dastat.stats import dependent, intervals
 from dastat.stats.coefficients import coefficient
 from dastat.stats.correlation import MIN_POINTS, check_methods, correlation
 from dastat.stats.pooled import meta_analysis, random_effects
-from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, has_values, numeric, require_columns
+from dastat.stats.tables import (
+    PAIR_KEYS,
+    check_by,
+    check_frame,
+    groups,
+    has_values,
+    numeric,
+    require_columns,
+    with_kd_method,
+)
 
 # The probe columns that are teacher-side predictors (docs/method.md, "Teacher-side predictors").
 PREDICTORS: tuple[str, ...] = ("t_stddev", "t_stddev_rel", "t_ce_stddev", "entropy_xprime", "affinity",
@@ -253,7 +262,7 @@ def compare_predictors(
     12 schemes x 3 seeds gave 5.0% (300 repetitions).
     """
     table = check_frame(table, "table")
-    by = check_by(by)
+    by = check_by(by, table)
     methods = check_methods(methods)
     confidence = check_fraction(confidence, "confidence")
     n_resamples = check_int(n_resamples, "n_resamples", low=0)
@@ -264,7 +273,7 @@ def compare_predictors(
     table = table.assign(**{c: numeric(table, c, name="table") for c in dict.fromkeys([y, *predictors])})
     rank_methods = [m for m in methods if m != "pearson"]
     if runs is not None:
-        runs = check_frame(runs, "runs")
+        runs = with_kd_method(check_frame(runs, "runs"))
         require_columns(runs, ["kind", scheme, y, *predictors], name="runs")
 
     corr_rows, diff_rows = [], []

@@ -10,7 +10,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, has_values, numeric, require_columns
+from dastat.stats.tables import (
+    PAIR_KEYS,
+    check_by,
+    check_frame,
+    groups,
+    has_values,
+    numeric,
+    require_columns,
+    with_kd_method,
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def selection(
     require_columns(df, [*by, scheme, x, y])
     use_err = has_values(df, y_err)
     if runs is not None:
-        runs = check_frame(runs, "runs")
+        runs = with_kd_method(check_frame(runs, "runs"))
         require_columns(runs, [*by, scheme, seed, run_y])
     rows = []
     for keys, group in groups(df, by):

@@ -43,6 +43,20 @@ def check_by(by: str | Iterable[str] | None, df: pd.DataFrame | None = None) -> 
     return by
 
 
+def with_kd_method(runs: pd.DataFrame) -> pd.DataFrame:
+    """A frame of runs (``store.students()``, ``store.runs()``) with the tables' ``kd_method`` key.
+
+    The store names a student's distillation method ``method`` (empty: plain KD); probe rows
+    (``kind == "probe"``) have none and keep none, so that they still match every method's students.
+    """
+    if KD_METHOD in runs.columns or "method" not in runs.columns:
+        return runs
+    method = runs["method"].fillna("kd")
+    if "kind" in runs.columns:
+        method = method.where(runs["kind"] != "probe")
+    return runs.assign(**{KD_METHOD: method})
+
+
 def require_columns(df: pd.DataFrame, columns: Iterable[str], *, name: str = "df") -> None:
     """Raise InvalidArgumentError listing every column of ``columns`` that ``df`` lacks."""
     missing = [c for c in dict.fromkeys(columns) if c not in df.columns]

@@ -432,15 +432,16 @@ class Store:
         """One row per probe run and per student run, keyed alike, for statistics that resample runs.
 
         Columns: ``kind`` (``probe``/``student``), ``run_id, dataset, teacher, student, scheme,
-        seed, protocol, randomness, set_size, t_stddev, s_test_loss, s_test_acc1, source``, then the
-        probes' predictor columns (as in :meth:`table`; NULL on student rows).
+        seed, protocol, randomness, set_size, t_stddev, s_test_loss, s_test_acc1, source``, the
+        students' distillation ``method`` (NULL on probe rows and for plain KD runs stored without one),
+        then the probes' predictor columns (as in :meth:`table`; NULL on student rows).
         """
         return self._frame(
             "SELECT 'probe' AS kind, run_id, dataset, teacher, NULL AS student, scheme, seed, protocol, "
-            "randomness, set_size, t_stddev, NULL AS s_test_loss, NULL AS s_test_acc1, source, "
+            "randomness, set_size, t_stddev, NULL AS s_test_loss, NULL AS s_test_acc1, source, NULL AS method, "
             f"{', '.join(PREDICTOR_COLUMNS)} FROM probes UNION ALL "
             "SELECT 'student', run_id, dataset, teacher, student, scheme, seed, NULL, NULL, NULL, "
-            f"NULL, test_loss, test_acc1, source, {', '.join(['NULL'] * len(PREDICTOR_COLUMNS))} "
+            f"NULL, test_loss, test_acc1, source, method, {', '.join(['NULL'] * len(PREDICTOR_COLUMNS))} "
             "FROM students ORDER BY kind, run_id")
 
     def table(self, by: Sequence[str] | None = None, *,
