@@ -19,6 +19,22 @@ def shared_dir() -> Path:
     return SHARED
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each worker takes its share of the cores (and its child processes inherit it).
+
+    torch starts one intra-op thread per core in every process; with two workers on two cores their
+    OpenMP threads oversubscribe the cores and wait on each other. ``OMP_NUM_THREADS`` set by the caller wins.
+    """
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if count and "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, cores // count)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 
