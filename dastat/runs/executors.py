@@ -117,15 +117,13 @@ def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None, *, positio
     if len(jobs) == 1:
         return [run_job(jobs[0])]
     try:
-        from dastat.train.cohort import CohortBar, distill_cohort, fit_cohort_size
-        from dastat.train.inputs import resolve_epochs
+        from dastat.train.cohort import distill_cohort, fit_cohort_size
 
         job = jobs[0]
         db = open_store(job.store)
         train_set, test_set = _load(job, "train"), _load(job, "test")
         teacher = _load_teacher(job, train_set)
         options = dict(job.options)
-        progress = bool(options.pop("progress", False))
         size = cohort_size or fit_cohort_size(teacher, job.student, train_set, len(jobs),
                                               device=options.get("device", "auto"),
                                               batch_size=options.get("batch_size", 64),
@@ -133,16 +131,10 @@ def run_cohort(jobs: tuple[Job, ...], cohort_size: int | None = None, *, positio
         outcomes = []
         for start in range(0, len(jobs), size):
             piece = jobs[start:start + size]
-            bar = CohortBar([f"{j.scheme}:s{j.seed}" for j in piece], resolve_epochs(job.epochs, job.epoch_factor)[0],
-                            position=position) if progress else None
-            try:
-                results = distill_cohort(teacher, job.student, train_set, test_set,
-                                         [(j.scheme, j.seed) for j in piece], epochs=job.epochs,
-                                         epoch_factor=job.epoch_factor, out_dirs=[Path(j.out_dir) for j in piece],
-                                         resume=True, on_epoch=bar, **options)
-            finally:
-                if bar is not None:
-                    bar.close()
+            results = distill_cohort(teacher, job.student, train_set, test_set, [(j.scheme, j.seed) for j in piece],
+                                     epochs=job.epochs, epoch_factor=job.epoch_factor,
+                                     out_dirs=[Path(j.out_dir) for j in piece], resume=True, position=position,
+                                     **options)
             record_runs(db, results)
             for j, result in zip(piece, results):
                 error = result.extra.get("error")

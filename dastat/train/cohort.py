@@ -117,6 +117,7 @@ def distill_cohort(
     resume: bool = False,
     store: Any = None,
     progress: bool = False,
+    position: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[CohortProgress], None] | None = None,
 ) -> list[TrainResult]:
@@ -146,6 +147,8 @@ def distill_cohort(
     epochs, epoch_factor, lr, batch_size, device, amp, channels_last, compile, checkpoint_every, resume,
     store, progress, on_step
         As :func:`dastat.train.distill` (``progress``: one :class:`CohortBar` for the cohort).
+    position : int, optional
+        The terminal line of that bar (cohorts that train side by side stack their bars).
     on_epoch : callable, optional
         Called with a :class:`CohortProgress` after every epoch (a caller's own bar, e.g. a
         :class:`CohortBar` placed among others).
@@ -223,7 +226,7 @@ def distill_cohort(
     trainer = _Trainer(fused, members, teacher, train_set, test_set, seeds=seeds, epochs=epochs, lr=lr,
                        batch_size=batch_size, device=dev, amp=bool(amp), compile=bool(compile),
                        cohort_dir=_cohort_dir(cohort_dir, out_dirs, members), checkpoint_every=checkpoint_every,
-                       progress=progress, on_step=on_step, on_epoch=on_epoch)
+                       progress=progress, position=position, on_step=on_step, on_epoch=on_epoch)
     trainer.prepare(resume)
     trainer.run()
     return trainer.results(store)
@@ -306,13 +309,13 @@ class _Trainer:
     def __init__(self, fused: FusedClassifier, members: list[_Member], teacher: nn.Module,
                  train_set: ImageTensorDataset, test_set: ImageTensorDataset, *, seeds: list[int], epochs: int,
                  lr: float, batch_size: int, device: torch.device, amp: bool, compile: bool,
-                 cohort_dir: Path | None, checkpoint_every: int, progress: bool,
+                 cohort_dir: Path | None, checkpoint_every: int, progress: bool, position: int | None,
                  on_step: Callable[[int, int], None] | None, on_epoch: Callable[[CohortProgress], None] | None):
         self.fused, self.members, self.teacher = fused, members, teacher
         self.train_set, self.test_set, self.seeds = train_set, test_set, seeds
         self.epochs, self.batch_size, self.device, self.amp = epochs, batch_size, device, amp
         self.cohort_dir, self.checkpoint_every = cohort_dir, checkpoint_every
-        self.progress, self.on_step, self.on_epoch = progress, on_step, on_epoch
+        self.progress, self.position, self.on_step, self.on_epoch = progress, position, on_step, on_epoch
         self.optimizer = make_optimizer(fused.parameters(), lr)
         self.scheduler = make_scheduler(self.optimizer, milestones_for(epochs))
         self.train_model = torch.compile(fused) if compile else fused
@@ -483,7 +486,7 @@ class _Trainer:
     def run(self) -> None:
         n_train, members = len(self.train_set), self.members
         names = tuple(f"{getattr(m.scheme, 'name', m.scheme)}:s{m.seed}" for m in members)
-        bar = CohortBar(names, self.epochs, initial=self.start_epoch) if self.progress else None
+        bar = CohortBar(names, self.epochs, initial=self.start_epoch, position=self.position) if self.progress else None
         for epoch in range(self.start_epoch + 1, self.epochs + 1):
             if all(m.error is not None for m in members):
                 break
