@@ -1,7 +1,8 @@
 """Write the coverage table of the probe's interval: before (delta method) and after (design-aware jackknife).
 
 Usage: ``nice python tools/coverage_table.py [--reps 2000] [--out results/coverage/coverage.csv] [--only NAME]
-[--conditions 24 30 88 0.05 0.02]``; ``--markdown CSV...`` prints finished tables as Markdown.
+[--conditions 24 30 88 0.05 0.02] [--methods delta jackknife]``; ``--markdown CSV...`` prints
+finished tables as Markdown.
 
 Every cell runs the functions of ``tests/probe/test_coverage.py`` (the same scenarios, seeds and stopping
 rule as its slow tests) for each method: ``delta`` (the delta-method interval and its stopping rule, the
@@ -63,6 +64,8 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="run only the scenarios whose name contains this")
     parser.add_argument("--conditions", nargs="+", default=["24", "30", "88", "0.05", "0.02"],
                         help="fixed set counts and stopping-rule rtols to run (default: all)")
+    parser.add_argument("--methods", nargs="+", default=["delta", "jackknife", "jackknife_iid"],
+                        choices=["delta", "jackknife", "jackknife_iid"], help="methods to run (default: all)")
     parser.add_argument("--markdown", nargs="+", type=Path, default=None,
                         help="print the given CSV files as a Markdown table instead of running")
     args = parser.parse_args()
@@ -84,7 +87,7 @@ def main() -> None:
             writer.writeheader()
         for scn in scenarios:
             methods = ["delta", "jackknife"] + (["jackknife_iid"] if scn.design is not None else [])
-            for method in methods:
+            for method in [m for m in methods if m in args.methods]:
                 run = replace(scn, design=None) if method == "jackknife_iid" else scn
                 kind = "delta" if method == "delta" else "jackknife"
                 for num_sets in [int(c) for c in args.conditions if "." not in c]:

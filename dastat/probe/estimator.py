@@ -53,16 +53,24 @@ def influence(set_means: Tensor) -> Tensor:
     return torch.where(std > 0, per_class, torch.zeros_like(per_class)).mean(-1)
 
 
-def jackknife_values(set_means: Tensor) -> Tensor:
-    """T. stddev with each set left out in turn: shape [..., M] for set means [..., M, C], M >= 3.
+def _spread(set_means: Tensor) -> tuple[Tensor, Tensor]:
+    """T. stddev [...] and its leave-one-out values [..., M] from one pass over the deviations.
 
     Removing set i changes the sum of squared deviations by d_i² M / (M - 1) (d_i: its deviation
-    from the mean), so all M values come from one pass.
+    from the mean), so all M values come from the same squares; the stopping rule runs this on
+    every check, so it works in place on one [..., M, C] buffer.
     """
     m = set_means.shape[-2]
-    dev = set_means - set_means.mean(-2, keepdim=True)  # [..., M, C]
-    ss = (dev**2).sum(-2, keepdim=True)  # [..., 1, C]
-    return ((ss - dev**2 * (m / (m - 1))) / (m - 2)).clamp_min(0).sqrt().mean(-1)
+    sq = (set_means - set_means.mean(-2, keepdim=True)).square_()  # [..., M, C]
+    ss = sq.sum(-2, keepdim=True)  # [..., 1, C]
+    estimate = (ss / (m - 1)).sqrt_().mean(-1).squeeze(-1)
+    values = sq.mul_(-m / (m - 1)).add_(ss).div_(m - 2).clamp_min_(0).sqrt_().mean(-1)
+    return estimate, values
+
+
+def jackknife_values(set_means: Tensor) -> Tensor:
+    """T. stddev with each set left out in turn: shape [..., M] for set means [..., M, C], M >= 3."""
+    return _spread(set_means)[1]
 
 
 @dataclass(frozen=True)
@@ -121,8 +129,8 @@ def _design_terms(design: Design, m: int) -> dict[str, float]:
     }
 
 
-def _design_factors(centred: Tensor, design: Design | None) -> tuple[Tensor, Tensor]:
-    """(kappa, lam) for centred set means [..., M, C]: the design's correction to the jackknife.
+def _design_factors(set_means: Tensor, design: Design | None) -> tuple[Tensor, Tensor]:
+    """(kappa, lam) for set means [..., M, C]: the design's correction to the jackknife.
 
     kappa scales s^2 to the variance of one set's mean (within-epoch sampling makes s^2 too high:
     the sets of an epoch share out a fixed total); lam is how much the dependence inflates the
@@ -130,10 +138,10 @@ def _design_factors(centred: Tensor, design: Design | None) -> tuple[Tensor, Ten
     independent sets). phi comes from the sets themselves, pooled over classes: the spread of the
     epochs' shares of the deviations against the total spread. Both are 1 without a design.
     """
-    shape = centred.shape[:-2]
-    one = torch.ones(shape, dtype=centred.dtype, device=centred.device)
+    one = torch.ones(set_means.shape[:-2], dtype=set_means.dtype, device=set_means.device)
     if design is None:
         return one, one
+    centred = set_means - set_means.mean(-2, keepdim=True)
     m = centred.shape[-2]
     t = _design_terms(design, m)
     p = design.counts(m).to(centred)
@@ -192,27 +200,44 @@ def log_jackknife(set_means: Tensor, design: Design | None = None) -> tuple[Tens
     With a ``design``, the bias also holds the within-epoch term and the standard error and df
     the dependence of the sets (:func:`_design_factors`); the interval is ``exp(log T - bias ± t se)``.
     """
-    estimate = stddev_of_means(set_means).log()
-    values = jackknife_values(set_means).clamp_min(torch.finfo(set_means.dtype).tiny).log()
-    bias, se, df = _moments(values, estimate)
-    kappa, lam = _design_factors(set_means - set_means.mean(-2, keepdim=True), design)
-    return estimate, lam * bias - kappa.log() / 2, se * lam.sqrt(), df / lam
+    return _log_jackknife(set_means, design)[1:]
+
+
+def _log_jackknife(set_means: Tensor, design: Design | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(T. stddev, then :func:`log_jackknife`'s four values), from one :func:`_spread`."""
+    estimate, values = _spread(set_means)
+    log_est = estimate.log()
+    bias, se, df = _moments(values.clamp_min_(torch.finfo(set_means.dtype).tiny).log_(), log_est)
+    kappa, lam = _design_factors(set_means, design)
+    return estimate, log_est, lam * bias - kappa.log() / 2, se * lam.sqrt(), df / lam
+
+
+def jackknife_interval(set_means: Tensor, confidence: float = 0.95,
+                       design: Design | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(estimate, ci_low, ci_high, df), each [...]: the interval of :func:`interval` for set means [..., M, C].
+
+    One jackknife pass serves the bounds, the relative width and the stopping rule's df.
+    """
+    estimate, log_est, bias, se, df = _log_jackknife(set_means, design)
+    half = t_value(confidence, df).to(se) * se
+    centre = log_est - bias
+    return estimate, (centre - half).exp(), (centre + half).exp(), df
 
 
 def bounds(set_means: Tensor, confidence: float = 0.95, design: Design | None = None) -> tuple[Tensor, Tensor]:
     """The interval of :func:`interval` for set means [..., M, C], M >= 3: (ci_low, ci_high), each [...]."""
-    log_est, bias, se, df = log_jackknife(set_means, design)
-    half = t_value(confidence, df).to(se) * se
-    centre = log_est - bias
-    return (centre - half).exp(), (centre + half).exp()
+    return jackknife_interval(set_means, confidence, design)[1:3]
+
+
+def relative(estimate: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """Half-width of ``[low, high]`` relative to ``estimate`` (inf where the estimate is 0), elementwise."""
+    ratio = (high - low) / 2 / torch.where(estimate > 0, estimate, torch.ones_like(estimate))
+    return torch.where(estimate > 0, ratio, torch.full_like(ratio, math.inf))
 
 
 def rel_halfwidth(set_means: Tensor, confidence: float = 0.95, design: Design | None = None) -> Tensor:
     """Half-width of the interval relative to the estimate, shape [...] (what ``rtol`` bounds)."""
-    low, high = bounds(set_means, confidence, design)
-    estimate = stddev_of_means(set_means)
-    ratio = (high - low) / 2 / torch.where(estimate > 0, estimate, torch.ones_like(estimate))
-    return torch.where(estimate > 0, ratio, torch.full_like(ratio, math.inf))
+    return relative(*jackknife_interval(set_means, confidence, design)[:3])
 
 
 def z_value(confidence: float) -> float:
@@ -372,7 +397,7 @@ def paired_bounds(means_a: Tensor, means_b: Tensor, confidence: float = 0.95,
     values = jackknife_values(means_b) - jackknife_values(means_a)  # [..., M]
     bias, se, df = _moments(values, t_b - t_a)
     both = torch.cat([means_a, means_b], -1)
-    kappa, lam = _design_factors(both - both.mean(-2, keepdim=True), design)
+    kappa, lam = _design_factors(both, design)
     # The design scales both estimates, hence their difference and its bias and spread, by sqrt(kappa).
     se, df = se * (lam * kappa).sqrt(), df / lam
     centre = kappa.sqrt() * (t_b - t_a - lam * bias)

@@ -177,9 +177,8 @@ def tight(means: torch.Tensor, *, rtol: float, min_sets: int, confidence: float,
     """
     if means.shape[-2] < max(min_sets, _FEWEST_SETS):
         return torch.zeros(means.shape[:-2], dtype=torch.bool, device=means.device)
-    means = means.double()
-    df = estimator.log_jackknife(means, design)[3]
-    return (df >= min_sets - 1) & (estimator.rel_halfwidth(means, confidence, design) <= rtol)
+    estimate, low, high, df = estimator.jackknife_interval(means.double(), confidence, design)
+    return (df >= min_sets - 1) & (estimator.relative(estimate, low, high) <= rtol)
 
 
 def is_tight(means: torch.Tensor, cfg: Settings) -> bool:
