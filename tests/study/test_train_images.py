@@ -20,9 +20,10 @@ def test_train_images_reaches_the_jobs_as_a_train_only_option(tmp_path):
     assert whole.jobs[0].train_options == {}
 
 
-def test_digits_few_is_the_digits_grid_on_150_training_images_with_five_seeds():
+def test_digits_few_is_the_digits_grid_on_100_training_images_with_five_seeds():
     config = load_config("digits_few")
-    assert config.train_images == 150 and config.seeds == (0, 1, 2, 3, 4) and len(config.schemes) == 9
+    assert config.train_images == 100 and config.seeds == (0, 1, 2, 3, 4) and len(config.schemes) == 9
+    assert config.epochs == 150  # 2 batches an epoch: 300 SGD steps
     assert [p["teacher"] for p in config.pairs] == [p["teacher"] for p in load_config("digits").pairs]
     assert "pilot" in config.notes.lower()
 
