@@ -218,10 +218,17 @@ def jackknife_interval(set_means: Tensor, confidence: float = 0.95,
 
     One jackknife pass serves the bounds, the relative width and the stopping rule's df.
     """
+    estimate, _, low, high, df = _jackknife(set_means, confidence, design)
+    return estimate, low, high, df
+
+
+def _jackknife(set_means: Tensor, confidence: float,
+               design: Design | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(estimate, bias-corrected log estimate, ci_low, ci_high, df) from one jackknife pass."""
     estimate, log_est, bias, se, df = _log_jackknife(set_means, design)
     half = t_value(confidence, df).to(se) * se
     centre = log_est - bias
-    return estimate, (centre - half).exp(), (centre + half).exp(), df
+    return estimate, centre, (centre - half).exp(), (centre + half).exp(), df
 
 
 def bounds(set_means: Tensor, confidence: float = 0.95, design: Design | None = None) -> tuple[Tensor, Tensor]:
@@ -353,10 +360,9 @@ def interval(
     if method == "jackknife":
         if estimate == 0:  # every set alike: nothing varies, the interval is the point
             return Interval(0.0, 0.0, 0.0, confidence, method, m, 0.0, m - 1.0)
-        low, high = bounds(set_means, confidence, design)
-        log_est, bias, _, df = log_jackknife(set_means, design)
-        corrected = math.exp(float(log_est - bias))
-        return Interval(estimate, float(low), float(high), confidence, method, m, estimate - corrected, float(df))
+        _, centre, low, high, df = _jackknife(set_means, confidence, design)
+        return Interval(estimate, float(low), float(high), confidence, method, m, estimate - math.exp(float(centre)),
+                        float(df))
     if method == "analytic":
         half = float(analytic_halfwidth(set_means, confidence))
         return Interval(estimate, estimate - half, estimate + half, confidence, method, m)
