@@ -9,7 +9,8 @@ of those logits are used.
 A round runs in passes of as many sets as memory holds. A pass draws every set's randomness
 from that set's own generators in the order a set-by-set loop would (so the sets, their order
 and their composition do not depend on how sets are grouped), augments all its batches in one
-call per scheme, sends every row through the teacher in forwards of ``forward_rows``, and books
+call per scheme, sends every row through the teacher's inference copy (BatchNorm folded, channels-last:
+``dastat.models.inference``) in forwards of ``forward_rows``, and books
 each row to its (set, scheme) with one scatter-add per figure. The host looks at the sums only
 between rounds, where the stopping rule (``controller``) runs; the record grows a round at a time.
 """
@@ -33,6 +34,7 @@ from dastat.augment.mixing import CutMixParams, MixupParams
 from dastat.augment.picking import Pick, PickParams
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import NumericalError
+from dastat.models.inference import inference_copy
 from dastat.probe.stream import BatchStream, generator_for
 
 # CPU forwards: large ones spend their time in the kernel, mapping and unmapping fresh activation
@@ -242,12 +244,13 @@ class _Engine:
     def __init__(self, teacher: nn.Module, dataset: ImageTensorDataset, jobs: Sequence[Job], *, base: Callable,
                  batch_size: int, batches_per_set: int, seed: int, amp: bool):
         self.teacher, self.dataset, self.jobs, self.base = teacher, dataset, list(jobs), base
+        self.net = inference_copy(teacher, dataset.images[:8])  # the forwards' teacher: same logits to ~1e-6
         self.batches_per_set, self.seed = batches_per_set, seed
         self.device, self.c, self.width = dataset.device, dataset.num_classes, 1 + len(jobs)
         self.stream = BatchStream(len(dataset), batch_size, seed=seed, device=self.device)
         self.scorers = {job.name: _counting(job.scorer) for job in jobs}
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-        self.row_bytes = _row_bytes(teacher, dataset.images[:1])
+        self.row_bytes = _row_bytes(self.net, dataset.images[:1])
         self.forward_rows = _forward_rows(self.device, self.row_bytes)
 
     def rows_per_set(self, active: set[str]) -> int:
@@ -272,7 +275,7 @@ class _Engine:
         """The records of ``sets`` (in order), every active scheme at once."""
         work = self._augment(sets, active)
         with self.autocast:
-            logits = _chunked(self.teacher, torch.cat([p.images for p in work.pieces]), self.forward_rows)
+            logits = _chunked(self.net, torch.cat([p.images for p in work.pieces]), self.forward_rows)
         return self._book(work, logits, active)
 
     def _augment(self, sets: Sequence[int], active: set[str]) -> _Pass:
@@ -334,7 +337,8 @@ class _Engine:
                             for pool, lab, seg, b, mix in zip(pools, pool_labels, segments, batches, mixes)]
             return
         with torch.no_grad():
-            logits = _chunked(job.scorer, torch.cat(pools), self.forward_rows).split([p.shape[0] for p in pools])
+            scorer = self.net if job.scorer is self.teacher else job.scorer
+            logits = _chunked(scorer, torch.cat(pools), self.forward_rows).split([p.shape[0] for p in pools])
         for pool, lab, lg, seg, b, mix in zip(pools, pool_labels, logits, segments, batches, mixes):
             kept = scheme.score(lg).topk(scheme.kept_count(pool.shape[0] // pf)).indices
             work.pieces.append(_Piece(pool.index_select(0, kept), lab.index_select(0, kept), seg, b,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dastat import augment, data, probe
+from dastat import augment, data, models, probe
 from dastat.probe.stream import BatchStream, generator_for
 
 
@@ -43,6 +43,19 @@ def test_engine_matches_a_plain_reference(digits, teacher, scheme):
     assert result.n_sets == 6
     np.testing.assert_allclose(result.set_means, means, rtol=0, atol=1e-12)
     assert result.t_stddev == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("scheme", ["cutout", "cutmixpick_t"])
+def test_engine_with_a_batchnorm_teacher_matches_the_plain_reference_to_float32_rounding(digits, scheme):
+    """The engine forwards a folded, channels-last copy of the teacher (dastat.models.inference): its logits
+    differ from the teacher's in the last bits (about 1e-6 of the largest, ~12 here), which moves a
+    probability by at most half that; 1e-5 bounds set means and T. stddev's relative change."""
+    teacher = models.embedded_teacher()
+    result = probe.measure_scheme(teacher, digits, scheme, max_sets=6, min_sets=2, check_every=3, rtol=1e-9,
+                                  device="cpu", return_sets=True)
+    means, expected = _reference_set_means(teacher, digits, scheme, seed=0, num_sets=6)
+    np.testing.assert_allclose(result.set_means, means, rtol=0, atol=1e-5)
+    assert result.t_stddev == pytest.approx(expected, rel=1e-5)
 
 
 def test_identity_scores_x_once_for_x_and_x_prime(digits, teacher):
