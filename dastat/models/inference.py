@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import inspect
+import itertools
+import weakref
 
 import torch
 from torch import Tensor, fx, nn
@@ -23,6 +25,9 @@ AGREEMENT = 1e-3
 
 def inference_copy(model: nn.Module, sample: Tensor | None = None) -> nn.Module:
     """An eval-mode copy of ``model`` with its BatchNorms folded and channels-last layout.
+
+    The copy is kept while ``model`` lives and reused as long as none of its parameters or buffers
+    has been replaced or changed in place (repeated probes of one teacher pay for it once).
 
     Parameters
     ----------
@@ -37,6 +42,10 @@ def inference_copy(model: nn.Module, sample: Tensor | None = None) -> nn.Module:
     nn.Module
         The copy, called like ``model`` without keyword arguments.
     """
+    state = _state(model)
+    kept = _COPIES.get(model)
+    if kept is not None and kept[0] == state:
+        return model if kept[1] is None else kept[1]
     out = copy.deepcopy(model).eval()
     if isinstance(getattr(out, "net", None), nn.Module):
         out.net = fold_batchnorm(out.net)
@@ -44,8 +53,19 @@ def inference_copy(model: nn.Module, sample: Tensor | None = None) -> nn.Module:
         out = fold_batchnorm(out)
     out = out.to(memory_format=torch.channels_last)
     if sample is not None and not _agrees(model, out, sample):
+        _COPIES[model] = (state, None)  # not the model itself: a value must not keep its weak key alive
         return model
+    _COPIES[model] = (state, out)
     return out
+
+
+_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _state(model: nn.Module) -> tuple:
+    """What the copy was made from: each tensor's identity, storage and in-place version, and the mode."""
+    tensors = itertools.chain(model.parameters(), model.buffers())
+    return model.training, tuple((id(t), t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
 
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:

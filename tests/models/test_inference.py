@@ -87,7 +87,26 @@ def test_a_copy_that_disagrees_on_the_sample_falls_back_to_the_model(monkeypatch
     monkeypatch.setattr(inference, "fold_batchnorm", broken)
     x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
     assert inference.inference_copy(teacher, x) is teacher
-    assert inference.inference_copy(teacher) is not teacher  # without a sample nothing is checked
+    assert inference.inference_copy(teacher, x) is teacher  # remembered for these weights
+    other = models.wrap(_trained_like(models.create("resnet8", num_classes=10, image_size=32)),
+                        (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval()
+    assert inference.inference_copy(other) is not other  # without a sample nothing is checked
+
+
+def test_the_copy_is_reused_until_the_weights_change():
+    teacher = models.wrap(_trained_like(models.create("resnet8", num_classes=10, image_size=32)),
+                          (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval()
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    first = inference.inference_copy(teacher, x)
+    assert inference.inference_copy(teacher, x) is first
+    with torch.no_grad():
+        teacher.net.fc.bias.add_(1.0)  # in place: the copy's logits would be stale
+    second = inference.inference_copy(teacher, x)
+    assert second is not first
+    torch.testing.assert_close(_logits(second, x), _logits(teacher, x), rtol=0,
+                               atol=REL * float(_logits(teacher, x).abs().max()))
+    teacher.load_state_dict({k: v.clone() for k, v in teacher.state_dict().items()})
+    assert inference.inference_copy(teacher, x) is not second
 
 
 class _Counting(nn.Module):
