@@ -23,3 +23,17 @@ def test_classifier_normalises_on_the_gpu_and_matches_cpu(tmp_path):
     # float32 on two back-ends differs only in summation order: ~1e-6 of max|logits| (the compat
     # fixture saw up to 7e-7 between float32 and float64); 1e-4 leaves room without hiding real bugs.
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
+@pytest.mark.gpu
+def test_the_probes_inference_copy_on_the_gpu_matches_the_teacher():
+    from dastat.models.inference import inference_copy
+
+    torch.manual_seed(0)
+    teacher = wrap(create("wrn_16_2", num_classes=10), (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)).cuda().eval()
+    x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)).cuda()
+    fast = inference_copy(teacher, x)
+    assert fast is not teacher and next(fast.parameters()).is_cuda
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        got, want = fast(x), teacher(x)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-4 * want.abs().max().item())  # float32 rounding only
