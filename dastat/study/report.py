@@ -318,8 +318,7 @@ def _teacher_line(best: float, num_classes: int | None) -> str:
 def _discussion(analysis, config, teachers, num_classes: int | None = None) -> list[str]:
     best = max((t.test_acc1 for t in teachers), default=math.nan)
     lines = [
-        "Why a weak or unstable correlation is plausible here, and what would test the claim better:",
-        "",
+        *_direction_lines(getattr(analysis, "correlations", pd.DataFrame()), config, num_classes),
         _teacher_line(best, num_classes),
         f"- **Few points per panel.** {len(config.schemes)} schemes per pair give wide intervals for any "
         "correlation (at n = 9 a Spearman of about 0.7 is needed for p < 0.05).",
@@ -332,6 +331,34 @@ def _discussion(analysis, config, teachers, num_classes: int | None = None) -> l
         "strengths), more seeds per scheme, and the paper protocol beside the fast one.",
     ]
     return lines
+
+
+def _direction_lines(correlations: pd.DataFrame, config, num_classes: int | None) -> list[str]:
+    """The discussion's opening: which way T. stddev followed the test loss (Spearman, 5%), and what that asks."""
+    found: dict[str, list[str]] = {"paper": [], "reversed": [], "unclear": []}
+    if not correlations.empty:
+        rows = correlations[(correlations["x"] == "t_stddev") & (correlations["y"] == "s_test_loss")
+                            & (correlations["method"] == "spearman")]
+        for r in rows.itertuples(index=False):
+            side = "unclear" if not r.p_value < 0.05 else ("paper" if r.r > 0 else "reversed")
+            found[side].append(f"{r.teacher} → {r.student} (Spearman {r.r:+.2f}, p = {_f(r.p_value, '{:.3g}')})")
+    if found["reversed"]:
+        text = (f"T. stddev followed the students' test loss against the paper's direction in "
+                f"{'; '.join(found['reversed'])}: the schemes with the highest T. stddev gave the best students.")
+        images = getattr(config, "train_images", None)
+        if images and num_classes:
+            text += (f" These students see {images} training images ({images / num_classes:g} a class), far fewer "
+                     "than their teachers; a scheme then helps them by showing new, uncertain images on which the "
+                     "teacher's soft labels carry information, which is what raises T. stddev (the paper's students "
+                     "see 500 images a class).")
+        text += " The teacher-side predictors above say which measure follows the loss here."
+        return [text, "", "What else bears on this reading, and what would test the claim better:", ""]
+    if found["paper"] and not found["unclear"]:
+        return [f"T. stddev followed the students' test loss in the paper's direction in every pair: "
+                f"{'; '.join(found['paper'])}.", "", "What limits this reading, and what would test it better:", ""]
+    lead = (f"T. stddev followed the paper's direction in {'; '.join(found['paper'])}; elsewhere the correlation "
+            "is not significant. " if found["paper"] else "")
+    return [lead + "Why a weak or unstable correlation is plausible here, and what would test the claim better:", ""]
 
 
 def _noise_lines(effect: pd.DataFrame) -> list[str]:

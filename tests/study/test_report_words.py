@@ -44,3 +44,35 @@ def test_a_teacher_at_chance_is_not_called_near_perfect():
 
     text = " ".join(_discussion(Analysis(), Config(), [Teacher()], num_classes=10))
     assert "near-perfect" not in text and "Teachers at chance" in text and "10.00%" in text
+
+
+def _correlations(*pairs):
+    import pandas as pd
+
+    return pd.DataFrame([{"teacher": t, "student": s, "x": "t_stddev", "y": "s_test_loss", "method": "spearman",
+                          "r": r, "p_value": p} for t, s, r, p in pairs])
+
+
+@pytest.mark.parametrize(("pairs", "says", "not_said"), [
+    ([("a", "b", -0.77, 0.016), ("c", "d", -0.2, 0.6)], "against the paper's direction in a → b", "weak or unstable"),
+    ([("a", "b", 0.8, 0.01), ("c", "d", 0.75, 0.02)], "in the paper's direction in every pair", "against"),
+    ([("a", "b", 0.8, 0.01), ("c", "d", 0.3, 0.4)], "paper's direction in a → b (Spearman +0.80",
+     "in every pair"),
+    ([("a", "b", 0.3, 0.4)], "Why a weak or unstable correlation", "paper's direction"),
+])
+def test_the_discussion_opens_with_the_direction_the_correlations_took(pairs, says, not_said):
+    import pandas as pd
+
+    class Teacher:
+        test_acc1 = 95.0
+
+    class Config:
+        schemes, epochs, quick, train_images = ("identity", "flip", "cutmix"), 150, False, 100
+
+    class Analysis:
+        scheme_effect = pd.DataFrame()
+        correlations = _correlations(*pairs)
+
+    text = " ".join(_discussion(Analysis(), Config(), [Teacher()], num_classes=10))
+    assert says in text and not_said not in text
+    assert ("100 training images (10 a class)" in text) == (pairs[0][2] < 0)
