@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor
-from torchvision.transforms import InterpolationMode, v2
-from torchvision.transforms.v2 import functional as F
 
 from dastat.augment.scheme import Scheme, register
 from dastat.checks import check_choice
 
-POLICIES = {
-    "cifar10": v2.AutoAugmentPolicy.CIFAR10,
-    "imagenet": v2.AutoAugmentPolicy.IMAGENET,
-    "svhn": v2.AutoAugmentPolicy.SVHN,
-}
+if TYPE_CHECKING:
+    from torchvision.transforms import InterpolationMode
+
+# Names of torchvision's ``v2.AutoAugmentPolicy`` members. torchvision is imported on first use: importing
+# it costs about a second (it loads its models and torch._dynamo), which a probe of other schemes skips.
+POLICIES = {"cifar10": "CIFAR10", "imagenet": "IMAGENET", "svhn": "SVHN"}
 _NUM_BINS = 10  # torchvision's AutoAugment reads every magnitude from 10 bins
 
 
@@ -38,6 +37,8 @@ def apply_op(
     images: Tensor, op: str, magnitude: float, *, interpolation: InterpolationMode, fill: list[float] | None
 ) -> Tensor:
     """One AutoAugment op at one magnitude on a batch [n, 3, H, W] uint8, as torchvision's AutoAugment."""
+    from torchvision.transforms.v2 import functional as F
+
     if op == "ShearX":
         # torchvision's convention: shear angle atan(magnitude), centred at the top-left corner
         return F.affine(images, angle=0.0, translate=[0, 0], scale=1.0, shear=[math.degrees(math.atan(magnitude)), 0.0],
@@ -82,7 +83,9 @@ class AutoAugment(Scheme):
         super().__init__(**common)
         default = "cifar10" if self.image_size <= 32 else "imagenet"
         self.policy = check_choice(policy or default, "policy", tuple(POLICIES))
-        reference = v2.AutoAugment(POLICIES[self.policy])
+        from torchvision.transforms import InterpolationMode, v2
+
+        reference = v2.AutoAugment(v2.AutoAugmentPolicy[POLICIES[self.policy]])
         self.sub_policies = reference._policies  # [(op, probability, magnitude bin) x 2] per sub-policy
         self._space = reference._AUGMENTATION_SPACE
         self._probability = torch.tensor([[p for _, p, _ in sub] for sub in self.sub_policies], dtype=torch.float64)

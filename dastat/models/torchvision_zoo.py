@@ -7,8 +7,9 @@ forward gains RepDistiller's signature: ``is_feat=True`` returns ``([penultimate
 from __future__ import annotations
 
 import functools
+import importlib
+from types import ModuleType
 
-import torchvision.models as tvm
 from torch import Tensor, nn
 
 from dastat.models.zoo import register
@@ -18,6 +19,11 @@ TORCHVISION_NAMES = (
     "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x1_0",
     "efficientnet_b0", "densenet121", "vgg11_bn", "vgg16_bn", "regnet_y_400mf",
 )
+
+
+def _tvm() -> ModuleType:
+    """torchvision.models, imported on first use (about a second: most commands never build one)."""
+    return importlib.import_module("torchvision.models")
 
 
 def _last_linear(net: nn.Module) -> nn.Linear:
@@ -49,7 +55,7 @@ def _with_feat(base: type) -> type:
 def _register(name: str) -> None:
     @register(f"tv_{name}")
     def build(num_classes: int = 1000, image_size: int = 224) -> nn.Module:
-        net = getattr(tvm, name)(weights=None, num_classes=num_classes)
+        net = getattr(_tvm(), name)(weights=None, num_classes=num_classes)
         net.__class__ = _with_feat(type(net))  # same parameters, RepDistiller's forward signature
         return net
 
@@ -62,6 +68,6 @@ for _name in TORCHVISION_NAMES:
 
 def __getattr__(name: str):
     # A fresh process unpickling a model finds its class here before any create() made it.
-    if name.startswith("Tv") and isinstance(getattr(tvm, name[2:], None), type):
-        return _with_feat(getattr(tvm, name[2:]))
+    if name.startswith("Tv") and isinstance(getattr(_tvm(), name[2:], None), type):
+        return _with_feat(getattr(_tvm(), name[2:]))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

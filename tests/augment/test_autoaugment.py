@@ -35,7 +35,7 @@ def test_policy_follows_image_size_and_every_sub_policy_is_reached_uniformly(siz
 @pytest.mark.parametrize(("size", "fill"), [(32, None), (64, (120, 110, 100))])
 def test_ops_agree_with_torchvision_autoaugment_image_by_image(size, fill):
     scheme = A.get("autoaugment", image_size=size, fill=fill)
-    reference = v2.AutoAugment(POLICIES[scheme.policy], fill=fill)
+    reference = v2.AutoAugment(v2.AutoAugmentPolicy[POLICIES[scheme.policy]], fill=fill)
     x = _images(200, size)
     y, p = scheme(x, generator=torch.Generator().manual_seed(3), return_params=True)
     ops_seen = set()
