@@ -71,13 +71,21 @@ def correlation_words(r: float, ci_low: float, ci_high: float, p_value: float = 
     return f"{_strength(r, ci_low, ci_high)} correlation {direction} (the interval excludes zero)"
 
 
+def _rank_direction(sp) -> str | None:
+    """``"paper"`` or ``"reversed"`` where a Spearman row claims a direction (its interval excludes zero and
+    its permutation test rejects), else None."""
+    if not (_excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < 0.05):
+        return None
+    return "paper" if sp.r > 0 else "reversed"
+
+
 def pair_reading(sp, pe) -> str:
     """The reading of one pair's Spearman and Pearson rows (r, ci_low, ci_high, p_value, p_perm).
 
     Spearman is read with its permutation test (exact at n <= 9), Pearson with its t-test; a
     direction is claimed only where the rank interval excludes zero and the permutation test rejects.
     """
-    rank = _excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < 0.05
+    rank = _rank_direction(sp) is not None
     linear = _excludes_zero(pe.ci_low, pe.ci_high) and pe.p_value < 0.05
     text = (f"Spearman {sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, "
             f"permutation p = {_f(sp.p_perm, '{:.3g}')}): "
@@ -334,14 +342,15 @@ def _discussion(analysis, config, teachers, num_classes: int | None = None) -> l
 
 
 def _direction_lines(correlations: pd.DataFrame, config, num_classes: int | None) -> list[str]:
-    """The discussion's opening: which way T. stddev followed the test loss (Spearman, 5%), and what that asks."""
+    """The discussion's opening: which way T. stddev followed the test loss (Spearman, read as in
+    :func:`pair_reading`), and what that asks."""
     found: dict[str, list[str]] = {"paper": [], "reversed": [], "unclear": []}
     if not correlations.empty:
         rows = correlations[(correlations["x"] == "t_stddev") & (correlations["y"] == "s_test_loss")
                             & (correlations["method"] == "spearman")]
         for r in rows.itertuples(index=False):
-            side = "unclear" if not r.p_value < 0.05 else ("paper" if r.r > 0 else "reversed")
-            found[side].append(f"{r.teacher} → {r.student} (Spearman {r.r:+.2f}, p = {_f(r.p_value, '{:.3g}')})")
+            found[_rank_direction(r) or "unclear"].append(
+                f"{r.teacher} → {r.student} (Spearman {r.r:+.2f}, permutation p = {_f(r.p_perm, '{:.3g}')})")
     if found["reversed"]:
         text = (f"T. stddev followed the students' test loss against the paper's direction in "
                 f"{'; '.join(found['reversed'])}: the schemes with the highest T. stddev gave the best students.")

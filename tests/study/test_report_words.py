@@ -49,8 +49,11 @@ def test_a_teacher_at_chance_is_not_called_near_perfect():
 def _correlations(*pairs):
     import pandas as pd
 
+    # a significant row's interval excludes zero on the side of r; a non-significant one covers zero
     return pd.DataFrame([{"teacher": t, "student": s, "x": "t_stddev", "y": "s_test_loss", "method": "spearman",
-                          "r": r, "p_value": p} for t, s, r, p in pairs])
+                          "r": r, "p_value": p, "p_perm": p,
+                          "ci_low": r - 0.1 if p < 0.05 else -0.5, "ci_high": r + 0.1 if p < 0.05 else 0.9}
+                         for t, s, r, p in pairs])
 
 
 @pytest.mark.parametrize(("pairs", "says", "not_said"), [
