@@ -10,13 +10,16 @@ from dastat.cli import _checks as checks
 from dastat.cli.common import add_command, add_device, print_json
 
 # Each target is a module with ``run(device=..., quick=...) -> dict``.
-_TARGETS = {"augment": "dastat.bench.augment", "probe": "dastat.bench.probe", "train": "dastat.bench.train"}
+_TARGETS = {"augment": "dastat.bench.augment", "probe": "dastat.bench.probe", "train": "dastat.bench.train",
+            "gpu": "dastat.bench.gpu"}
+_DEFAULT = ("augment", "probe", "train")  # gpu needs CUDA: only when named
 
 
 def register(sub) -> None:
     p = add_command(sub, "bench", _run, help="measure speed against baselines; writes results/bench/*.json")
     p.add_argument("targets", nargs="*", choices=[*_TARGETS, []], metavar="TARGET",
-                   help=f"what to measure: {', '.join(_TARGETS)} (default: all)")
+                   help=f"what to measure: {', '.join(_TARGETS)} (default: {', '.join(_DEFAULT)}); gpu: every "
+                   "GPU figure of docs/benchmarks.md in one run, written to gpu.json")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for reporting)")
     p.add_argument("--cohort", type=checks.integer(1, 1024), default=None, metavar="N",
                    help="train: measure a cohort of N students (the digits study's schemes x seeds) against "
@@ -32,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
-    for target in args.targets or list(_TARGETS):
+    for target in args.targets or list(_DEFAULT):
         if target == "train" and args.cohort is not None:
             from dastat.bench import cohort as cohort_bench
 
