@@ -71,10 +71,11 @@ class Plan:
     rank_schemes: tuple[str, ...] | str = "all"  # "all": the 8 student-free schemes
     rank_max_sets: int | None = None  # None: the probe's default cap
     forward_sizes: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192)
-    forward_images: int = 131_072  # per batch size, for the forwards-alone rate
+    forward_images: int = 65_536  # per batch size, for the forwards-alone rate
     copy_archs: tuple[str, ...] = ("resnet56", "wrn_40_2", "resnet32x4", "vgg13", "MobileNetV2", "ShuffleV2")
     probe: probe_bench.Plan = field(default_factory=lambda: probe_bench.FULL)
     cohort: int = 27
+    cohort_repeats: int = 1  # the cohort part is the longest: one alternation of cohort and runs alone
 
 
 FULL = Plan()
@@ -173,7 +174,8 @@ def _forwards_alone(teacher: nn.Module, plan: Plan, device: torch.device) -> dic
                 for _ in range(steps):
                     fast(x)
 
-        forwards()  # warm-up: kernel selection and allocation for this shape
+        with torch.inference_mode(), _autocast(device):
+            fast(x)  # warm-up: kernel selection and allocation for this shape
         rates[size] = steps * size / _wall(forwards, device)[0]
     best = max(rates, key=rates.get)
     return {"images_per_s": {str(k): v for k, v in rates.items()}, "best_batch_size": best,
@@ -280,34 +282,40 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
         "elapsed_s": {},
     }
 
-    def timed(name: str, fn: Callable[[], Any]) -> Any:
+    out = Path(out)
+
+    def measure(name: str, fn: Callable[[], Any]) -> None:
         start = time.perf_counter()
-        value = fn()
+        report[name] = fn()
         report["elapsed_s"][name] = time.perf_counter() - start
-        return value
+        _write(report, out)  # after every part: a run cut short keeps what it measured
 
     if {"inference_copy", "paper", "rank"} & set(parts):
-        teacher, dataset, report["teacher"] = timed("teacher", lambda: _teacher(plan, resolved))
-        if "inference_copy" in parts:
-            report["inference_copy"] = timed("inference_copy", lambda: _inference_copies(plan, teacher, resolved))
-        if "paper" in parts:
-            report["paper"] = timed("paper", lambda: _paper(plan, teacher, dataset, resolved))
-        if "rank" in parts:
-            report["rank"] = timed("rank", lambda: _rank(plan, teacher, dataset, resolved))
+        start = time.perf_counter()
+        teacher, dataset, report["teacher"] = _teacher(plan, resolved)
+        report["elapsed_s"]["teacher"] = time.perf_counter() - start
+        for name, fn in (("inference_copy", lambda: _inference_copies(plan, teacher, resolved)),
+                         ("paper", lambda: _paper(plan, teacher, dataset, resolved)),
+                         ("rank", lambda: _rank(plan, teacher, dataset, resolved))):
+            if name in parts:
+                measure(name, fn)
     with tempfile.TemporaryDirectory() as tmp:  # the other benchmarks' own files: kept whole in this one
-        if "probe" in parts:
-            report["probe"] = timed("probe", lambda: probe_bench.run(
-                device=str(resolved), quick=quick, out=Path(tmp) / "probe.json", parts=("efficiency", "rank"),
-                plan=plan.probe))
-        if "train" in parts:
-            report["train"] = timed("train", lambda: train_bench.run(
-                device=str(resolved), quick=quick, out=Path(tmp) / "train.json"))
-        if "cohort" in parts:
-            report["cohort"] = timed("cohort", lambda: cohort_bench.run(
-                device=str(resolved), quick=quick, out=Path(tmp) / "train_cohort.json", cohort=plan.cohort))
+        others = {
+            "probe": lambda: probe_bench.run(device=str(resolved), quick=quick, out=Path(tmp) / "probe.json",
+                                             parts=("efficiency", "rank"), plan=plan.probe),
+            "train": lambda: train_bench.run(device=str(resolved), quick=quick, out=Path(tmp) / "train.json"),
+            "cohort": lambda: cohort_bench.run(device=str(resolved), quick=quick, out=Path(tmp) / "train_cohort.json",
+                                               cohort=plan.cohort, repeats=plan.cohort_repeats),
+        }
+        for name, fn in others.items():
+            if name in parts:
+                measure(name, fn)
     report["targets"] = _targets(report, plan)
     report["load_average_1min"].append(load_average())
-    out = Path(out)
+    _write(report, out)
+    return report
+
+
+def _write(report: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=float) + "\n")
-    return report

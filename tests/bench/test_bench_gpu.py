@@ -48,24 +48,26 @@ def test_plain_bench_leaves_the_gpu_target_out():
 
 def test_quick_suite_writes_one_report_with_every_part(tmp_path, monkeypatch):
     calls = {}
+    out = tmp_path / "bench" / "gpu.json"
 
     def stand_in(name):
         def run(**kwargs):
             calls[name] = kwargs
+            written = json.loads(out.read_text())  # every part done so far is on disk already
+            assert {"paper", "rank", *calls} - {name} <= set(written), sorted(written)
             return {"bench": name, "rank": {"returncode": 0, "command": "dastat rank", "wall_s": 9.0}}
         return run
 
     monkeypatch.setattr(gpu.probe_bench, "run", stand_in("probe"))
     monkeypatch.setattr(gpu.train_bench, "run", stand_in("train"))
     monkeypatch.setattr(gpu.cohort_bench, "run", stand_in("cohort"))
-    out = tmp_path / "bench" / "gpu.json"
     report = gpu.run(device="cpu", quick=True, out=out, plan=TINY)
 
     assert json.loads(out.read_text())["bench"] == "gpu"
     assert list(out.parent.iterdir()) == [out]  # the other benchmarks' files are not left beside it
     assert set(report["elapsed_s"]) == {"teacher", *gpu.PARTS}
     assert calls["probe"]["parts"] == ("efficiency", "rank") and calls["probe"]["plan"] is TINY.probe
-    assert calls["cohort"]["cohort"] == TINY.cohort
+    assert calls["cohort"]["cohort"] == TINY.cohort and calls["cohort"]["repeats"] == TINY.cohort_repeats
     assert all(c["device"] == "cpu" and c["quick"] for c in calls.values())
 
     (copy,) = report["inference_copy"]
