@@ -18,7 +18,7 @@ from dastat.cli import main
 from dastat.errors import InvalidArgumentError
 
 TINY = replace(gpu.QUICK, copy_archs=(), rank_schemes=("identity", "flip"), forward_sizes=(64,),
-               forward_images=64)
+               forward_images=64, probe=replace(gpu.QUICK.probe, rank_args=()))
 
 
 @pytest.fixture
