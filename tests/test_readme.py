@@ -22,13 +22,29 @@ from dastat.cli import build_parser
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<body>.*?)^```", re.M | re.S)
-LINK = re.compile(r"\]\((?P<target>[^)#\s]+)(?:#[^)]*)?\)")
 PLACEHOLDER = "..."  # `dastat train ... --resume`: the rest of an earlier command
 
 
+def _split(page: Path) -> tuple[list[tuple[str, str]], str]:
+    """The page's fenced blocks as (language, body), and its prose with the blocks left out."""
+    blocks, prose, lang, body = [], [], None, []
+    for line in page.read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.startswith("```"):
+            if lang is None:
+                lang, body = line[3:].strip(), []
+            else:
+                blocks.append((lang, "".join(body)))
+                lang = None
+        elif lang is None:
+            prose.append(line)
+        else:
+            body.append(line)
+    assert lang is None, f"{page.relative_to(ROOT)}: a code block is opened and never closed"
+    return blocks, "".join(prose)
+
+
 def _blocks(page: Path, langs: tuple[str, ...]) -> list[str]:
-    return [m.group("body") for m in FENCE.finditer(page.read_text(encoding="utf-8")) if m.group("lang") in langs]
+    return [body for lang, body in _split(page)[0] if lang in langs]
 
 
 def _command_lines(page: Path) -> list[str]:
@@ -172,9 +188,24 @@ def test_the_python_check_refuses_a_missing_name_and_a_wrong_keyword():
         _check_python("from dastat import models\nmodels.embedded_teacher(no_such_keyword=1)\n")
 
 
-def test_files_the_readme_links_exist():
-    text = README.read_text(encoding="utf-8")
-    targets = [m.group("target") for m in LINK.finditer(text) if "://" not in m.group("target")]
-    assert "notebooks/01_rank_schemes.ipynb" in targets
-    missing = [t for t in targets if not (ROOT / t).exists()]
-    assert not missing, f"README links to files that do not exist: {missing}"
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors for a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#{1,6} (.+)$", page.read_text(encoding="utf-8"), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", [README, ROOT / "docs" / "README.md", ROOT / "docs" / "guide.md"],
+                         ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_the_pages_link_to_files_and_sections_that_exist(page):
+    text = _split(page)[1]
+    broken = []
+    for match in re.finditer(r"\]\((?P<path>[^)#\s]*)(?:#(?P<anchor>[^)\s]+))?\)", text):
+        path, anchor = match.group("path"), match.group("anchor")
+        if "://" in path:
+            continue
+        target = (page.parent / path).resolve() if path else page
+        if not target.exists() or (anchor and target.suffix == ".md" and anchor not in _anchors(target)):
+            broken.append(match.group(0))
+    assert not broken, f"{page.relative_to(ROOT)} links to what does not exist: {broken}"
+    if page == README:
+        assert "](notebooks/01_rank_schemes.ipynb)" in text
