@@ -202,6 +202,8 @@ def _rank(plan: Plan, teacher: nn.Module, dataset, device: torch.device) -> dict
     options: dict[str, Any] = {"rtol": plan.rank_rtol, "device": device, "amp": device.type == "cuda", "seed": 0}
     if plan.rank_max_sets is not None:
         options.update(max_sets=plan.rank_max_sets, min_sets=min(3, plan.rank_max_sets))
+    # Warm-up: every scheme's first call (autoaugment imports torchvision then) belongs to no timing.
+    probe.rank(teacher, dataset, plan.rank_schemes, **{**options, "max_sets": 3, "min_sets": 3})
     wall, ranking = _wall(lambda: probe.rank(teacher, dataset, plan.rank_schemes, **options), device)
     table = ranking.table
     return {"rtol": plan.rank_rtol, "wall_s": wall, "schemes": list(table["scheme"]),
