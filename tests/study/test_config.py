@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from dastat.constants import PAPER_SCHEMES
 from dastat.errors import ConfigError, UnknownNameError
-from dastat.study import ALL_SCHEMES, list_presets, load_config
+from dastat.study import list_presets, load_config
 from dastat.study.config import PAPER_PAIRS
 
 
@@ -18,7 +19,7 @@ def test_presets_are_listed():
 def test_digits_preset_is_two_pairs_all_schemes_three_seeds():
     config = load_config("digits")
     assert len(config.pairs) == 2
-    assert config.schemes == ALL_SCHEMES and len(ALL_SCHEMES) == 9
+    assert config.schemes == PAPER_SCHEMES and len(PAPER_SCHEMES) == 9
     assert config.seeds == (0, 1, 2)
 
 
