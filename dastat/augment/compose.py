@@ -31,7 +31,7 @@ class Compose(Scheme):
             raise InvalidArgumentError(f"a composition needs two or more dastat.augment.Scheme stages; got {stages!r}")
         for stage in stages:
             if stage.min_batch > 1 or stage.scorer is not None:
-                what = "mixes pairs of images" if stage.min_batch > 1 else "picks images from a pool"
+                what = "picks images from a pool" if stage.scorer is not None else "mixes pairs of images"
                 raise InvalidArgumentError(
                     f"scheme {stage.name!r} {what} and cannot be a stage of a composition ('+'): a "
                     "composition chains schemes that keep each image in its row; probe it on its own"

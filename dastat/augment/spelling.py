@@ -140,7 +140,7 @@ def _checked_stage(scheme: str, params: list[tuple[str, Any]], registry: Registr
     builder = registry.get(scheme)  # UnknownNameError with the nearest names
     declared = declared_parameters(builder)
     known = sorted(set(declared or ()) - set(RUN_SETTINGS))
-    kept = {}
+    kept, seen = {}, set()
     for key, value in params:
         if key in RUN_SETTINGS:
             raise InvalidArgumentError(
@@ -149,8 +149,9 @@ def _checked_stage(scheme: str, params: list[tuple[str, Any]], registry: Registr
             )
         if declared is not None and key not in declared:
             raise _unknown_parameter(scheme, key, known, where)
-        if key in kept:
+        if key in seen:
             raise InvalidArgumentError(f"scheme {where!r} sets {key} twice")
+        seen.add(key)
         default = (declared or {}).get(key, inspect.Parameter.empty)
         if isinstance(default, float) and isinstance(value, int):
             value = float(value)
