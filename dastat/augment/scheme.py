@@ -88,7 +88,8 @@ class Scheme:
     Attributes
     ----------
     name : str
-        The registry name (``"cutout"``); set by :func:`register`.
+        The canonical name, parameters included (``"cutout(side=4)"``): set by :func:`register`
+        on the class and by :func:`get` on what it builds.
     scorer : None or str
         What the caller must pass as ``scorer``: None, ``"teacher"``, ``"student"`` or
         ``"teacher+student"`` (a ``(teacher, student)`` pair).

@@ -1,5 +1,7 @@
 """Scheme names with parameters and compositions: one parser, one canonical spelling (docs/method.md, "Schemes")."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -105,3 +107,25 @@ def test_a_composition_takes_batch_randomness_to_every_stage():
     assert all(stage.randomness == "batch" for stage in scheme.stages)
     _, params = scheme(_images(), generator=1, return_params=True)
     assert len(set(params.stages[0].top.tolist())) == 1 and len(set(params.stages[1].cy.tolist())) == 1
+
+
+def test_probes_trainer_and_jobs_file_a_scheme_under_its_canonical_name(tmp_path):
+    from dastat import data, models, probe
+    from dastat.runs import probe_jobs, training_jobs
+    from dastat.train.distill import scheme_of
+
+    ds = data.load("synthetic", num_classes=4, num_images=32, image_size=16, seed=0)
+    teacher = models.wrap(models.create("resnet8", num_classes=4, image_size=16), ds.mean, ds.std, arch="resnet8")
+    fast = dict(max_sets=3, min_sets=3, check_every=3, rtol=1e-9, device="cpu", batch_size=8, set_blocks=2)
+    written = ["mixup(alpha=0.20)", "randaugment(n=2, m=9)", "flip_crop + cutout(side=6)", "cutmixpick_t(alpha=2)"]
+    want = ["mixup(alpha=0.2)", "randaugment", "flip_crop+cutout(side=6)", "cutmixpick_t(alpha=2)"]
+    ranking = probe.rank(teacher, ds, written, **fast)
+    assert [r.scheme for r in ranking.results] == want and sorted(ranking.table["scheme"]) == sorted(want)
+    assert ranking.results[0].scheme_params["alpha"] == 0.2
+    paper = probe.measure_scheme(teacher, ds, "cutmixpick_t(alpha=2)", protocol="paper", epochs=2, device="cpu",
+                                 batch_size=8, set_blocks=2)
+    assert paper.scheme == "cutmixpick_t(alpha=2)"  # the paper protocol's keep_count stays out of the name
+    assert scheme_of(written[0], ds, teacher).name == want[0]
+    jobs = training_jobs([("t.pt", "resnet8")], written, [0], dataset="synthetic", out=tmp_path)
+    assert [j.scheme for j in jobs] == want and all(Path(j.out_dir).name.count(want[i]) for i, j in enumerate(jobs))
+    assert [j.scheme for j in probe_jobs(["t.pt"], written, [0], dataset="synthetic")] == want
