@@ -250,8 +250,6 @@ def list_schemes(pattern: str = "*") -> list[str]:
     return _SCHEMES.names(pattern)
 
 
-
-
 def canonical(name: str) -> str:
     """The one spelling of a scheme name (docs/method.md, "Schemes").
 
