@@ -27,3 +27,18 @@ def test_parameterised_and_composed_names_pass_through_as_known():
         assert normalise_scheme(name) == (augment.canonical(name), True)
     assert normalise_scheme("mixup( alpha=0.2 )") == ("mixup(alpha=0.2)", True)
     assert normalise_scheme("foo(a=1)") == ("foo(a=1)", False)
+
+
+def test_names_with_parentheses_and_commas_survive_the_store_and_its_csv(tmp_path):
+    import pandas as pd
+
+    from dastat import store
+
+    names = ["randaugment(m=5,n=1)", "flip_crop+cutout(side=4)", "mixup(alpha=0.2)"]
+    db = store.open(tmp_path / "s.sqlite")
+    for name in names:
+        db.add_probe({"teacher": "resnet8", "dataset": "digits", "scheme": name, "t_stddev": 0.1, "seed": 0,
+                      "protocol": "fast", "scheme_params": {"m": 5}})
+    assert sorted(db.probes()["scheme"]) == sorted(names)
+    path = db.export(tmp_path / "probes.csv", what="probes")
+    assert sorted(pd.read_csv(path)["scheme"]) == sorted(names)
