@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,9 +109,18 @@ def test_ladder_preset_has_32_or_more_schemes_on_digits_few_testbed():
     from dastat import augment
 
     assert all(augment.canonical(s) == s for s in ladder.schemes)
+    # safe in run directories and CSV cells: no path separator, colon, quote or space
+    assert all(re.fullmatch(r"[a-z0-9_().,=+-]+", s) for s in ladder.schemes)
 
 
 def test_study_files_may_spell_schemes_with_parameters(tmp_path):
     path = tmp_path / "ladder.yaml"
     path.write_text("preset: digits_few\nschemes: [identity, 'mixup( alpha=0.20 )', 'randaugment(n=2,m=9)']\n")
     assert load_config(path).schemes == ("identity", "mixup(alpha=0.2)", "randaugment")
+
+
+def test_the_study_finds_student_scored_schemes_whatever_their_parameters():
+    from dastat.study.pipeline import _student_scored
+
+    config = load_config("digits", schemes=["identity", "cutmixpick_s(alpha=2)", "cutmixpick_kl", "cutmixpick_t"])
+    assert _student_scored(config) == ["cutmixpick_s(alpha=2)", "cutmixpick_kl"]
