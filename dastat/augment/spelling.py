@@ -27,7 +27,6 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT = re.compile(r"[+-]?\d+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # a string value: no character a file name or a CSV cell minds
 
-
 # What other libraries call dastat's parameters (CutMix's beta, Cutout's length, torchvision's num_ops, ...).
 _SYNONYMS = {"beta": "alpha", "size": "side", "length": "side", "padding": "pad", "num_ops": "n",
              "magnitude": "m", "prob": "p", "probability": "p"}
