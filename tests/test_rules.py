@@ -150,10 +150,9 @@ def test_shared_constants_are_written_once():
     from dastat.models import normalisation
     from dastat.probe import STUDENT_FREE
     from dastat.runs import EXECUTORS as SWEEP_EXECUTORS
-    from dastat.study import ALL_SCHEMES
     from dastat.study.pipeline import EXECUTORS as STUDY_EXECUTORS
 
-    assert ALL_SCHEMES is constants.PAPER_SCHEMES and STUDENT_FREE is constants.STUDENT_FREE
+    assert STUDENT_FREE is constants.STUDENT_FREE and not hasattr(dastat.study, "ALL_SCHEMES")
     assert set(constants.PAPER_SCHEMES) <= set(augment.list_schemes())
     assert SWEEP_EXECUTORS is STUDY_EXECUTORS is constants.EXECUTORS
     assert normalisation.CIFAR100 is constants.CIFAR100 and normalisation.IMAGENET is constants.IMAGENET
@@ -210,8 +209,8 @@ def test_registration_is_spelt_register_everywhere_and_old_spellings_warn():
     assert "rules_test_net" in models.list_models()
     with pytest.warns(DeprecationWarning, match=r"dastat\.models\.register"):
         MODELS.register("rules_test_net_old")(_net)
-    with pytest.warns(DeprecationWarning, match=r"dastat\.augment\.register"):
-        augment.register_scheme("rules_test_identity")(lambda **kw: augment.get("identity", **kw))
+    augment.register("rules_test_identity")(lambda **kw: augment.get("identity", **kw))
+    assert not hasattr(augment, "register_scheme")
     assert "rules_test_identity" in augment.list_schemes() and "rules_test_net_old" in models.list_models()
     for registry, names in ((_SCHEMES, ["rules_test_identity"]), (MODELS, ["rules_test_net", "rules_test_net_old"])):
         for name in names:
@@ -228,8 +227,7 @@ def test_crop_takes_no_fill_and_get_builds_it_without_one():
     assert augment.get("cutout", fill=(10, 20, 30)).fill == (10, 20, 30)
     with pytest.raises(InvalidArgumentError, match=r"'crop' paints no colour and takes no fill"):
         Crop(fill=(10, 20, 30))
-    with pytest.warns(DeprecationWarning, match=r"standard\(fill=\.\.\.\)"):
-        assert augment.standard(32, fill=(1, 2, 3)).fill is None
+    assert augment.standard(32).fill is None
 
 
 def test_the_two_interval_classes_have_two_names():

@@ -1,4 +1,4 @@
-"""AutoAugment with torchvision's policies, each image drawing its own sub-policy (docs/method.md, "Schemes").
+"""AutoAugment and RandAugment with torchvision's policies and op space, drawn per image (docs/method.md, "Schemes").
 
 The policies and magnitude bins are torchvision's (``v2.AutoAugment``); the draws are
 dastat's: per image, a sub-policy, whether each of its two ops fires, and each op's sign.
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from dastat.augment.scheme import Scheme, register
-from dastat.checks import check_choice
+from dastat.checks import check_choice, check_int
 
 if TYPE_CHECKING:
     from torchvision.transforms import InterpolationMode
@@ -134,6 +134,76 @@ class AutoAugment(Scheme):
             for i in (i for i, fires in enumerate(applied) if fires[slot]):
                 groups.setdefault(ops[sub[i]][slot][negative[i][slot]], []).append(i)
             for (op, magnitude), members in groups.items():
+                index = torch.tensor(members, device=images.device)
+                group = out.index_select(0, index)
+                out.index_copy_(0, index, apply_op(group, op, magnitude, interpolation=self.interpolation, fill=fill))
+        return out
+
+
+class RandAugmentParams(NamedTuple):
+    ops: Tensor  # [B, n] int64, index into the op space, one per slot
+    negative: Tensor  # [B, n] bool, sign flip of a signed op's magnitude
+
+
+_RANDAUGMENT_BINS = 31  # torchvision's num_magnitude_bins: m indexes bins 0 .. 30
+
+
+@register("randaugment")
+class RandAugment(Scheme):
+    """torchvision's RandAugment: ``n`` ops drawn uniformly (with replacement) per image, each at magnitude bin ``m``.
+
+    The op space (14 ops, Identity included), the 31 magnitude bins and the sign flips are
+    torchvision's ``v2.RandAugment``; the draws are dastat's, per image. Geometric ops use nearest
+    interpolation and paint uncovered pixels with ``fill`` (black if None).
+    """
+
+    row_params = True
+
+    def __init__(self, n: int = 2, m: int = 9, **common: Any):
+        super().__init__(**common)
+        self.n = check_int(n, "n", low=1)
+        self.m = check_int(m, "m", low=0, high=_RANDAUGMENT_BINS - 1)
+        from torchvision.transforms import InterpolationMode, v2
+
+        self._space = v2.RandAugment._AUGMENTATION_SPACE
+        self.op_names = list(self._space)
+        self.interpolation = InterpolationMode.NEAREST
+        self.hparams.update(n=self.n, m=self.m, fill=self.fill)
+        self._magnitudes: dict[tuple[int, int], list[tuple[float, float]]] = {}
+
+    def magnitudes(self, height: int, width: int) -> list[tuple[float, float]]:
+        """(positive, negative) magnitude of every op at bin ``m`` on an H x W image, as torchvision."""
+        if (height, width) not in self._magnitudes:
+            table = []
+            for op in self.op_names:
+                magnitudes_fn, signed = self._space[op]
+                values = magnitudes_fn(_RANDAUGMENT_BINS, height, width)
+                value = 0.0 if values is None else float(values[self.m])
+                table.append((value, -value if signed else value))
+            self._magnitudes[(height, width)] = table
+        return self._magnitudes[(height, width)]
+
+    def sample(self, images: Tensor, generator: torch.Generator) -> RandAugmentParams:
+        b, draws = images.shape[0], self._draws(images.shape[0])
+        ops = torch.randint(len(self.op_names), (draws, self.n), generator=generator, device=generator.device)
+        # torchvision's test: a signed op is negated when rand <= 0.5
+        negative = torch.rand(draws, self.n, generator=generator, device=generator.device) <= 0.5
+        return RandAugmentParams(ops.to(images.device).expand(b, self.n),
+                                 negative.to(images.device).expand(b, self.n))
+
+    def apply(self, images: Tensor, params: RandAugmentParams) -> Tensor:
+        table = self.magnitudes(*images.shape[-2:])
+        fill = None if self.fill is None else [float(v) for v in self.fill]
+        ops, negative = params.ops.cpu().tolist(), params.negative.cpu().tolist()  # one sync per batch
+        out = images.clone()
+        for slot in range(self.n):  # every image's first op, then its second, ...
+            groups: dict[tuple[str, float], list[int]] = {}
+            for i, (row, signs) in enumerate(zip(ops, negative)):
+                op = row[slot]
+                groups.setdefault((self.op_names[op], table[op][signs[slot]]), []).append(i)
+            for (op, magnitude), members in groups.items():
+                if op == "Identity":
+                    continue
                 index = torch.tensor(members, device=images.device)
                 group = out.index_select(0, index)
                 out.index_copy_(0, index, apply_op(group, op, magnitude, interpolation=self.interpolation, fill=fill))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import torch
@@ -100,7 +99,7 @@ class FlipCrop(Crop):
     flips = True
 
 
-def standard(image_size: int, fill: Any = None, randomness: str = "sample") -> Scheme:
+def standard(image_size: int, randomness: str = "sample") -> Scheme:
     """The standard DA that makes x in the probe and the trainer (docs/method.md, "Schemes").
 
     Random crop with zero padding (pad 4 at 32 px, 8 at 64 px) and horizontal flip
@@ -110,8 +109,6 @@ def standard(image_size: int, fill: Any = None, randomness: str = "sample") -> S
     ----------
     image_size : int
         Side of the images (sets the padding, ``image_size // 8``).
-    fill : None, deprecated
-        Never used (the padding is zero as in the reference); a fill other than None warns.
     randomness : {"sample", "batch"}
 
     Returns
@@ -119,7 +116,4 @@ def standard(image_size: int, fill: Any = None, randomness: str = "sample") -> S
     Scheme
         The ``flip_crop`` scheme.
     """
-    if fill is not None:
-        warnings.warn("standard(fill=...) is deprecated and was never used: the padding is zero",
-                      DeprecationWarning, stacklevel=2)
     return get("flip_crop", image_size=image_size, randomness=randomness)

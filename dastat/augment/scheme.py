@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
-import warnings
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from dastat.augment.spelling import RUN_SETTINGS, Stage, declared_parameters, parse, spell
 from dastat.checks import check_choice, check_images, check_int
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.registry import Registry
@@ -88,7 +88,8 @@ class Scheme:
     Attributes
     ----------
     name : str
-        The registry name (``"cutout"``); set by :func:`register`.
+        The canonical name, parameters included (``"cutout(side=4)"``): set by :func:`register`
+        on the class and by :func:`get` on what it builds.
     scorer : None or str
         What the caller must pass as ``scorer``: None, ``"teacher"``, ``"student"`` or
         ``"teacher+student"`` (a ``(teacher, student)`` pair).
@@ -231,6 +232,10 @@ def register(name: str) -> Callable:
     ...         return 255 - images
     """
 
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise InvalidArgumentError(f"a scheme is registered under a name of letters, digits and '_' (a scheme "
+                                   f"name's parameters go in parentheses after it); got {name!r}")
+
     def add(builder: Callable) -> Callable:
         if isinstance(builder, type) and issubclass(builder, Scheme):
             builder.name = name
@@ -240,74 +245,89 @@ def register(name: str) -> Callable:
     return add
 
 
-def register_scheme(name: str) -> Callable:
-    """Deprecated spelling of :func:`register`."""
-    warnings.warn("register_scheme is deprecated: use @dastat.augment.register(name)", DeprecationWarning,
-                  stacklevel=2)
-    return register(name)
-
-
-def _accepted_settings(builder: Callable) -> set[str] | None:
-    """Keyword arguments a builder takes, following ``**kwargs`` up a class's bases; None = any."""
-    functions = [c.__dict__["__init__"] for c in builder.__mro__ if "__init__" in c.__dict__] \
-        if isinstance(builder, type) else [builder]
-    names: set[str] = set()
-    for function in functions:
-        params = inspect.signature(function).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            return names - {"self"}
-    return None
-
-
 def list_schemes(pattern: str = "*") -> list[str]:
     """Registered scheme names matching a shell wildcard, naturally sorted."""
     return _SCHEMES.names(pattern)
 
 
+def canonical(name: str) -> str:
+    """The one spelling of a scheme name (docs/method.md, "Schemes").
+
+    Checks the schemes and parameter names against the registry and writes the name back with
+    parameters sorted, those at their declared default dropped and numbers written shortest:
+    ``canonical("mixup(alpha=1.0)") == "mixup"``, ``canonical("randaugment(n=2, m=5)") ==
+    "randaugment(m=5)"``. Values are checked when the scheme is built (:func:`get`).
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown scheme, suggesting the nearest names.
+    InvalidArgumentError
+        For a spelling it cannot read or a parameter the scheme does not take.
+    """
+    return spell(parse(name, _SCHEMES))
+
+
+def _build(stage: Stage, image_size: int, randomness: str, fill: Any, where: str) -> Scheme:
+    builder = _SCHEMES.get(stage.scheme)
+    kwargs = {"image_size": image_size, "randomness": randomness, "fill": fill, **dict(stage.params)}
+    declared = declared_parameters(builder)
+    if isinstance(builder, type) and issubclass(builder, Scheme) and not builder.takes_fill:
+        kwargs.pop("fill")  # one fill for every scheme of a run: those that paint nothing have none
+    missing = [k for k in RUN_SETTINGS if k in kwargs and declared is not None and k not in declared]
+    if missing:
+        raise InvalidArgumentError(f"scheme builder {stage.scheme!r} must take the keyword arguments "
+                                   f"{', '.join(missing)} (or **kwargs) to be registered")
+    try:
+        scheme = builder(**kwargs)
+    except InvalidArgumentError as err:
+        raise InvalidArgumentError(f"scheme {where!r}: {err}") from None
+    if not isinstance(scheme, Scheme):
+        raise InvalidArgumentError(f"scheme builder {stage.scheme!r} must return a dastat.augment.Scheme; "
+                                   f"got {scheme!r}")
+    scheme.name = str(stage)  # what it is filed under, with the parameters it was built with
+    return scheme
+
+
 def get(name: str, image_size: int = 32, randomness: str = "sample", fill: Any = None, **params: Any) -> Scheme:
-    """Build a registered scheme by name.
+    """Build a scheme from its name (docs/method.md, "Schemes").
 
     Parameters
     ----------
     name : str
-        One of :func:`list_schemes` (``identity, flip, crop, flip_crop, cutout,
-        autoaugment, mixup, cutmix, cutmixpick_t, cutmixpick_s`` and user schemes).
+        A registered name (:func:`list_schemes`: ``identity, flip, crop, flip_crop, cutout,
+        autoaugment, randaugment, mixup, cutmix, cutmixpick_t, cutmixpick_s, cutmixpick_kl`` and
+        user schemes), with parameters in parentheses (``mixup(alpha=0.2)``,
+        ``autoaugment(policy=svhn)``), or per-image schemes joined by ``+`` and applied in turn
+        (``flip_crop+cutout(side=4)``). The scheme's ``name`` is the canonical spelling,
+        :func:`canonical`.
     image_size : int
         Side of the images; size-dependent defaults follow it (docs/method.md, "Schemes": pad 4 / 8, cutout
         side 8 / 16, CIFAR10 / IMAGENET AutoAugment policy at 32 / 64 px).
     randomness : {"sample", "batch"}
         Draw random parameters per image (default) or once per batch (the reference code).
     fill : RGB triple of ints in [0, 255] or None
-        Colour of erased pixels (cutout) and AutoAugment's geometric borders; pass the
-        teacher's mean colour, :func:`fill_colour`. None = black. Schemes that paint no colour
-        (``crop``, ``flip_crop``: zero padding, as the reference) are built without it.
+        Colour of erased pixels (cutout) and of AutoAugment's and RandAugment's geometric borders;
+        pass the teacher's mean colour, :func:`fill_colour`. None = black. Schemes that paint no
+        colour (``crop``, ``flip_crop``: zero padding, as the reference) are built without it.
     **params
-        Scheme-specific settings (``side``, ``pad``, ``alpha``, ``keep``, ...); None values
-        are dropped so a scheme's own defaults stand.
+        Parameters of a single scheme, as if written in its name (``side=4``); None values are
+        dropped so a scheme's own defaults stand.
 
     Raises
     ------
     UnknownNameError
-        For an unknown name, suggesting the nearest ones.
+        For an unknown scheme, suggesting the nearest ones.
     InvalidArgumentError
-        For a setting the scheme does not take, or a bad value.
+        For a spelling it cannot read, a parameter the scheme does not take, or a bad value.
     """
-    builder = _SCHEMES.get(name)
-    kwargs = {"image_size": image_size, "randomness": randomness, "fill": fill}
-    if isinstance(builder, type) and issubclass(builder, Scheme) and not builder.takes_fill:
-        kwargs.pop("fill")  # one fill for every scheme of a run: those that paint nothing have none
-    kwargs.update({k: v for k, v in params.items() if v is not None})
-    accepted = _accepted_settings(builder)
-    unknown = sorted(set(kwargs) - accepted) if accepted is not None else []
-    if unknown:
-        shown = sorted(accepted - {"image_size", "randomness", "fill"})  # type: ignore[operator]
-        raise InvalidArgumentError(
-            f"scheme {name!r} does not take {', '.join(unknown)}; besides image_size, randomness and "
-            f"fill it takes {', '.join(shown) or 'nothing'}"
-        )
-    scheme = builder(**kwargs)
-    if not isinstance(scheme, Scheme):
-        raise InvalidArgumentError(f"scheme builder {name!r} must return a dastat.augment.Scheme; got {scheme!r}")
-    scheme.name = name  # a builder function's product answers to the name it was filed under
+    stages = parse(name, _SCHEMES, params)
+    where = name.strip()
+    built = [_build(stage, image_size, randomness, fill, where) for stage in stages]
+    if len(built) == 1:
+        return built[0]
+    from dastat.augment.compose import Compose
+
+    scheme = Compose(built)
+    scheme.name = spell(stages)
     return scheme

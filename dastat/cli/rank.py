@@ -31,12 +31,12 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dastat import plot, probe
+    from dastat import augment, plot, probe
     from dastat import store as results_store
 
     db = open_store(args)
     teacher, dataset, student = load_inputs(args)
-    schemes = "all" if args.schemes == "all" else [s.strip() for s in args.schemes.split(",") if s.strip()]
+    schemes = "all" if args.schemes == "all" else augment.split_names(args.schemes)
     ranking = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve, min_diff=args.min_diff,
                          **probe_options(args))
     table, results = ranking.table, ranking.results

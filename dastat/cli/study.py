@@ -43,12 +43,13 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dastat.study import ALL_SCHEMES, load_config, run_study
+    from dastat import augment
+    from dastat.constants import PAPER_SCHEMES
+    from dastat.study import load_config, run_study
 
     schemes = None
     if args.schemes is not None:
-        names = tuple(s.strip() for s in args.schemes.split(",") if s.strip())
-        schemes = ALL_SCHEMES if args.schemes == "all" else names
+        schemes = PAPER_SCHEMES if args.schemes == "all" else tuple(augment.split_names(args.schemes))
     config = load_config(args.preset, quick=args.quick, seeds=None if args.seeds is None else tuple(range(args.seeds)),
                          schemes=schemes, epochs=args.epochs, teacher_dir=args.teacher_dir, root=args.root,
                          jobs=args.jobs, methods=None if args.methods is None else

@@ -135,11 +135,11 @@ def make_job(
     """A scheme (a name or a ready Scheme) with the network its picking needs."""
     if isinstance(scheme, str):
         obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill)
+        name = obj.name  # the canonical spelling, before the paper protocol's keep_count joins it
         if obj.scorer is not None and cfg.protocol == "paper":
             # The reference keeps an absolute 64 of each pool (docs/method.md, "Schemes"), i.e. the batch size.
             obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill,
                               keep_count=cfg.batch_size)
-        name = scheme
     else:
         obj, name = scheme, getattr(scheme, "name", type(scheme).__name__)
     return engine.Job(name, obj, augment.scorer_for(obj, teacher, student))

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dastat.augment import canonical
 from dastat.errors import ConfigError
 
 _KNOWN_KEYS = {"data", "data_options", "root", "image_size", "pairs", "schemes", "seeds", "epoch_factors", "epochs",
@@ -105,7 +106,7 @@ def training_jobs(pairs: Iterable[tuple[str, str]], schemes: Sequence[str], seed
     jobs = []
     for teacher, student in pairs:
         for method in methods:
-            for scheme in schemes:
+            for scheme in map(canonical, schemes):  # one spelling: what the trainer records
                 for seed in seeds:
                     for factor in epoch_factors:
                         job = Job("train", str(teacher), scheme=scheme, seed=int(seed), student=str(student),
@@ -122,7 +123,7 @@ def probe_jobs(teachers: Iterable[str], schemes: Sequence[str], seeds: Sequence[
     ``train_options`` the load keywords of the train split the probe reads (as its students' jobs)."""
     common = {"dataset": dataset, "root": root, "image_size": image_size, "data_options": dict(data_options or {}),
               "train_options": dict(train_options or {}), "options": dict(options or {})}
-    return [Job("probe", str(teacher), scheme=scheme, seed=int(seed), **common)
+    return [Job("probe", str(teacher), scheme=canonical(scheme), seed=int(seed), **common)
             for teacher in teachers for scheme in schemes for seed in seeds]
 
 

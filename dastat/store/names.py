@@ -22,7 +22,10 @@ _ARCH_ALIASES = {
     "shuv2": "ShuffleV2", "shufflenetv1": "ShuffleV1", "shufflenetv2": "ShuffleV2",
 }
 
-SCHEME_NAMES = (*PAPER_SCHEMES, "crop", "cutmixpick_kl")  # dastat's built-in schemes
+# dastat's built-in schemes: dastat.augment's registry holds the same names (tests/store/test_names.py).
+SCHEME_NAMES = (*PAPER_SCHEMES, "crop", "randaugment", "cutmixpick_kl")
+# A scheme with parameters or a composition, as dastat.augment spells it: cutout(side=4), flip_crop+cutout.
+_STAGE = r"[a-z_][a-z0-9_]*(?:\([^()]*\))?"
 
 _SCHEME_ALIASES = {
     "none": "identity", "no_da": "identity", "noda": "identity", "same": "identity",
@@ -93,6 +96,10 @@ def normalise_scheme(name: object, criterion: object = None) -> tuple[str | None
     folded = _fold(text)
     if folded in SCHEME_NAMES:
         return folded, True
+    compact = re.sub(r"\s+", "", text)
+    if re.fullmatch(rf"{_STAGE}(?:\+{_STAGE})*", compact) and all(
+            stage.partition("(")[0] in SCHEME_NAMES for stage in compact.split("+")):
+        return compact, True
     if folded in _SCHEME_ALIASES:
         return _SCHEME_ALIASES[folded], True
     pick = re.fullmatch(r"cut_?mix_?pick(?:_(?P<suffix>[a-z_]+))?", folded)

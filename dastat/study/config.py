@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from dastat.constants import PAPER_SCHEMES, PROTOCOLS
-from dastat.errors import ConfigError, UnknownNameError
+from dastat.errors import ConfigError, DastatError, UnknownNameError
 
-# docs/method.md, "Schemes": the paper's nine schemes, in the paper's order.
-ALL_SCHEMES = PAPER_SCHEMES
 # The paper's Figure 4 pairs (teacher -> student), on CIFAR-100 and Tiny ImageNet alike.
 PAPER_PAIRS = ({"teacher": "wrn_40_2", "student": "wrn_16_2"}, {"teacher": "resnet56", "student": "resnet20"},
                {"teacher": "vgg13", "student": "vgg8"}, {"teacher": "ResNet50", "student": "vgg8"})
@@ -82,7 +80,7 @@ class StudyConfig:
     teacher_dir: str | None = None
     teacher_epochs: int = 240
     teacher_lr: float = 0.05
-    schemes: tuple[str, ...] = ALL_SCHEMES
+    schemes: tuple[str, ...] = PAPER_SCHEMES
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = ("kd",)
     epochs: int = 240
@@ -116,6 +114,20 @@ DIGITS_FEW_NOTES = (
     "and 300 steps (p = 0.007 with 5 schemes x 3 seeds)."
 )
 
+# docs/method.md, "Schemes": strength ladders around the paper's nine schemes, for a head-to-head of predictors
+# that needs many schemes. Parameters are for the digits presets' 16 px, where cutout's default side is 4 and
+# the crop's default pad 2.
+DIGITS_LADDER_SCHEMES = (
+    *PAPER_SCHEMES,
+    "mixup(alpha=0.1)", "mixup(alpha=0.2)", "mixup(alpha=0.4)", "mixup(alpha=2)", "mixup(alpha=4)",
+    "cutmix(alpha=0.25)", "cutmix(alpha=0.5)", "cutmix(alpha=2)", "cutmix(alpha=4)",
+    "cutout(side=2)", "cutout(side=6)", "cutout(side=8)", "cutout(side=10)",
+    "crop(pad=1)", "crop", "crop(pad=4)", "flip_crop(pad=4)",
+    "autoaugment(policy=svhn)", "autoaugment(policy=imagenet)",
+    "randaugment(m=5,n=1)", "randaugment", "randaugment(m=15)", "randaugment(m=20,n=3)",
+    "flip_crop+cutout", "crop+cutout(side=8)", "flip_crop+randaugment",
+)
+
 PRESETS: dict[str, StudyConfig] = {
     # Digits are 8x8 images: 16 px keeps every pixel of information and costs a quarter of 32 px on a
     # CPU. 30 student epochs (milestones 19/22/26) bring every student's test loss to its plateau: from
@@ -138,6 +150,17 @@ PRESETS: dict[str, StudyConfig] = {
         teacher_epochs=20, epochs=150, seeds=(0, 1, 2, 3, 4), probe=ProbeSettings(max_sets=200),
         checkpoint_every=10, jobs=2,
         notes=DIGITS_FEW_NOTES,
+    ),
+    # digits_few's pairs, images and recipe with 35 schemes (the paper's nine and their strength ladders) x 3 seeds.
+    "digits_ladder": StudyConfig(
+        name="digits_ladder", data="digits", image_size=16, train_images=100,
+        pairs=({"teacher": "resnet20", "student": "resnet8"}, {"teacher": "wrn_16_2", "student": "wrn_16_1"}),
+        teacher_epochs=20, epochs=150, seeds=(0, 1, 2), schemes=DIGITS_LADDER_SCHEMES,
+        probe=ProbeSettings(max_sets=200), checkpoint_every=10, jobs=2,
+        notes="digits_few's testbed (100 training images, 150 student epochs) with 35 schemes: the paper's nine, "
+        "and ladders of mixup's and cutmix's alpha, cutout's side, the crop's pad, AutoAugment's policies and "
+        "RandAugment's n and m, and three compositions, so that predictors can be told apart over many "
+        "schemes.",
     ),
     "cifar100": StudyConfig(
         name="cifar100", data="cifar100", pairs=PAPER_PAIRS, teacher_epochs=240, epochs=240,
@@ -185,13 +208,27 @@ def _with_overrides(base: StudyConfig, overrides: dict[str, Any], where: str) ->
     return _checked(replace(base, **values), where)
 
 
+def _checked_schemes(config: StudyConfig, where: str) -> tuple[str, ...]:
+    """The schemes in their canonical spelling, each built once so that a bad value fails before any work."""
+    from dastat import augment
+
+    if not config.schemes or not all(isinstance(s, str) for s in config.schemes):
+        raise ConfigError(f"{where}: schemes must be a non-empty list of scheme names; got {list(config.schemes)}")
+    try:
+        names = tuple(augment.get(s, image_size=config.image_size or 32).name for s in config.schemes)
+    except DastatError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{where}: schemes {twice} are listed twice (perhaps in two spellings of one scheme)")
+    return names
+
+
 def _checked(config: StudyConfig, where: str) -> StudyConfig:
     if not config.pairs or not all(isinstance(p, dict) and "teacher" in p and "student" in p
                                    for p in config.pairs):
         raise ConfigError(f"{where}: pairs must be a non-empty list of {{teacher: ARCH, student: ARCH}}")
-    bad = [s for s in config.schemes if s not in ALL_SCHEMES]
-    if bad:
-        raise ConfigError(f"{where}: unknown schemes {bad}; the study knows {list(ALL_SCHEMES)}")
+    config = replace(config, schemes=_checked_schemes(config, where))
     from dastat.train.methods import methods
 
     bad = [m for m in config.methods if m not in methods()]
@@ -265,4 +302,4 @@ def load_config(preset: str | Path = "digits", *, quick: bool = False, **overrid
     return config
 
 
-__all__ = ["ALL_SCHEMES", "PAPER_PAIRS", "PRESETS", "ProbeSettings", "StudyConfig", "list_presets", "load_config"]
+__all__ = ["PAPER_PAIRS", "PRESETS", "ProbeSettings", "StudyConfig", "list_presets", "load_config"]

@@ -88,6 +88,14 @@ def _scorer_student(config: StudyConfig, pair: dict, teacher_path: str, *, out: 
     return models.load_student(Path(plan.jobs[0].out_dir) / "student.pt", dataset=train_set, device="cpu")
 
 
+def _student_scored(config: StudyConfig) -> list[str]:
+    """The schemes whose picking the student scores (``cutmixpick_s``, ``cutmixpick_kl``, with any parameters)."""
+    from dastat import augment
+
+    return [s for s in config.schemes if augment.get(s, image_size=config.image_size or 32).scorer
+            not in (None, "teacher")]
+
+
 def _tally(summary: dict, outcome: dict) -> None:
     summary["ran"] += len(outcome["ok"]) + len(outcome["failed"])
     summary["skipped"] += len(outcome["skipped"])
@@ -100,7 +108,8 @@ def _probe_teacher(config: StudyConfig, info: TeacherInfo, teacher, *, train_set
     from dastat import probe
 
     settings = config.probe
-    schemes = [s for s in config.schemes if s != "cutmixpick_s" or scorer is not None]
+    unscorable = [] if scorer is not None else _student_scored(config)
+    schemes = [s for s in config.schemes if s not in unscorable]
     written = 0
     for protocol in settings.protocols:
         wanted = [replace(job, teacher_checksum=teacher.checksum)
@@ -198,14 +207,15 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
 
     t0 = time.perf_counter()
     scorers: dict[str, Any] = {}
-    if "cutmixpick_s" in config.schemes:
+    if _student_scored(config):
         for pair in config.pairs:
             key = pair.get("teacher_path") or pair["teacher"]
             if key not in scorers:  # one scorer per teacher: its first pair's student (see report)
                 scorers[key] = _scorer_student(config, pair, teachers[key].path, out=out, device=device,
                                                executor=executor, store_path=store_path, train_set=student_set,
                                                summary=summary)
-                say(f"scorer student for cutmixpick_s: {pair['student']} by plain KD from {teachers[key].arch}")
+                say(f"scorer student for {', '.join(_student_scored(config))}: {pair['student']} by plain KD "
+                    f"from {teachers[key].arch}")
     stage_s["scorer_students"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -71,7 +71,7 @@ def test_unknown_scheme_suggests_close_names():
     ({"name": "flip", "randomness": "epoch"}, "randomness must be one of"),
     ({"name": "cutout", "fill": (1, 2)}, "fill must be a uint8 RGB triple"),
     ({"name": "mixup", "alpha": -1.0}, "alpha"),
-    ({"name": "flip", "side": 3}, "does not take side"),
+    ({"name": "flip", "side": 3}, "'flip' has no parameter 'side'"),
     ({"name": "cutmixpick_t", "keep": 1.5}, "keep"),
 ])
 def test_bad_settings_name_the_argument(kwargs, match):

@@ -27,7 +27,7 @@ def sweep_file(tmp_path):
         "data_options": {"num_classes": 4, "num_images": 24},
         "image_size": SIZE,
         "pairs": [{"teacher": str(teacher), "student": "resnet8"}],
-        "schemes": ["flip", "no_such_scheme"],
+        "schemes": ["flip", "mixup(alpha=0)"],  # the second is refused when its job builds it
         "seeds": [0],
         "epochs": 1,
         "batch_size": 12,
@@ -82,6 +82,13 @@ def test_unknown_method_in_a_sweep_file_is_refused_with_close_names(tmp_path):
         load_config(path)
 
 
+def test_unknown_scheme_in_a_sweep_file_is_refused_before_any_job(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("pairs: [{teacher: t.pt, student: resnet8}]\nschemes: [flip, cutmax]\n")
+    with pytest.raises(UnknownNameError, match="Did you mean 'cutmix'"):
+        expand(path)
+
+
 def test_bad_sweep_file_names_the_key(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("pairs: []\nschemas: [flip]\n")
@@ -92,8 +99,8 @@ def test_bad_sweep_file_names_the_key(tmp_path):
 def test_failing_job_does_not_stop_the_others_and_done_jobs_are_skipped(sweep_file, capsys):
     summary = run_sweep(sweep_file)
     assert len(summary["ok"]) == 1 and len(summary["failed"]) == 1, summary
-    assert "no_such_scheme" in summary["failed"][0]["job"]
-    assert "unknown scheme 'no_such_scheme'" in summary["failed"][0]["error"]
+    assert "mixup(alpha=0)" in summary["failed"][0]["job"]
+    assert "alpha must be in (0, inf)" in summary["failed"][0]["error"]
 
     assert main(["sweep", str(sweep_file)]) == 1  # the failure is reported again, the finished job skipped
     out = capsys.readouterr().out

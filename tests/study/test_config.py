@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from dastat.constants import PAPER_SCHEMES
 from dastat.errors import ConfigError, UnknownNameError
-from dastat.study import ALL_SCHEMES, list_presets, load_config
+from dastat.study import list_presets, load_config
 from dastat.study.config import PAPER_PAIRS
 
 
 def test_presets_are_listed():
-    assert list_presets() == ["cifar100", "digits", "digits_few", "tinyimagenet"]
+    assert list_presets() == ["cifar100", "digits", "digits_few", "digits_ladder", "tinyimagenet"]
 
 
 def test_digits_preset_is_two_pairs_all_schemes_three_seeds():
     config = load_config("digits")
     assert len(config.pairs) == 2
-    assert config.schemes == ALL_SCHEMES and len(ALL_SCHEMES) == 9
+    assert config.schemes == PAPER_SCHEMES and len(PAPER_SCHEMES) == 9
     assert config.seeds == (0, 1, 2)
 
 
@@ -54,7 +56,9 @@ def test_yaml_file_overrides_its_preset(tmp_path):
 
 @pytest.mark.parametrize(("text", "match"), [
     ("epoch: 3\n", "unknown keys"),
-    ("schemes: [identity, cutmax]\n", "unknown schemes"),
+    ("schemes: [identity, cutmax]\n", "unknown scheme 'cutmax'. Did you mean 'cutmix'"),
+    ("schemes: ['mixup(alpha=0)']\n", r"alpha must be in \(0, inf\)"),
+    ("schemes: [mixup, 'mixup(alpha=1.0)']\n", r"listed twice"),
     ("probe: {protocols: [slow]}\n", "protocols"),
     ("probe: {max_set: 3}\n", "unknown probe keys"),
     ("pairs: [{teacher: resnet8}]\n", "pairs"),
@@ -94,3 +98,29 @@ def test_methods_are_part_of_the_grid_and_unknown_ones_are_refused():
     assert config.methods == ("kd", "crd") and config.to_dict()["methods"] == ["kd", "crd"]
     with pytest.raises(ConfigError, match="methods must be a non-empty list from"):
         load_config("digits", methods=("kd", "crdd"))
+
+
+def test_ladder_preset_has_32_or_more_schemes_on_digits_few_testbed():
+    ladder, few = load_config("digits_ladder"), load_config("digits_few")
+    assert len(ladder.schemes) >= 32 and len(set(ladder.schemes)) == len(ladder.schemes)
+    assert set(PAPER_SCHEMES) <= set(ladder.schemes) and len(ladder.seeds) >= 3
+    assert (ladder.pairs, ladder.train_images, ladder.epochs, ladder.image_size) == (
+        few.pairs, few.train_images, few.epochs, few.image_size)
+    from dastat import augment
+
+    assert all(augment.canonical(s) == s for s in ladder.schemes)
+    # safe in run directories and CSV cells: no path separator, colon, quote or space
+    assert all(re.fullmatch(r"[a-z0-9_().,=+-]+", s) for s in ladder.schemes)
+
+
+def test_study_files_may_spell_schemes_with_parameters(tmp_path):
+    path = tmp_path / "ladder.yaml"
+    path.write_text("preset: digits_few\nschemes: [identity, 'mixup( alpha=0.20 )', 'randaugment(n=2,m=9)']\n")
+    assert load_config(path).schemes == ("identity", "mixup(alpha=0.2)", "randaugment")
+
+
+def test_the_study_finds_student_scored_schemes_whatever_their_parameters():
+    from dastat.study.pipeline import _student_scored
+
+    config = load_config("digits", schemes=["identity", "cutmixpick_s(alpha=2)", "cutmixpick_kl", "cutmixpick_t"])
+    assert _student_scored(config) == ["cutmixpick_s(alpha=2)", "cutmixpick_kl"]
