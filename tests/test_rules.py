@@ -208,12 +208,10 @@ def test_registration_is_spelt_register_everywhere_and_old_spellings_warn():
         return nn.Linear(3, num_classes)
 
     assert "rules_test_net" in models.list_models()
-    with pytest.warns(DeprecationWarning, match=r"dastat\.models\.register"):
-        MODELS.register("rules_test_net_old")(_net)
     with pytest.warns(DeprecationWarning, match=r"dastat\.augment\.register"):
         augment.register_scheme("rules_test_identity")(lambda **kw: augment.get("identity", **kw))
-    assert "rules_test_identity" in augment.list_schemes() and "rules_test_net_old" in models.list_models()
-    for registry, names in ((_SCHEMES, ["rules_test_identity"]), (MODELS, ["rules_test_net", "rules_test_net_old"])):
+    assert "rules_test_identity" in augment.list_schemes()
+    for registry, names in ((_SCHEMES, ["rules_test_identity"]), (MODELS, ["rules_test_net"])):
         for name in names:
             registry._entries.pop(name)
 

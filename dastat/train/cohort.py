@@ -29,7 +29,7 @@ from dastat.errors import ConfigError, InvalidArgumentError
 from dastat.rng import stream
 from dastat.train import checkpoint as ckpt
 from dastat.train import inputs
-from dastat.train.distill import deprecated_store, final_record, run_config, save_student, scheme_of, scorer_for
+from dastat.train.distill import final_record, run_config, save_student, scheme_of, scorer_for
 from dastat.train.evaluate import evaluate_members
 from dastat.train.fusion import FusedClassifier
 from dastat.train.loss import kd_loss
@@ -115,7 +115,6 @@ def distill_cohort(
     cohort_dir: str | Path | None = None,
     checkpoint_every: int = 10,
     resume: bool = False,
-    store: Any = None,
     progress: bool = False,
     position: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
@@ -145,7 +144,7 @@ def distill_cohort(
         Where the cohort's own checkpoint (``cohort.pt``, every member's state) is written; default a
         ``cohort-<hash>`` folder beside the first member's directory.
     epochs, epoch_factor, lr, batch_size, device, amp, channels_last, compile, checkpoint_every, resume,
-    store, progress, on_step
+    progress, on_step
         As :func:`dastat.train.distill` (``progress``: one :class:`CohortBar` for the cohort).
     position : int, optional
         The terminal line of that bar (cohorts that train side by side stack their bars).
@@ -168,7 +167,6 @@ def distill_cohort(
     ConfigError
         The cohort directory holds another cohort (without ``resume``) or a different configuration.
     """
-    store = deprecated_store(store, "distill_cohort")
     train_set, test_set = inputs.check_datasets(train_set, test_set)
     if not isinstance(teacher, nn.Module):
         raise InvalidArgumentError(
@@ -229,7 +227,7 @@ def distill_cohort(
                        progress=progress, position=position, on_step=on_step, on_epoch=on_epoch)
     trainer.prepare(resume)
     trainer.run()
-    return trainer.results(store)
+    return trainer.results()
 
 
 def fit_cohort_size(teacher: nn.Module, student: str | nn.Module, train_set: ImageTensorDataset, wanted: int, *,
@@ -529,7 +527,7 @@ class _Trainer:
             bar.close()
         self.fused.eval()
 
-    def results(self, store: Any) -> list[TrainResult]:
+    def results(self) -> list[TrainResult]:
         out = []
         for i, m in enumerate(self.members):
             model = self.fused.blank(i)
@@ -552,7 +550,5 @@ class _Trainer:
                 save_student(model, m.out_dir, final)
             result = TrainResult(record=final, curve=m.curve, model=model, out_dir=m.out_dir,
                                  run_id=final["run_id"])
-            if store is not None:
-                store.add_student_run(result.record, result.curve)
             out.append(result)
         return out

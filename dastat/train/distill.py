@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,21 +79,6 @@ def save_student(model: nn.Module, out_dir: Path, record: dict[str, Any]) -> Non
                            test_loss=record["test_loss"])
 
 
-def deprecated_store(store: Any, caller: str) -> Any:
-    """The deprecated ``store=`` of ``distill``/``distill_cohort``: an open Store, warned about; None stays None.
-
-    Training computes and returns; the runs layer and the CLI record (``dastat.runs.record_runs``).
-    """
-    if store is None:
-        return None
-    warnings.warn(f"{caller}(store=) is deprecated and will be removed in the next release: record the result "
-                  f"with dastat.runs.record_runs(store, results)", DeprecationWarning, stacklevel=3)
-    if not hasattr(store, "add_student_run"):
-        raise InvalidArgumentError(f"{caller}(store=) takes an open Store only, got {type(store).__name__}: record "
-                                   f"with dastat.runs.record_runs({str(store)!r}, results) instead")
-    return store
-
-
 def distill(
     teacher: nn.Module,
     student: str | nn.Module,
@@ -120,7 +104,6 @@ def distill(
     out_dir: str | Path | None = None,
     checkpoint_every: int = 10,
     resume: bool = False,
-    store: Any = None,
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
@@ -147,7 +130,7 @@ def distill(
         The DA making x' (``dastat.augment.list_schemes()``); a name is built for the dataset's
         image size with the teacher's mean colour as fill (``dastat.augment.fill_colour``).
     method : str
-        The distillation method (``dastat.train.methods()``): its term ``beta*L_method(x)`` is added
+        The distillation method (``dastat.train.list_methods()``): its term ``beta*L_method(x)`` is added
         to the KD loss, on the ``is_feat`` features of x. Its own modules (CRD's embeddings and
         memory, VID's regressors, ...) train with the student and are saved in the checkpoint.
         AB, FT and FSP first run their pre-training stage (see ``init_epochs``).
@@ -187,8 +170,6 @@ def distill(
     resume : bool
         Continue from ``out_dir/checkpoint.pt`` (fresh start when there is none). A directory
         holding a different configuration is refused, naming what differs.
-    store : Store, optional
-        Deprecated: record the returned result with :func:`dastat.runs.record_runs` instead.
     progress : bool
         A progress bar over epochs (loss, test accuracy, ETA).
     on_step : callable, optional
@@ -229,7 +210,7 @@ def distill(
 
     method_info = get_method(method) if isinstance(method, str) else None
     if method_info is None:
-        raise InvalidArgumentError(f"method must be a name of dastat.train.methods(); got {type(method).__name__}")
+        raise InvalidArgumentError(f"method must be a name of dastat.train.list_methods(); got {type(method).__name__}")
     gamma = CE_WEIGHT if gamma is None else check_float(gamma, "gamma", low=0)
     alpha = KD_WEIGHT if alpha is None else check_float(alpha, "alpha", low=0)
     beta = method_info.beta if beta is None else check_float(beta, "beta", low=0)
@@ -243,9 +224,6 @@ def distill(
     student_model = student_model.to(dev)
     train_set, test_set = train_set.to(dev), test_set.to(dev)
     milestones = milestones_for(epochs)
-    store = deprecated_store(store, "distill")
-    if not world.is_main:
-        store = None
     term = _build_term(method, student_model, teacher, train_set, seed, method_options)
     has_init = term is not None and term.has_init_stage
     if not has_init:
@@ -321,8 +299,6 @@ def distill(
         save_student(result.model, Path(spec.out_dir), result.record)
     result.run_id = result.record["run_id"]
     result.method = None if term is None else term.eval()
-    if store is not None:
-        store.add_student_run(result.record, result.curve)
     return result
 
 
