@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from dastat.errors import CheckpointError, ConfigError
+from dastat.train.result import best_of
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = "dastat-train-checkpoint/1"
@@ -71,8 +72,6 @@ def run_state(config: dict[str, Any], epoch: int, model: dict[str, Any], optimiz
 
     ``generators``, ``torch_rng`` and ``cuda_rng`` hold one entry per DDP rank (each draws its own crops).
     """
-    from dastat.train.result import best_of
-
     return {
         "format": FORMAT,
         "config": config,

@@ -31,6 +31,7 @@ from dastat.train import inputs
 from dastat.train.distill import (
     check_teacher,
     finish_run,
+    loop_spec,
     place_teacher,
     run_config,
     save_student,
@@ -43,7 +44,7 @@ from dastat.train.loop import CohortProgress, LoopSpec, LoopState, Member, Train
 from dastat.train.recipe import Recipe
 from dastat.train.result import TrainResult
 from dastat.train.schedule import make_optimizer
-from dastat.train.step import Weights, kd_step
+from dastat.train.step import kd_step
 
 COHORT_CHECKPOINT = "cohort.pt"
 COHORT_FORMAT = "dastat-cohort-checkpoint/1"
@@ -115,10 +116,9 @@ def distill_cohort(
     cohort_dir : path, optional
         Where the cohort's own checkpoint (``cohort.pt``, every member's state) is written; default a
         ``cohort-<hash>`` folder beside the first member's directory.
-    device, checkpoint_every, resume, progress, on_step
-        As :func:`dastat.train.distill` (``progress``: one :class:`CohortBar` for the cohort).
-    position : int, optional
-        The terminal line of that bar (cohorts that train side by side stack their bars).
+    device, checkpoint_every, resume, progress, position, on_step
+        As :func:`dastat.train.distill` (``progress``: one :class:`CohortBar` for the cohort, on terminal
+        line ``position``: cohorts that train side by side stack their bars).
     on_epoch : callable, optional
         Called with a :class:`CohortProgress` after every epoch (a caller's own bar, e.g. a
         :class:`CohortBar` placed among others).
@@ -166,12 +166,9 @@ def distill_cohort(
                     position=position)
     for i, m in enumerate(members):
         m.scorer = scorer_for(m.scheme, teacher, cohort.model.member(i))
-    spec = LoopSpec(epochs=recipe.epochs, lr=lr, milestones=recipe.milestones, batch_size=recipe.batch_size,
-                    device=dev, augment=inputs.standard_augment(train_set.image_size), extra_streams=("scheme",),
-                    amp=recipe.amp, compile=recipe.compile, checkpoint_every=checkpoint_every, resume=resume,
-                    progress=progress, on_step=on_step, on_epoch=on_epoch)
-    weights = Weights(recipe.gamma, recipe.alpha)
-    run_loop(cohort, train_set, test_set, spec, kd_step(teacher, members, cohort.forward, weights=weights))
+    spec = loop_spec(recipe, lr, dev, train_set.image_size, extra_streams=("scheme",), resume=resume,
+                     checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, on_epoch=on_epoch)
+    run_loop(cohort, train_set, test_set, spec, kd_step(teacher, members, cohort.forward, weights=recipe.weights))
     out = results(cohort, dd.World(), finish_run)
     for result, m in zip(out, members):
         if m.error is None and m.out_dir is not None:

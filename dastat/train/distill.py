@@ -23,7 +23,7 @@ from dastat.train.loop import LoopSpec, Member, Trainee, results, run_loop, summ
 from dastat.train.loss import TEMPERATURE
 from dastat.train.recipe import Recipe
 from dastat.train.result import TrainResult, final_metrics
-from dastat.train.step import Weights, kd_step
+from dastat.train.step import kd_step
 
 
 class StudentScorer(nn.Module):
@@ -99,11 +99,10 @@ def distill(
 ) -> TrainResult:
     """Distil ``teacher`` into ``student`` with the scheme's x' beside the standard x (docs/method.md, "KD recipe").
 
-    Per step: x = the standard per-sample crop (zero padding) + flip of the batch; x' = scheme(x);
-    loss = ``0.1*CE(s(x), y) + 0.9*(KL_tau(s(x)||t(x)) + KL_tau(s(x')||t(x')))``, tau = 4 (the step of
-    :mod:`dastat.train.step`). Schemes that pick by entropy score with the teacher, or (``cutmixpick_s``)
-    with the student in eval mode (see :class:`StudentScorer` for how that differs from the reference).
-    A last batch smaller than a mixing scheme's ``min_batch`` (a single image) uses x' = x.
+    Per step (:mod:`dastat.train.step`): x = the standard per-sample crop (zero padding) + flip of the batch;
+    x' = scheme(x); loss = ``0.1*CE(s(x), y) + 0.9*(KL_tau(s(x)||t(x)) + KL_tau(s(x')||t(x')))``, tau = 4.
+    Picking schemes score with the teacher, or (``cutmixpick_s``) with the student in eval mode
+    (:class:`StudentScorer`). A last batch below a mixing scheme's ``min_batch`` uses x' = x.
 
     Parameters
     ----------
@@ -117,28 +116,23 @@ def distill(
     scheme : str or Scheme
         The DA making x' (``dastat.augment.list_schemes()``); a name is built for the dataset's
         image size with the teacher's mean colour as fill (``dastat.augment.fill_colour``).
-    recipe : Recipe, optional
+    recipe, **settings : Recipe, optional
         The training settings (method, loss weights, epochs, lr, batch size, amp, ...); default the
-        paper's recipe. ``**settings`` replace single ones: ``distill(..., epochs=4, method="crd")``.
+        paper's recipe. Keywords replace single ones: ``distill(..., epochs=4, method="crd")``.
     seed : int
         Decides data order, augmentation draws and the student's initial weights.
     device : str
         ``auto``, ``cpu`` or ``cuda[:N]`` (under torchrun, ``cuda:LOCAL_RANK``).
-    out_dir : str or Path, optional
+    out_dir, checkpoint_every : str or Path, int
         Run directory: ``checkpoint.pt`` (every ``checkpoint_every`` epochs and at the end, written
         atomically), ``records.jsonl`` (one line per epoch, then the final record) and ``student.pt``
         (the trained student, loadable by ``dastat.models.load_teacher``).
-    checkpoint_every : int
-        Epochs between checkpoints.
     resume : bool
-        Continue from ``out_dir/checkpoint.pt`` (fresh start when there is none). A directory
-        holding a different configuration is refused, naming what differs.
-    progress : bool
-        A progress bar over epochs (loss, test accuracy, ETA).
-    on_step : callable, optional
-        ``on_step(epoch, step)`` after every optimiser step (both count from 1).
-    **settings
-        Fields of :class:`Recipe`.
+        Continue from ``out_dir/checkpoint.pt`` (fresh start when there is none); a directory holding
+        a different configuration is refused, naming what differs.
+    progress, on_step : bool, callable
+        A progress bar over epochs (loss, test accuracy, ETA); ``on_step(epoch, step)`` after every
+        optimiser step (both count from 1).
 
     Returns
     -------
@@ -161,49 +155,40 @@ def distill(
     recipe = Recipe.of(recipe, **settings)
     train_set, test_set = inputs.check_datasets(train_set, test_set)
     check_teacher(teacher, train_set)
-    seed = check_int(seed, "seed", low=0)
-    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1)
+    seed, checkpoint_every = check_int(seed, "seed", low=0), check_int(checkpoint_every, "checkpoint_every", low=1)
     student_model = inputs.as_classifier(student, train_set, seed=seed, role="student")
     inputs.check_classes(student_model, train_set, "student")
-    lr = recipe.lr_for(student_model.arch)
-    aug = scheme_of(scheme, train_set, teacher)
-
+    lr, aug = recipe.lr_for(student_model.arch), scheme_of(scheme, train_set, teacher)
     world, dev = dd.join(resolve_device(device))
     channels_last = recipe.channels_last_on(dev)
-    teacher = place_teacher(teacher, dev, channels_last)
-    student_model = student_model.to(dev)
-    train_set, test_set = train_set.to(dev), test_set.to(dev)
-    term = _build_term(recipe.method, student_model, teacher, train_set, seed, recipe.method_options)
-    init_epochs = recipe.init_epochs_for(term is not None and term.has_init_stage)
+    teacher, student_model = place_teacher(teacher, dev, channels_last), student_model.to(dev)
+    train_set, test_set, out_dir = train_set.to(dev), test_set.to(dev), inputs.resolve_out_dir(out_dir)
+    term, init_epochs = _method_term(recipe, student_model, teacher, train_set, seed=seed, lr=lr, out_dir=out_dir,
+                                     world=world)
     in_step = term if term is not None and term.has_term and recipe.beta != 0 else None
-    spec = LoopSpec(
-        epochs=recipe.epochs, lr=lr, milestones=recipe.milestones, batch_size=recipe.batch_size, device=dev,
-        augment=inputs.standard_augment(train_set.image_size),
-        extra_streams=("scheme", "method") if in_step is not None else ("scheme",), amp=recipe.amp,
-        compile=recipe.compile, checkpoint_every=checkpoint_every, resume=resume, progress=progress,
-        on_step=on_step, world=world,
-    )
-    out_dir = inputs.resolve_out_dir(out_dir)
-    if init_epochs is not None and not (out_dir is not None and (out_dir / CHECKPOINT_NAME).exists()):
-        # A resumed run's checkpoint already holds what the pre-training stage produced (and without
-        # resume the loop refuses the directory).
-        run_init_stage(term, student_model, teacher, train_set, epochs=init_epochs, lr=lr,
-                       batch_size=recipe.batch_size, seed=seed, augment=spec.augment, amp=recipe.amp)
-        dd.broadcast_module(term, world)
+    spec = loop_spec(recipe, lr, dev, train_set.image_size, checkpoint_every=checkpoint_every, resume=resume,
+                     progress=progress, on_step=on_step, world=world,
+                     extra_streams=("scheme", "method") if in_step is not None else ("scheme",))
     if channels_last:
         student_model = student_model.to(memory_format=torch.channels_last)
     config = run_config(teacher, student_model, train_set, test_set, aug, recipe, seed=seed, lr=lr,
                         channels_last=channels_last, world_size=world.size, init_epochs=init_epochs)
     member = Member(seed, config, out_dir, aug, scorer_for(aug, teacher, student_model))
     trainee = Trainee(student_model, [member], method=term)
-    weights = Weights(recipe.gamma, recipe.alpha, recipe.beta)
-    run_loop(trainee, train_set, test_set, spec, kd_step(teacher, [member], trainee.forward, weights=weights,
+    run_loop(trainee, train_set, test_set, spec, kd_step(teacher, [member], trainee.forward, weights=recipe.weights,
                                                          term=in_step))
     [result] = results(trainee, world, finish_run)
     if world.is_main and out_dir is not None:
         save_student(result.model, out_dir, result.record)
     result.method = None if term is None else term.eval()
     return result
+
+
+def loop_spec(recipe: Recipe, lr: float, device: torch.device, image_size: int, **run: Any) -> LoopSpec:
+    """The loop's settings from the recipe's; ``run`` holds the run's own (checkpoint_every, resume, ...)."""
+    return LoopSpec(epochs=recipe.epochs, lr=lr, milestones=recipe.milestones, batch_size=recipe.batch_size,
+                    device=device, augment=inputs.standard_augment(image_size), amp=recipe.amp,
+                    compile=recipe.compile, **run)
 
 
 def check_teacher(teacher: object, train_set: ImageTensorDataset) -> None:
@@ -218,6 +203,20 @@ def place_teacher(teacher: nn.Module, device: torch.device, channels_last: bool)
     """The teacher on the device, in eval mode (and channels-last on request)."""
     teacher = teacher.to(device).eval()
     return teacher.to(memory_format=torch.channels_last) if channels_last else teacher
+
+
+def _method_term(recipe: Recipe, student: nn.Module, teacher: nn.Module, train_set: ImageTensorDataset, *,
+                 seed: int, lr: float, out_dir: Path | None, world: dd.World) -> tuple[Any, int | None]:
+    """The method's term (None for plain KD) after its pre-training stage, and that stage's epochs."""
+    term = _build_term(recipe.method, student, teacher, train_set, seed, recipe.method_options)
+    init_epochs = recipe.init_epochs_for(term is not None and term.has_init_stage)
+    if init_epochs is not None and not (out_dir is not None and (out_dir / CHECKPOINT_NAME).exists()):
+        # A resumed run's checkpoint already holds what the pre-training stage produced (and without
+        # resume the loop refuses the directory).
+        run_init_stage(term, student, teacher, train_set, epochs=init_epochs, lr=lr, batch_size=recipe.batch_size,
+                       seed=seed, augment=inputs.standard_augment(train_set.image_size), amp=recipe.amp)
+        dd.broadcast_module(term, world)
+    return term, init_epochs
 
 
 def _build_term(method: str, student: nn.Module, teacher: nn.Module, train_set: ImageTensorDataset, seed: int,

@@ -232,28 +232,36 @@ def run_loop(trainee: Trainee, train_set: ImageTensorDataset, test_set: ImageTen
         state.scheduler.step()
         train_wall = time.perf_counter() - t0
         train_loss = [dd.all_mean(row.mean(), world).item() for row in losses]
-        metrics = trainee.evaluate(test_set, spec.amp) if world.is_main else None
-        wall = time.perf_counter() - t0
-        state.elapsed += wall
-        active = [m for m in trainee.members if m.error is None]
         if world.is_main:
-            for i, m in enumerate(trainee.members):
-                if m.error is None:
-                    m.curve.append({"epoch": epoch, **metrics[i], "train_loss": train_loss[i], "lr": lr_epoch,
-                                    "wall_s": wall / trainee.n})
-                    if m.out_dir is not None:
-                        write_records(m.out_dir, m.curve)
+            metrics = trainee.evaluate(test_set, spec.amp)
+            wall = time.perf_counter() - t0
+            _record_epoch(trainee, epoch, metrics, train_loss, lr_epoch, wall)
+            active = sum(m.error is None for m in trainee.members)
             report = CohortProgress(epoch, spec.epochs, names, tuple(m.name for m in trainee.members if m.error),
-                                    len(active) * len(train_set) / train_wall)
+                                    active * len(train_set) / train_wall)
             for callback in (bar, spec.on_epoch):
                 if callback is not None:
                     callback(report)
+        else:
+            wall = time.perf_counter() - t0
+        state.elapsed += wall
         state.epoch = epoch
         if epoch % spec.checkpoint_every == 0 or epoch == spec.epochs:
             _save(trainee, state, spec)
     if bar is not None:
         bar.close()
     trainee.model.eval()
+
+
+def _record_epoch(trainee: Trainee, epoch: int, metrics: list[dict[str, float]], train_loss: list[float],
+                  lr: float, wall: float) -> None:
+    """Each member still training gets the epoch's row, written to its run directory."""
+    for i, m in enumerate(trainee.members):
+        if m.error is None:
+            m.curve.append({"epoch": epoch, **metrics[i], "train_loss": train_loss[i], "lr": lr,
+                            "wall_s": wall / trainee.n})
+            if m.out_dir is not None:
+                write_records(m.out_dir, m.curve)
 
 
 def _start(trainee: Trainee, spec: LoopSpec) -> LoopState:

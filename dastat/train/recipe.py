@@ -14,6 +14,7 @@ from dastat.train import inputs
 from dastat.train.init_stage import default_init_epochs
 from dastat.train.loss import CE_WEIGHT, KD_WEIGHT
 from dastat.train.schedule import default_lr, milestones_for
+from dastat.train.step import Weights
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ class Recipe:
     @property
     def milestones(self) -> list[int]:
         return milestones_for(self.epochs)
+
+    @property
+    def weights(self) -> Weights:
+        return Weights(self.gamma, self.alpha, self.beta)
 
     @property
     def is_plain_kd(self) -> bool:
