@@ -85,23 +85,10 @@ def fit(
     classifier = classifier.to(dev)
     train_set, test_set = train_set.to(dev), test_set.to(dev)
     milestones = list(milestones) if milestones is not None else milestones_for(epochs)
-    config: dict[str, Any] = {
-        "kind": "fit",
-        "model": classifier.arch,
-        "dataset": train_set.name,
-        "n_train": len(train_set),
-        "n_test": len(test_set),
-        "image_size": train_set.image_size,
-        "num_classes": train_set.num_classes,
-        "seed": seed,
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "milestones": milestones,
-        "amp": amp,
-        "world_size": world.size,
-        **inputs.versions(),
-    }
+    config = {"kind": "fit", "model": classifier.arch, "dataset": train_set.name, "n_train": len(train_set),
+              "n_test": len(test_set), "image_size": train_set.image_size, "num_classes": train_set.num_classes,
+              "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size, "milestones": milestones, "amp": amp,
+              "world_size": world.size, **inputs.versions()}
     spec = LoopSpec(
         epochs=epochs, lr=lr, milestones=milestones, batch_size=batch_size, device=dev,
         augment=augment or inputs.standard_augment(train_set.image_size), amp=amp,
