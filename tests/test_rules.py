@@ -197,22 +197,19 @@ def test_rank_returns_one_result_object_and_old_call_patterns_warn():
     assert [r.t_stddev for r in results] == [r.t_stddev for r in ranking.results]
 
 
-def test_registration_is_spelt_register_everywhere_and_old_spellings_warn():
+def test_registration_is_spelt_register_everywhere():
     from dastat.augment.scheme import _SCHEMES
     from dastat.models.zoo import MODELS
-
 
     @models.register("rules_test_net")
     def _net(num_classes: int = 10, image_size: int = 32) -> nn.Module:
         return nn.Linear(3, num_classes)
 
     assert "rules_test_net" in models.list_models()
-    with pytest.warns(DeprecationWarning, match=r"dastat\.models\.register"):
-        MODELS.register("rules_test_net_old")(_net)
     augment.register("rules_test_identity")(lambda **kw: augment.get("identity", **kw))
     assert not hasattr(augment, "register_scheme")
-    assert "rules_test_identity" in augment.list_schemes() and "rules_test_net_old" in models.list_models()
-    for registry, names in ((_SCHEMES, ["rules_test_identity"]), (MODELS, ["rules_test_net", "rules_test_net_old"])):
+    assert "rules_test_identity" in augment.list_schemes()
+    for registry, names in ((_SCHEMES, ["rules_test_identity"]), (MODELS, ["rules_test_net"])):
         for name in names:
             registry._entries.pop(name)
 

@@ -46,9 +46,9 @@ def _run(args: argparse.Namespace) -> int:
             continue
         module = importlib.import_module(_TARGETS[target])
         if target == "train" and args.method:
-            from dastat.train.methods import methods
+            from dastat.train.methods import list_methods
 
-            names = list(methods()) if "all" in args.method else args.method
+            names = list(list_methods()) if "all" in args.method else args.method
             results["train_methods"] = module.run_methods(names, device=args.device, quick=args.quick,
                                                           out=out / "train_methods.json")
             continue

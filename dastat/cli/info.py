@@ -23,7 +23,7 @@ def _run(args: argparse.Namespace) -> int:
     from dastat import store as results_store
     from dastat.device import resolve_device
     from dastat.train.evaluate import evaluate
-    from dastat.train.methods import methods
+    from dastat.train.methods import list_methods
 
     device = resolve_device(args.device)
     test = data.load("digits", split="test")
@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         "store": str(results_store.default_path() if args.store is None else args.store),
         "datasets": data.list_datasets(),
         "schemes": augment.list_schemes(),
-        "methods": methods(),
+        "methods": list_methods(),
         "models": models.list_models(),
         "embedded_teacher": {
             "arch": teacher.arch,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 from torch import nn
@@ -10,18 +9,8 @@ from torch import nn
 from dastat.checks import check_int
 from dastat.registry import Registry
 
-
-class _ModelRegistry(Registry):
-    """The zoo's registry; its own ``register`` is the deprecated spelling of :func:`register`."""
-
-    def register(self, name: str) -> Callable:
-        warnings.warn("MODELS.register is deprecated: use @dastat.models.register(name)", DeprecationWarning,
-                      stacklevel=2)
-        return Registry.register(self, name)
-
-
 #: name -> builder ``f(num_classes: int, image_size: int) -> nn.Module``
-MODELS: Registry[Callable[..., nn.Module]] = _ModelRegistry("model")
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
 
 def register(name: str) -> Callable:
@@ -30,7 +19,7 @@ def register(name: str) -> Callable:
     The one spelling of registration across dastat: ``dastat.models.register``,
     ``dastat.augment.register``, ``dastat.data.register``.
     """
-    return Registry.register(MODELS, name)
+    return MODELS.register(name)
 
 #: The input size RepDistiller's CIFAR zoo was written for; at this size dastat's zoo is RepDistiller's.
 CIFAR_SIZE = 32

@@ -60,7 +60,7 @@ class StudyConfig:
     schemes, seeds, epochs, batch_size, lr
         The students' grid and recipe (docs/method.md, "KD recipe"; ``lr=None`` takes the recipe's default).
     methods : tuple of str
-        Distillation methods of the students (``dastat.train.methods()``; default plain KD): every
+        Distillation methods of the students (``dastat.train.list_methods()``; default plain KD): every
         pair x method x scheme x seed is trained, and the report reads each method on its own.
     probe : ProbeSettings
     jobs : int
@@ -229,11 +229,11 @@ def _checked(config: StudyConfig, where: str) -> StudyConfig:
                                    for p in config.pairs):
         raise ConfigError(f"{where}: pairs must be a non-empty list of {{teacher: ARCH, student: ARCH}}")
     config = replace(config, schemes=_checked_schemes(config, where))
-    from dastat.train.methods import methods
+    from dastat.train.methods import list_methods
 
-    bad = [m for m in config.methods if m not in methods()]
+    bad = [m for m in config.methods if m not in list_methods()]
     if bad or not config.methods:
-        raise ConfigError(f"{where}: methods must be a non-empty list from {list(methods())}; "
+        raise ConfigError(f"{where}: methods must be a non-empty list from {list(list_methods())}; "
                           f"got {list(config.methods)}")
     bad = [p for p in config.probe.protocols if p not in PROTOCOLS]
     if bad or not config.probe.protocols:

@@ -5,11 +5,13 @@ bit-exactly; under ``torchrun`` they use DistributedDataParallel. ``distill_coho
 of one teacher/student pair for many (scheme, seed) at once, as one fused network.
 """
 
-from dastat.train.cohort import CohortBar, CohortProgress, distill_cohort
+from dastat.train.cohort import CohortBar, distill_cohort
 from dastat.train.distill import distill
 from dastat.train.fit import fit
-from dastat.train.methods import kd_loss, methods, register_method
+from dastat.train.loop import CohortProgress
+from dastat.train.methods import list_methods, method_loss, register_method
+from dastat.train.recipe import Recipe
 from dastat.train.result import TrainResult, read_records
 
-__all__ = ["CohortBar", "CohortProgress", "TrainResult", "distill", "distill_cohort", "fit", "kd_loss", "methods",
-           "read_records", "register_method"]
+__all__ = ["CohortBar", "CohortProgress", "Recipe", "TrainResult", "distill", "distill_cohort", "fit", "list_methods",
+           "method_loss", "read_records", "register_method"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dastat.errors import CheckpointError, ConfigError
+from dastat.train.result import best_of
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = "dastat-train-checkpoint/1"
@@ -60,6 +62,43 @@ def check_same_config(saved: dict[str, Any], current: dict[str, Any], out_dir: P
             + "; ".join(diffs)
             + "). Use the same settings, or a new --out directory."
         )
+
+
+def run_state(config: dict[str, Any], epoch: int, model: dict[str, Any], optimizer: dict[str, Any],
+              scheduler: dict[str, Any], *, generators: list[dict[str, torch.Tensor]], torch_rng: list[torch.Tensor],
+              cuda_rng: list[torch.Tensor] | None, records: list[dict[str, Any]], elapsed: float,
+              method: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run's checkpoint (format :data:`FORMAT`): what a bit-exact resume of that run needs.
+
+    ``generators``, ``torch_rng`` and ``cuda_rng`` hold one entry per DDP rank (each draws its own crops).
+    """
+    return {
+        "format": FORMAT,
+        "config": config,
+        "epoch": epoch,
+        "model": model,
+        **({} if method is None else {"method": method}),
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "generators": generators,
+        "torch_rng": torch_rng,
+        "cuda_rng": cuda_rng,
+        "records": records,
+        "best": best_of(records) if records else {},
+        "elapsed_s": elapsed,
+        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def rng_states(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """torch's global CPU RNG state, and the CUDA one on a CUDA device."""
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def restore_rng(torch_rng: torch.Tensor, cuda_rng: torch.Tensor | None, device: torch.device) -> None:
+    torch.set_rng_state(torch_rng)
+    if device.type == "cuda" and cuda_rng is not None:
+        torch.cuda.set_rng_state(cuda_rng, device)
 
 
 def generator_states(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:

@@ -1,7 +1,8 @@
 """Cohort training: the students of one teacher/student pair, every (scheme, seed), trained at once.
 
 The members differ only in scheme and seed, so they are trained as one horizontally fused network
-(:mod:`dastat.train.fusion`): one grouped forward, backward and SGD step per batch for all of them.
+(:mod:`dastat.train.fusion`): one grouped forward, backward and SGD step per batch for all of them, in
+the loop and with the step of a single run (:mod:`dastat.train.loop`, :mod:`dastat.train.step`).
 Members sharing a seed share the image order and the standard crop+flip x (common random numbers, as
 the probe does), so the teacher scores each x once; every member adds its own x'. Each member draws
 from the generators :func:`dastat.train.distill` would give it, so its result is that run's.
@@ -12,9 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,54 +21,34 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dastat.checks import check_float, check_int
+from dastat import distributed as dd
+from dastat.checks import check_int
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import ConfigError, InvalidArgumentError
-from dastat.rng import stream
 from dastat.train import checkpoint as ckpt
 from dastat.train import inputs
-from dastat.train.distill import deprecated_store, final_record, run_config, save_student, scheme_of, scorer_for
+from dastat.train.distill import (
+    check_teacher,
+    finish_run,
+    loop_spec,
+    place_teacher,
+    run_config,
+    save_student,
+    scheme_of,
+    scorer_for,
+)
 from dastat.train.evaluate import evaluate_members
 from dastat.train.fusion import FusedClassifier
-from dastat.train.loss import kd_loss
-from dastat.train.result import TrainResult, best_of, write_records
-from dastat.train.schedule import default_lr, make_optimizer, make_scheduler, milestones_for
+from dastat.train.loop import CohortProgress, LoopSpec, LoopState, Member, Trainee, results, run_loop
+from dastat.train.recipe import Recipe
+from dastat.train.result import TrainResult
+from dastat.train.schedule import make_optimizer
+from dastat.train.step import kd_step
 
 COHORT_CHECKPOINT = "cohort.pt"
 COHORT_FORMAT = "dastat-cohort-checkpoint/1"
 METHODS = ("kd",)
-_CHECK_EVERY = 50  # steps between finiteness checks (one host sync each), as a single run
-
-
-@dataclass
-class _Member:
-    scheme: Any
-    seed: int
-    group: int  # index of the seed group: members of one seed share order, x and the teacher's x logits
-    config: dict[str, Any]
-    out_dir: Path | None
-    scorer: Any = None
-    view: nn.Module | None = None
-    curve: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    streams: dict[str, torch.Generator] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CohortProgress:
-    """A cohort's state after one epoch, as ``distill_cohort`` reports it to ``on_epoch``."""
-
-    epoch: int
-    epochs: int
-    members: tuple[str, ...]  # every member as "scheme:s<seed>", in the order of ``runs``
-    failed: tuple[str, ...]  # the members stopped by a NaN or infinite loss
-    images_per_s: float  # training images of the members still training, per second of the epoch
-
-    @property
-    def active(self) -> int:
-        """How many members are still training."""
-        return len(self.members) - len(self.failed)
 
 
 class CohortBar:
@@ -102,24 +81,17 @@ def distill_cohort(
     test_set: ImageTensorDataset,
     runs: Sequence[tuple[Any, int]],
     *,
-    method: str = "kd",
-    epochs: int | None = None,
-    epoch_factor: float = 1,
-    lr: float | None = None,
-    batch_size: int = 64,
+    recipe: Recipe | None = None,
     device: str = "auto",
-    amp: bool = False,
-    channels_last: bool | None = None,
-    compile: bool = False,
     out_dirs: Sequence[str | Path] | None = None,
     cohort_dir: str | Path | None = None,
     checkpoint_every: int = 10,
     resume: bool = False,
-    store: Any = None,
     progress: bool = False,
     position: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[CohortProgress], None] | None = None,
+    **settings: Any,
 ) -> list[TrainResult]:
     """Distil ``teacher`` into one student per ``(scheme, seed)`` of ``runs``, all in one process.
 
@@ -137,18 +109,16 @@ def distill_cohort(
         initial weights from each member's seed, or a network copied for each member).
     runs : sequence of (scheme, seed)
         The members, in the order the results come back.
-    method : {"kd"}
-        The distillation loss (the paper's recipe).
+    recipe, **settings
+        As :func:`dastat.train.distill`; the method must be plain ``kd`` (the paper's recipe).
     out_dirs : sequence of paths, optional
         One run directory per member (as ``distill``'s ``out_dir``).
     cohort_dir : path, optional
         Where the cohort's own checkpoint (``cohort.pt``, every member's state) is written; default a
         ``cohort-<hash>`` folder beside the first member's directory.
-    epochs, epoch_factor, lr, batch_size, device, amp, channels_last, compile, checkpoint_every, resume,
-    store, progress, on_step
-        As :func:`dastat.train.distill` (``progress``: one :class:`CohortBar` for the cohort).
-    position : int, optional
-        The terminal line of that bar (cohorts that train side by side stack their bars).
+    device, checkpoint_every, resume, progress, position, on_step
+        As :func:`dastat.train.distill` (``progress``: one :class:`CohortBar` for the cohort, on terminal
+        line ``position``: cohorts that train side by side stack their bars).
     on_epoch : callable, optional
         Called with a :class:`CohortProgress` after every epoch (a caller's own bar, e.g. a
         :class:`CohortBar` placed among others).
@@ -163,84 +133,180 @@ def distill_cohort(
     Raises
     ------
     InvalidArgumentError
-        Empty ``runs``, a repeated (scheme, seed), ``out_dirs`` of another length, an unknown method,
-        a student architecture that cannot be fused, or the arguments ``distill`` refuses.
+        Empty ``runs``, a repeated (scheme, seed), ``out_dirs`` of another length, a method other than
+        kd, a student architecture that cannot be fused, or the arguments ``distill`` refuses.
     ConfigError
         The cohort directory holds another cohort (without ``resume``) or a different configuration.
     """
-    store = deprecated_store(store, "distill_cohort")
+    recipe = Recipe.of(recipe, **settings)
     train_set, test_set = inputs.check_datasets(train_set, test_set)
-    if not isinstance(teacher, nn.Module):
-        raise InvalidArgumentError(
-            f"teacher must be a torch.nn.Module (dastat.models.load_teacher); got {type(teacher).__name__}"
-        )
-    if method not in METHODS:
-        raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)} in a cohort; got {method!r}. "
+    check_teacher(teacher, train_set)
+    if recipe.method not in METHODS:
+        raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)} in a cohort; got {recipe.method!r}. "
                                    "Train other methods with dastat.train.distill.")
     runs = _check_runs(runs)
-    epochs, epoch_factor = inputs.resolve_epochs(epochs, epoch_factor)
-    batch_size = check_int(batch_size, "batch_size", low=1)
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1)
-    if out_dirs is not None:
-        out_dirs = [Path(d) for d in out_dirs]
-        if len(out_dirs) != len(runs):
-            raise InvalidArgumentError(f"out_dirs must give one directory per run: {len(runs)} runs, "
-                                       f"{len(out_dirs)} directories")
-    inputs.check_classes(teacher, train_set, "teacher")
-    from dastat import distributed as dd
-
+    out_dirs = _check_out_dirs(out_dirs, runs)
     if dd.detect_world().is_distributed:
         raise InvalidArgumentError("cohorts train in one process; under torchrun use dastat.train.distill")
 
     dev = resolve_device(device)
-    channels_last = dev.type == "cuda" if channels_last is None else bool(channels_last)
-    teacher = teacher.to(dev).eval()
-    if channels_last:
-        teacher = teacher.to(memory_format=torch.channels_last)
+    channels_last = recipe.channels_last_on(dev)
+    teacher = place_teacher(teacher, dev, channels_last)
     train_set, test_set = train_set.to(dev), test_set.to(dev)
-    models_ = []
-    for _, seed in runs:
-        model = (inputs.as_classifier(student, train_set, seed=seed, role="student") if isinstance(student, str)
-                 else copy.deepcopy(inputs.as_classifier(student, train_set, seed=seed, role="student")))
-        inputs.check_classes(model, train_set, "student")
-        models_.append(model.to(dev))
-    lr = default_lr(models_[0].arch) if lr is None else check_float(lr, "lr", low=0, low_open=True)
-    seeds = list(dict.fromkeys(seed for _, seed in runs))
+    students = [_student(student, train_set, seed).to(dev) for _, seed in runs]
+    lr = recipe.lr_for(students[0].arch)
     members = []
-    for i, ((scheme, seed), model) in enumerate(zip(runs, models_)):
+    for (scheme, seed), model, out_dir in zip(runs, students, out_dirs):
         aug = scheme_of(scheme, train_set, teacher)
-        config = run_config(teacher, model, train_set, test_set, aug, seed=seed, epochs=epochs,
-                            epoch_factor=epoch_factor, lr=lr, batch_size=batch_size, amp=amp,
-                            channels_last=channels_last, compile=compile, world_size=1)
-        members.append(_Member(aug, seed, seeds.index(seed), config, None if out_dirs is None else out_dirs[i],
-                               streams={"scheme": stream(seed, "scheme", dev)}))
+        config = run_config(teacher, model, train_set, test_set, aug, recipe, seed=seed, lr=lr,
+                            channels_last=channels_last, world_size=1)
+        members.append(Member(seed, config, out_dir, aug))
+    cohort = Cohort(_fuse(students, train_set, channels_last), members, _cohort_dir(cohort_dir, out_dirs),
+                    position=position)
+    for i, m in enumerate(members):
+        m.scorer = scorer_for(m.scheme, teacher, cohort.model.member(i))
+    spec = loop_spec(recipe, lr, dev, train_set.image_size, extra_streams=("scheme",), resume=resume,
+                     checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, on_epoch=on_epoch)
+    run_loop(cohort, train_set, test_set, spec, kd_step(teacher, members, cohort.forward, weights=recipe.weights))
+    out = results(cohort, dd.World(), finish_run)
+    for result, m in zip(out, members):
+        if m.error is None and m.out_dir is not None:
+            save_student(result.model, m.out_dir, result.record)
+    return out
 
-    fused = FusedClassifier(models_)
-    fused.check(train_set.images[: min(4, len(train_set))], models_)
+
+def _student(student: str | nn.Module, train_set: ImageTensorDataset, seed: int) -> nn.Module:
+    model = inputs.as_classifier(student, train_set, seed=seed, role="student")
+    model = model if isinstance(student, str) else copy.deepcopy(model)
+    inputs.check_classes(model, train_set, "student")
+    return model
+
+
+def _fuse(students: list[nn.Module], train_set: ImageTensorDataset, channels_last: bool) -> FusedClassifier:
+    fused = FusedClassifier(students)
+    fused.check(train_set.images[: min(4, len(train_set))], students)
     if channels_last:
         fused = fused.to(memory_format=torch.channels_last)
         fused.channels_last = True
-    for i, m in enumerate(members):
-        m.view = fused.member(i)
-        m.scorer = scorer_for(m.scheme, teacher, m.view)
-    trainer = _Trainer(fused, members, teacher, train_set, test_set, seeds=seeds, epochs=epochs, lr=lr,
-                       batch_size=batch_size, device=dev, amp=bool(amp), compile=bool(compile),
-                       cohort_dir=_cohort_dir(cohort_dir, out_dirs, members), checkpoint_every=checkpoint_every,
-                       progress=progress, position=position, on_step=on_step, on_epoch=on_epoch)
-    trainer.prepare(resume)
-    trainer.run()
-    return trainer.results(store)
+    return fused
+
+
+class Cohort(Trainee):
+    """A cohort in the loop: the members' networks fused into one (member i is slice i of every tensor).
+
+    Its own checkpoint (``cohort.pt`` in ``cohort_dir``) holds every member's state; each member's run
+    directory gets the checkpoint its run alone would write.
+    """
+
+    model: FusedClassifier
+
+    def __init__(self, fused: FusedClassifier, members: list[Member], cohort_dir: Path | None, *,
+                 position: int | None = None):
+        super().__init__(fused, members)
+        self.cohort_dir, self.position = cohort_dir, position
+
+    def forward(self, train_model: nn.Module, batches: list[Tensor], **kwargs: Any) -> Tensor:
+        return train_model(batches)  # [N, B, C]
+
+    def evaluate(self, test_set: ImageTensorDataset, amp: bool) -> list[dict[str, float]]:
+        return evaluate_members(self.model, test_set, self.n, amp=amp)
+
+    def stop(self, i: int, message: str, optimizer: torch.optim.Optimizer) -> None:
+        """Member i stops alone: its slice is zeroed (weights, running statistics, momentum), so that no NaN
+        stays in the fused tensors; the others never read it (grouped layers), and its result is final."""
+        with torch.no_grad():
+            for tensor in [*self.model.net.parameters(), *self.model.net.buffers()]:
+                if tensor.dim():
+                    tensor.unflatten(0, (self.n, -1))[i].zero_()
+            for state in optimizer.state.values():
+                buf = state.get("momentum_buffer")
+                if buf is not None:
+                    buf.unflatten(0, (self.n, -1))[i].zero_()
+
+    def member_model(self, i: int) -> nn.Module:
+        model = self.model.blank(i)
+        if self.members[i].error is None:
+            model.load_state_dict(self.model.member_state(i))
+        return model
+
+    def member_state(self, i: int) -> dict[str, Tensor]:
+        return self.model.member_state(i)
+
+    def member_optimizer_state(self, i: int, state: dict[str, Any]) -> dict[str, Any]:
+        """Member i's slice of the optimiser's state (what its own run's optimiser holds)."""
+        return {"param_groups": state["param_groups"], "state": {
+            k: {name: v.unflatten(0, (self.n, -1))[i].clone() if torch.is_tensor(v) and v.dim() else v
+                for name, v in param.items()}
+            for k, param in state["state"].items()}}
+
+    def _path(self) -> Path | None:
+        return None if self.cohort_dir is None else self.cohort_dir / COHORT_CHECKPOINT
+
+    def load(self, state: LoopState, spec: LoopSpec) -> None:
+        path = self._path()
+        if path is None or not path.exists():
+            return
+        if not spec.resume:
+            raise ConfigError(f"{self.cohort_dir} already holds a cohort ({COHORT_CHECKPOINT}); pass --resume "
+                              "(resume=True) to continue it, or choose other directories.")
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("format") != COHORT_FORMAT:
+            raise ConfigError(f"{path} is not a dastat cohort checkpoint (expected format {COHORT_FORMAT!r}).")
+        if len(saved["configs"]) != self.n:
+            raise ConfigError(f"cannot resume in {self.cohort_dir}: it holds a cohort of {len(saved['configs'])} "
+                              f"members, not {self.n}. Use the same runs, or another cohort directory.")
+        for old, m in zip(saved["configs"], self.members):
+            ckpt.check_same_config(old, m.config, self.cohort_dir)
+        self.model.net.load_state_dict(saved["model"])
+        state.optimizer.load_state_dict(saved["optimizer"])
+        state.scheduler.load_state_dict(saved["scheduler"])
+        for gens, states in zip(state.groups, saved["group_streams"]):
+            ckpt.restore_generators(gens, states)
+        for m, states, curve, error in zip(self.members, saved["member_streams"], saved["records"], saved["errors"]):
+            ckpt.restore_generators(m.streams, states)
+            m.curve, m.error = list(curve), error
+        ckpt.restore_rng(saved["torch_rng"], saved.get("cuda_rng"), spec.device)
+        state.epoch, state.elapsed = int(saved["epoch"]), float(saved["elapsed_s"])
+
+    def save(self, state: LoopState, spec: LoopSpec) -> None:
+        path = self._path()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch_rng, cuda_rng = ckpt.rng_states(spec.device)
+        ckpt.save_atomic({
+            "format": COHORT_FORMAT,
+            "configs": [m.config for m in self.members],
+            "epoch": state.epoch,
+            "model": self.model.net.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict(),
+            "group_streams": [ckpt.generator_states(g) for g in state.groups],
+            "member_streams": [ckpt.generator_states(m.streams) for m in self.members],
+            "records": [m.curve for m in self.members],
+            "errors": [m.error for m in self.members],
+            "torch_rng": torch_rng,
+            "cuda_rng": cuda_rng,
+            "elapsed_s": state.elapsed,
+            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }, path)
+
+    def progress_bar(self, epochs: int, initial: int) -> CohortBar:
+        return CohortBar([m.name for m in self.members], epochs, initial=initial, position=self.position)
 
 
 def fit_cohort_size(teacher: nn.Module, student: str | nn.Module, train_set: ImageTensorDataset, wanted: int, *,
                     device: str = "auto", batch_size: int = 64, amp: bool = False, fraction: float = 0.8) -> int:
     """How many members of a cohort fit the device's free memory, measured; all ``wanted`` on the CPU.
 
-    On CUDA, one training step (teacher forward, the fused student's forward and backward, SGD step) is
-    run for cohorts of one and two members; the difference of their peak memory is one member's cost,
-    and ``fraction`` of the free memory, less what one member and the data need, is shared out at that
-    cost.
+    On CUDA, one training step (the cohort's KD step: teacher forward, the fused student's forward and
+    backward, SGD step) is run for cohorts of one and two members; the difference of their peak memory
+    is one member's cost, and ``fraction`` of the free memory, less what one member and the data need, is
+    shared out at that cost.
     """
+    from dastat import augment
+
     wanted = check_int(wanted, "wanted", low=1)
     dev = resolve_device(device)
     if dev.type != "cuda" or wanted == 1:
@@ -255,22 +321,18 @@ def fit_cohort_size(teacher: nn.Module, student: str | nn.Module, train_set: Ima
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
         base = torch.cuda.memory_allocated(dev)
-        models_ = [inputs.as_classifier(student, train_set, seed=i, role="student").to(dev) for i in range(k)]
-        fused = FusedClassifier(models_)
-        fused.channels_last = True
-        fused = fused.to(memory_format=torch.channels_last)
-        optimizer = make_optimizer(fused.parameters(), 0.01)
+        members = [Member(0, {}, scheme=augment.get("identity"), streams={"scheme": g}) for _ in range(k)]
+        cohort = Cohort(_fuse([inputs.as_classifier(student, train_set, seed=i, role="student").to(dev)
+                               for i in range(k)], train_set, channels_last=True), members, None)
+        optimizer = make_optimizer(cohort.parameters(), 0.01)
+        step = kd_step(teacher, members, cohort.forward)(cohort.model, [])
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            with torch.inference_mode():
-                logits_t = teacher(torch.cat([x] * (k + 1))).clone()
-            logits_s = fused([x] * k), fused([x] * k)
-            loss = sum(kd_loss(logits_s[0][i], logits_t[:batch_size], labels, logits_s[1][i], logits_t[:batch_size])
-                       for i in range(k))
-        loss.backward()
+            losses = step([x], [labels], [torch.arange(batch_size, device=dev)])
+        losses.sum().backward()
         optimizer.step()
         torch.cuda.synchronize(dev)
         peaks.append(torch.cuda.max_memory_allocated(dev) - base)
-        del models_, fused, optimizer, logits_t, logits_s, loss
+        del members, cohort, optimizer, step, losses
     per_member = max(1, peaks[1] - peaks[0])
     data_bytes = 0 if train_set.device == dev else train_set.images.numel() + 8 * len(train_set)
     torch.cuda.empty_cache()
@@ -294,265 +356,20 @@ def _check_runs(runs: Any) -> list[tuple[Any, int]]:
     return runs
 
 
-def _cohort_dir(cohort_dir: str | Path | None, out_dirs: list[Path] | None, members: list[_Member]) -> Path | None:
+def _check_out_dirs(out_dirs: Sequence[str | Path] | None, runs: list) -> list[Path | None]:
+    if out_dirs is None:
+        return [None] * len(runs)
+    out_dirs = [Path(d) for d in out_dirs]
+    if len(out_dirs) != len(runs):
+        raise InvalidArgumentError(f"out_dirs must give one directory per run: {len(runs)} runs, "
+                                   f"{len(out_dirs)} directories")
+    return out_dirs
+
+
+def _cohort_dir(cohort_dir: str | Path | None, out_dirs: list[Path | None]) -> Path | None:
     if cohort_dir is not None:
         return Path(cohort_dir)
-    if out_dirs is None:
+    if out_dirs[0] is None:
         return None
     key = json.dumps([str(d.resolve()) for d in out_dirs])
     return out_dirs[0].parent / f"cohort-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-class _Trainer:
-    """The epoch loop of a cohort (the cohort counterpart of ``dastat.train.loop.run_loop``)."""
-
-    def __init__(self, fused: FusedClassifier, members: list[_Member], teacher: nn.Module,
-                 train_set: ImageTensorDataset, test_set: ImageTensorDataset, *, seeds: list[int], epochs: int,
-                 lr: float, batch_size: int, device: torch.device, amp: bool, compile: bool,
-                 cohort_dir: Path | None, checkpoint_every: int, progress: bool, position: int | None,
-                 on_step: Callable[[int, int], None] | None, on_epoch: Callable[[CohortProgress], None] | None):
-        self.fused, self.members, self.teacher = fused, members, teacher
-        self.train_set, self.test_set, self.seeds = train_set, test_set, seeds
-        self.epochs, self.batch_size, self.device, self.amp = epochs, batch_size, device, amp
-        self.cohort_dir, self.checkpoint_every = cohort_dir, checkpoint_every
-        self.progress, self.position, self.on_step, self.on_epoch = progress, position, on_step, on_epoch
-        self.optimizer = make_optimizer(fused.parameters(), lr)
-        self.scheduler = make_scheduler(self.optimizer, milestones_for(epochs))
-        self.train_model = torch.compile(fused) if compile else fused
-        self.augment = inputs.standard_augment(train_set.image_size)
-        # One order and base stream per seed: the ones distill would create for that seed.
-        self.group_streams = [{"order": stream(s, "order", device), "base": stream(s, "base", device)} for s in seeds]
-        self.start_epoch, self.elapsed = 0, 0.0
-        self.images_per_s = 0.0
-
-    # -- state ------------------------------------------------------------------------------------------
-    def _path(self) -> Path | None:
-        return None if self.cohort_dir is None else self.cohort_dir / COHORT_CHECKPOINT
-
-    def prepare(self, resume: bool) -> None:
-        path = self._path()
-        if path is None:
-            return
-        self.cohort_dir.mkdir(parents=True, exist_ok=True)
-        for m in self.members:
-            if m.out_dir is not None:
-                m.out_dir.mkdir(parents=True, exist_ok=True)
-                if (m.out_dir / ckpt.CHECKPOINT_NAME).exists() and not resume:
-                    raise ConfigError(f"{m.out_dir} already holds a training run ({ckpt.CHECKPOINT_NAME}); pass "
-                                      "--resume (resume=True) to continue it, or choose another --out directory.")
-        if not path.exists():
-            return
-        if not resume:
-            raise ConfigError(f"{self.cohort_dir} already holds a cohort ({COHORT_CHECKPOINT}); pass --resume "
-                              "(resume=True) to continue it, or choose other directories.")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("format") != COHORT_FORMAT:
-            raise ConfigError(f"{path} is not a dastat cohort checkpoint (expected format {COHORT_FORMAT!r}).")
-        saved = state["configs"]
-        if len(saved) != len(self.members):
-            raise ConfigError(f"cannot resume in {self.cohort_dir}: it holds a cohort of {len(saved)} members, "
-                              f"not {len(self.members)}. Use the same runs, or another cohort directory.")
-        for old, m in zip(saved, self.members):
-            ckpt.check_same_config(old, m.config, self.cohort_dir)
-        self.fused.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        for gens, states in zip(self.group_streams, state["group_streams"]):
-            ckpt.restore_generators(gens, states)
-        for m, states, curve, error in zip(self.members, state["member_streams"], state["records"], state["errors"]):
-            ckpt.restore_generators(m.streams, states)
-            m.curve, m.error = list(curve), error
-            if m.out_dir is not None:
-                write_records(m.out_dir, m.curve)
-        torch.set_rng_state(state["torch_rng"])
-        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        self.start_epoch, self.elapsed = int(state["epoch"]), float(state["elapsed_s"])
-
-    def _save(self, epoch: int) -> None:
-        path = self._path()
-        if path is None:
-            return
-        state = {
-            "format": COHORT_FORMAT,
-            "configs": [m.config for m in self.members],
-            "epoch": epoch,
-            "model": self.fused.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "group_streams": [ckpt.generator_states(g) for g in self.group_streams],
-            "member_streams": [ckpt.generator_states(m.streams) for m in self.members],
-            "records": [m.curve for m in self.members],
-            "errors": [m.error for m in self.members],
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-            "elapsed_s": self.elapsed,
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        ckpt.save_atomic(state, path)
-        for i, m in enumerate(self.members):
-            if m.out_dir is not None and m.error is None:
-                ckpt.save_atomic(self._member_checkpoint(i, epoch), m.out_dir / ckpt.CHECKPOINT_NAME)
-
-    def _member_checkpoint(self, i: int, epoch: int) -> dict[str, Any]:
-        """Member i's state in the single-run checkpoint format (what its own ``distill`` run would save)."""
-        m, n = self.members[i], self.fused.n
-        opt = self.optimizer.state_dict()
-        member_opt = {"param_groups": opt["param_groups"], "state": {
-            k: {name: v.unflatten(0, (n, -1))[i].clone() if torch.is_tensor(v) and v.dim() else v
-                for name, v in state.items()}
-            for k, state in opt["state"].items()}}
-        gens = {**self.group_streams[m.group], **m.streams}
-        return {
-            "format": ckpt.FORMAT, "config": m.config, "epoch": epoch, "model": self.fused.member_state(i),
-            "optimizer": member_opt, "scheduler": self.scheduler.state_dict(),
-            "generators": [ckpt.generator_states(gens)], "torch_rng": [torch.get_rng_state()],
-            "cuda_rng": ([torch.cuda.get_rng_state(self.device)] if self.device.type == "cuda" else None),
-            "records": m.curve, "best": best_of(m.curve) if m.curve else {}, "elapsed_s": self.elapsed,
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-
-    # -- training ---------------------------------------------------------------------------------------
-    def _autocast(self):
-        import contextlib
-
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
-
-    def _step(self, index: list[Tensor]) -> Tensor:
-        """One optimiser step of every member; returns the members' losses ``[N]``."""
-        xs = [self.augment(self.train_set.images[idx], generator=g["base"])
-              for idx, g in zip(index, self.group_streams)]
-        labels = [self.train_set.labels[idx] for idx in index]
-        with self._autocast():
-            x_primes = []
-            for m in self.members:
-                x = xs[m.group]
-                if len(x) >= getattr(m.scheme, "min_batch", 1):
-                    with torch.no_grad():
-                        x_primes.append(m.scheme(x, generator=m.streams["scheme"], scorer=m.scorer))
-                else:
-                    x_primes.append(x)  # a lone last image cannot be mixed with a partner
-            sizes = {len(xp) for xp in x_primes}
-            if len(sizes) > 1:
-                raise InvalidArgumentError(f"the members' schemes made x' batches of sizes {sorted(sizes)} from one "
-                                           "batch; train schemes that keep a fixed count alone (cohort size 1)")
-            with torch.inference_mode():
-                logits_t = self.teacher(torch.cat([*xs, *x_primes]))  # [G*B + N*B', C]
-            # Inference tensors cannot be saved for backward: clone outside inference mode.
-            logits_t = logits_t.clone()
-            b, bp, g = len(xs[0]), len(x_primes[0]), len(xs)
-            logits_s_x = self.train_model([xs[m.group] for m in self.members])  # [N, B, C]
-            logits_s_xp = self.train_model(x_primes)  # [N, B', C]
-            losses = []
-            for i, m in enumerate(self.members):
-                t_x = logits_t[m.group * b:(m.group + 1) * b]
-                t_xp = logits_t[g * b + i * bp:g * b + (i + 1) * bp]
-                losses.append(kd_loss(logits_s_x[i], t_x, labels[m.group], logits_s_xp[i], t_xp))
-            losses = torch.stack(losses)  # [N]
-        active = torch.tensor([m.error is None for m in self.members], device=losses.device)
-        total = torch.where(active, losses, torch.zeros_like(losses)).sum()
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        self.optimizer.step()
-        return losses.detach()
-
-    def _check_finite(self, losses: Tensor, epoch: int, steps: int) -> None:
-        """Stop every member whose loss is not finite: report it and silence its slice of the network."""
-        finite = torch.isfinite(losses).all(dim=1).tolist()  # one host sync
-        for i, (m, ok) in enumerate(zip(self.members, finite)):
-            if ok or m.error is not None:
-                continue
-            first = int((~torch.isfinite(losses[i])).nonzero()[0, 0]) + 1
-            kept = (f"the last good checkpoint {m.out_dir / ckpt.CHECKPOINT_NAME} was kept"
-                    if m.out_dir is not None and (m.out_dir / ckpt.CHECKPOINT_NAME).exists()
-                    else "no checkpoint had been written yet")
-            m.error = (f"the training loss became {losses[i, first - 1].item()} at epoch {epoch}, step {first} of "
-                       f"{steps}; training stopped and {kept}. Lower the learning rate, or check the teacher and the "
-                       "input data for NaN/inf.")
-            self._silence(i)
-
-    def _silence(self, i: int) -> None:
-        # A stopped member's slice is zeroed (weights, running statistics, momentum) so that no NaN stays in
-        # the fused tensors; the others never read it (grouped layers), and its own result is already final.
-        with torch.no_grad():
-            for tensor in [*self.fused.net.parameters(), *self.fused.net.buffers()]:
-                if tensor.dim():
-                    tensor.unflatten(0, (self.fused.n, -1))[i].zero_()
-            for state in self.optimizer.state.values():
-                buf = state.get("momentum_buffer")
-                if buf is not None:
-                    buf.unflatten(0, (self.fused.n, -1))[i].zero_()
-
-    def run(self) -> None:
-        n_train, members = len(self.train_set), self.members
-        names = tuple(f"{getattr(m.scheme, 'name', m.scheme)}:s{m.seed}" for m in members)
-        bar = CohortBar(names, self.epochs, initial=self.start_epoch, position=self.position) if self.progress else None
-        for epoch in range(self.start_epoch + 1, self.epochs + 1):
-            if all(m.error is not None for m in members):
-                break
-            t0 = time.perf_counter()
-            self.fused.train()
-            orders = [torch.randperm(n_train, generator=g["order"], device=g["order"].device).to(self.train_set.device)
-                      for g in self.group_streams]
-            batches = list(zip(*[o.split(self.batch_size) for o in orders]))
-            losses = torch.zeros(len(members), len(batches), device=self.device)  # [N, steps]
-            lr_epoch = self.optimizer.param_groups[0]["lr"]
-            for step, index in enumerate(batches, start=1):
-                losses[:, step - 1] = self._step(list(index))
-                if self.on_step is not None:
-                    self.on_step(epoch, step)
-                if step % _CHECK_EVERY == 0 or step == len(batches):
-                    self._check_finite(losses[:, :step], epoch, len(batches))
-            self.scheduler.step()
-            train_wall = time.perf_counter() - t0
-            metrics = evaluate_members(self.fused, self.test_set, self.fused.n, amp=self.amp)
-            for i, m in enumerate(members):
-                if m.error is None:
-                    m.curve.append({"epoch": epoch, **metrics[i], "train_loss": losses[i].mean().item(),
-                                    "lr": lr_epoch})
-            wall = time.perf_counter() - t0
-            self.elapsed += wall
-            active = [m for m in members if m.error is None]
-            for m in active:
-                m.curve[-1]["wall_s"] = wall / len(members)
-                if m.out_dir is not None:
-                    write_records(m.out_dir, m.curve)
-            self.images_per_s = len(active) * n_train / train_wall
-            report = CohortProgress(epoch, self.epochs, names, tuple(n for n, m in zip(names, members) if m.error),
-                                    self.images_per_s)
-            for callback in (bar, self.on_epoch):
-                if callback is not None:
-                    callback(report)
-            if epoch % self.checkpoint_every == 0 or epoch == self.epochs:
-                self._save(epoch)
-        if bar is not None:
-            bar.close()
-        self.fused.eval()
-
-    def results(self, store: Any) -> list[TrainResult]:
-        out = []
-        for i, m in enumerate(self.members):
-            model = self.fused.blank(i)
-            if m.error is not None:
-                kept = None if m.out_dir is None else m.out_dir / ckpt.CHECKPOINT_NAME
-                if kept is not None and kept.exists():
-                    model.load_state_dict(ckpt.load(kept)["model"])
-                record = {**{k: m.config[k] for k in ("teacher", "student", "dataset", "scheme", "seed", "epochs")},
-                          "status": "failed", "error": m.error, "config": m.config}
-                out.append(TrainResult(record=record, curve=m.curve, model=model.eval(), out_dir=m.out_dir,
-                                       extra={"error": m.error}))
-                continue
-            model.load_state_dict(self.fused.member_state(i))
-            model.eval()
-            summary = {"curve": m.curve, "last": m.curve[-1], "best": best_of(m.curve),
-                       "elapsed_s": sum(row["wall_s"] for row in m.curve)}
-            final = final_record(m.config, m.out_dir, summary, randomness=getattr(m.scheme, "randomness", None))
-            if m.out_dir is not None:
-                write_records(m.out_dir, m.curve, final)
-                save_student(model, m.out_dir, final)
-            result = TrainResult(record=final, curve=m.curve, model=model, out_dir=m.out_dir,
-                                 run_id=final["run_id"])
-            if store is not None:
-                store.add_student_run(result.record, result.curve)
-            out.append(result)
-        return out

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from dastat import distributed as dd
 from dastat.checks import check_float, check_int
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.train import inputs
-from dastat.train.loop import LoopSpec, run_loop
+from dastat.train.loop import LoopSpec, Member, StepFn, Trainee, results, run_loop, summary
 from dastat.train.result import TrainResult, final_metrics
 from dastat.train.schedule import milestones_for
 
@@ -85,43 +85,26 @@ def fit(
     classifier = classifier.to(dev)
     train_set, test_set = train_set.to(dev), test_set.to(dev)
     milestones = list(milestones) if milestones is not None else milestones_for(epochs)
-    config: dict[str, Any] = {
-        "kind": "fit",
-        "model": classifier.arch,
-        "dataset": train_set.name,
-        "n_train": len(train_set),
-        "n_test": len(test_set),
-        "image_size": train_set.image_size,
-        "num_classes": train_set.num_classes,
-        "seed": seed,
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "milestones": milestones,
-        "amp": amp,
-        "world_size": world.size,
-        **inputs.versions(),
-    }
+    config = {"kind": "fit", "model": classifier.arch, "dataset": train_set.name, "n_train": len(train_set),
+              "n_test": len(test_set), "image_size": train_set.image_size, "num_classes": train_set.num_classes,
+              "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size, "milestones": milestones, "amp": amp,
+              "world_size": world.size, **inputs.versions()}
     spec = LoopSpec(
-        epochs=epochs, lr=lr, milestones=milestones, batch_size=batch_size, seed=seed, device=dev,
-        config=config, augment=augment or inputs.standard_augment(train_set.image_size), amp=amp,
-        out_dir=inputs.resolve_out_dir(out_dir), checkpoint_every=checkpoint_every, resume=resume,
-        progress=progress, on_step=on_step, world=world,
+        epochs=epochs, lr=lr, milestones=milestones, batch_size=batch_size, device=dev,
+        augment=augment or inputs.standard_augment(train_set.image_size), amp=amp,
+        checkpoint_every=checkpoint_every, resume=resume, progress=progress, on_step=on_step, world=world,
     )
+    trainee = Trainee(classifier, [Member(seed, config, inputs.resolve_out_dir(out_dir))])
 
-    def make_step(train_model: nn.Module, gens):
-        def step(x, labels):
-            return F.cross_entropy(train_model(x).float(), labels)
+    def make_step(train_model: nn.Module, groups) -> StepFn:
+        def step(xs: list[Tensor], labels: list[Tensor], index: list[Tensor]) -> Tensor:
+            return F.cross_entropy(train_model(xs[0]).float(), labels[0])[None]  # [1]: one member
 
         return step
 
-    def finish(summary: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "model": classifier.arch,
-            "dataset": train_set.name,
-            "seed": seed,
-            "epochs": epochs,
-            **final_metrics(summary, config),
-        }
+    def finish(m: Member) -> dict[str, Any]:
+        return {"model": classifier.arch, "dataset": train_set.name, "seed": seed, "epochs": epochs,
+                **final_metrics(summary(m), config)}
 
-    return run_loop(classifier, train_set, test_set, spec, make_step, finish)
+    run_loop(trainee, train_set, test_set, spec, make_step)
+    return results(trainee, world, finish)[0]

@@ -1,9 +1,16 @@
-"""The epoch loop shared by ``fit`` and ``distill``: data on the device, checkpoints, resume, DDP.
+"""The one epoch loop of ``fit``, ``distill`` and ``distill_cohort``: data on the device, checkpoints, resume, DDP.
 
-A run's state is the model, the optimiser, the scheduler and every random generator (the data order,
-the standard crop+flip, the scheme's draws, torch's global CPU RNG). All of it is saved at the end of
-an epoch, so a run killed at any moment and resumed from its last checkpoint repeats exactly the
-computation the uninterrupted run did: same weights and metrics, bit for bit, on CPU.
+The loop trains *members* (runs) that share one network and one optimiser: a single run is a cohort of one
+member on a plain network (:class:`Trainee`), a cohort is many on a fused network
+(:class:`dastat.train.cohort.Cohort`). Members of one seed form a group: they share the data order and the
+standard crop+flip x. Per epoch, every step computes each member's loss ``[N]``, the members still training
+take one optimiser step together, the loss is checked for NaN/inf, the test set is scored and every
+member's records are written.
+
+A run's state is the model, the optimiser, the scheduler and every random generator (the data order, the
+standard crop+flip, the scheme's draws, torch's global CPU RNG). All of it is saved at the end of an epoch,
+so a run killed at any moment and resumed from its last checkpoint repeats exactly the computation the
+uninterrupted run did: same weights and metrics, bit for bit, on CPU.
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,242 +28,396 @@ from torch import Tensor, nn
 from dastat import distributed as dd
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import ConfigError, NumericalError
+from dastat.rng import stream
 from dastat.train import checkpoint as ckpt
-from dastat.train.evaluate import evaluate
+from dastat.train.evaluate import evaluate_members
 from dastat.train.result import TrainResult, best_of, write_records
 from dastat.train.schedule import make_optimizer, make_scheduler
 
-# A step computes the loss of one batch: (augmented x uint8 [B,3,H,W], labels [B]) -> scalar; with
-# ``LoopSpec.with_index`` it also takes the batch's dataset indices [B] (CRD's memory rows).
-StepFn = Callable[..., Tensor]
+# A step maps one batch per seed group (augmented x uint8 [B,3,H,W], labels [B], dataset indices [B]) to
+# every member's loss [N]; it is built by ``make_step(train_model, group_streams)``.
+StepFn = Callable[[list[Tensor], list[Tensor], list[Tensor]], Tensor]
+MakeStep = Callable[[nn.Module, list[dict[str, torch.Generator]]], StepFn]
 # Steps between finiteness checks: each check is one host sync, which costs on a GPU.
 _CHECK_EVERY = 50
 
 
 @dataclass
+class Member:
+    """One run of the loop: its seed, configuration, run directory, own generators, records and fate."""
+
+    seed: int
+    config: dict[str, Any]
+    out_dir: Path | None = None
+    scheme: Any = None  # the DA making x' (distillation), with what its picking scores with
+    scorer: Any = None
+    group: int = 0  # index of its seed among the trainee's seeds (set by Trainee)
+    streams: dict[str, torch.Generator] = field(default_factory=dict)  # "scheme", "method": its own draws
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # why it stopped (a NaN or infinite loss); None while it trains
+
+    @property
+    def name(self) -> str:
+        return f"{getattr(self.scheme, 'name', self.scheme)}:s{self.seed}"
+
+
+@dataclass
 class LoopSpec:
-    """Everything the loop needs besides the model and data."""
+    """Everything the loop needs besides the trainee and the data."""
 
     epochs: int
     lr: float
     milestones: list[int]
     batch_size: int
-    seed: int
     device: torch.device
-    config: dict[str, Any]
     augment: Callable  # the standard crop+flip: augment(x_uint8, generator=g) -> x
-    extra_streams: tuple[str, ...] = ()  # further generators the step draws from ("scheme")
+    extra_streams: tuple[str, ...] = ()  # each member's own generators beside its group's ("scheme", "method")
     amp: bool = False
-    channels_last: bool = False
     compile: bool = False
-    out_dir: Path | None = None
     checkpoint_every: int = 10
     resume: bool = False
     progress: bool = False
     on_step: Callable[[int, int], None] | None = None  # (epoch, step), both from 1; for tests and hooks
+    on_epoch: Callable[[CohortProgress], None] | None = None  # called after every epoch
     world: dd.World = field(default_factory=dd.World)
-    # A distillation method's own modules (embeddings, regressors, memory): optimised with the model,
-    # saved in the checkpoint and restored on resume, gradients averaged over DDP ranks.
-    method: nn.Module | None = None
-    with_index: bool = False  # the step takes the batch's dataset indices
 
 
-def _generators(spec: LoopSpec) -> dict[str, torch.Generator]:
-    from dastat.rng import stream
+@dataclass(frozen=True)
+class CohortProgress:
+    """A cohort's state after one epoch, as ``distill_cohort`` reports it to ``on_epoch``."""
 
-    # Every rank draws its own crops and scheme parameters but the same order (cut into shards).
-    suffix = f"@rank{spec.world.rank}" if spec.world.is_distributed else ""
-    gens = {"order": stream(spec.seed, "order", spec.device), "base": stream(spec.seed, "base" + suffix, spec.device)}
-    for name in spec.extra_streams:
-        gens[name] = stream(spec.seed, name + suffix, spec.device)
-    return gens
+    epoch: int
+    epochs: int
+    members: tuple[str, ...]  # every member as "scheme:s<seed>", in the order of ``runs``
+    failed: tuple[str, ...]  # the members stopped by a NaN or infinite loss
+    images_per_s: float  # training images of the members still training, per second of the epoch
+
+    @property
+    def active(self) -> int:
+        """How many members are still training."""
+        return len(self.members) - len(self.failed)
 
 
-def _autocast(spec: LoopSpec):
-    if not spec.amp:
-        return contextlib.nullcontext()
-    return torch.autocast(spec.device.type, dtype=torch.bfloat16)
+@dataclass
+class LoopState:
+    """What the loop carries between epochs (and a checkpoint holds)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    groups: list[dict[str, torch.Generator]]  # per seed group: "order" and "base"
+    epoch: int = 0
+    elapsed: float = 0.0
 
 
-def run_loop(model: nn.Module, train_set: ImageTensorDataset, test_set: ImageTensorDataset, spec: LoopSpec,
-             make_step: Callable[[nn.Module, dict[str, torch.Generator]], StepFn],
-             finish: Callable[[dict[str, Any]], dict[str, Any]]) -> TrainResult:
-    """Train ``model`` for ``spec.epochs`` epochs.
+class Trainee:
+    """What the loop trains: one network and its one member (a run), or, in a subclass, a fused cohort.
+
+    ``method`` is a distillation method's own modules (embeddings, regressors, memory): optimised with
+    the model, saved in the checkpoint and restored on resume, gradients averaged over DDP ranks.
+    """
+
+    def __init__(self, model: nn.Module, members: list[Member], method: nn.Module | None = None):
+        self.model, self.members, self.method = model, members, method
+        self.seeds = list(dict.fromkeys(m.seed for m in members))
+        for m in members:
+            m.group = self.seeds.index(m.seed)
+
+    @property
+    def n(self) -> int:
+        return len(self.members)
+
+    def parameters(self) -> list[nn.Parameter]:
+        params = list(self.model.parameters())
+        if self.method is not None:
+            params += [p for p in self.method.parameters() if p.requires_grad]
+        return params
+
+    def train(self) -> None:
+        self.model.train()
+        if self.method is not None:
+            self.method.train()
+
+    def forward(self, train_model: nn.Module, batches: list[Tensor], **kwargs: Any) -> Any:
+        """Logits ``[N, B, C]`` of member i on ``batches[i]`` (with ``is_feat=True``: the features too)."""
+        out = train_model(batches[0], **kwargs)
+        return (out[0], out[1][None]) if kwargs.get("is_feat") else out[None]
+
+    def evaluate(self, test_set: ImageTensorDataset, amp: bool) -> list[dict[str, float]]:
+        return evaluate_members(self.model, test_set, None, amp=amp)
+
+    def stop(self, i: int, message: str, optimizer: torch.optim.Optimizer) -> None:
+        """A member's loss became NaN or infinite: a run stops with the error."""
+        raise NumericalError(message)
+
+    def member_model(self, i: int) -> nn.Module:
+        return self.model
+
+    def member_state(self, i: int) -> dict[str, Tensor]:
+        return self.model.state_dict()
+
+    def member_optimizer_state(self, i: int, state: dict[str, Any]) -> dict[str, Any]:
+        return state
+
+    def load(self, state: LoopState, spec: LoopSpec) -> None:
+        """Resume from the run directory's checkpoint (none there: a fresh start)."""
+        m, world = self.members[0], spec.world
+        path = None if m.out_dir is None else m.out_dir / ckpt.CHECKPOINT_NAME
+        if not spec.resume or path is None or not path.exists():
+            return
+        saved = ckpt.load(path, device="cpu")
+        ckpt.check_same_config(saved["config"], m.config, m.out_dir)
+        self.model.load_state_dict(saved["model"])
+        if self.method is not None:
+            self.method.load_state_dict(saved["method"])
+        state.optimizer.load_state_dict(saved["optimizer"])
+        state.scheduler.load_state_dict(saved["scheduler"])
+        ckpt.restore_generators({**state.groups[0], **m.streams}, saved["generators"][world.rank])
+        # Restoring (not seeding) the global CPU RNG: anything in the model that draws from it
+        # (dropout) then continues exactly where the checkpoint left it.
+        cuda_rng = saved.get("cuda_rng")
+        ckpt.restore_rng(saved["torch_rng"][world.rank], cuda_rng[world.rank] if cuda_rng else None, spec.device)
+        state.epoch, state.elapsed, m.curve = int(saved["epoch"]), float(saved["elapsed_s"]), list(saved["records"])
+
+    def save(self, state: LoopState, spec: LoopSpec) -> None:
+        """What the trainee keeps beside its members' checkpoints (a cohort: its own file)."""
+
+    def progress_bar(self, epochs: int, initial: int) -> Any:
+        return _RunBar(self.members[0], epochs, initial)
+
+
+class _RunBar:
+    """A single run's bar over epochs: loss, test accuracy, ETA."""
+
+    def __init__(self, member: Member, epochs: int, initial: int):
+        from tqdm.auto import tqdm
+
+        self.member = member
+        self.bar = tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True)
+
+    def __call__(self, report: Any) -> None:
+        row = self.member.curve[-1]
+        self.bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc1=f"{row['test_acc1']:.2f}")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_loop(trainee: Trainee, train_set: ImageTensorDataset, test_set: ImageTensorDataset, spec: LoopSpec,
+             make_step: MakeStep) -> None:
+    """Train ``trainee`` for ``spec.epochs`` epochs; each member's records end in ``member.curve``.
 
     Parameters
     ----------
-    model : nn.Module
-        Takes uint8 images, returns logits; already on ``spec.device``.
+    trainee : Trainee
+        The network (already on ``spec.device``; uint8 images in, logits out) and its members.
     train_set, test_set : ImageTensorDataset
         Already on ``spec.device``.
     spec : LoopSpec
     make_step : callable
-        ``make_step(train_model, generators) -> step``; ``train_model`` is the model to call for
+        ``make_step(train_model, group_streams) -> step``; ``train_model`` is the network to call for
         gradients (the DDP or compiled wrapper when there is one).
-    finish : callable
-        Builds the final record from ``{"curve", "last", "best", "elapsed_s"}``.
     """
-    world, device = spec.world, spec.device
-    out_dir = None if spec.out_dir is None else Path(spec.out_dir)
-    ckpt_path = None if out_dir is None else out_dir / ckpt.CHECKPOINT_NAME
-    if out_dir is not None and world.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if ckpt_path.exists() and not spec.resume:
-            raise ConfigError(
-                f"{out_dir} already holds a training run ({ckpt_path.name}); pass --resume (resume=True) "
-                "to continue it, or choose another --out directory."
-            )
-
-    if spec.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    params = list(model.parameters())
-    if spec.method is not None:
-        params += [p for p in spec.method.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, spec.lr)
-    scheduler = make_scheduler(optimizer, spec.milestones)
-    gens = _generators(spec)
-
-    curve: list[dict[str, Any]] = []
-    start_epoch, elapsed = 0, 0.0
-    if spec.resume and ckpt_path is not None and ckpt_path.exists():
-        state = ckpt.load(ckpt_path, device="cpu")
-        ckpt.check_same_config(state["config"], spec.config, out_dir)
-        model.load_state_dict(state["model"])
-        if spec.method is not None:
-            spec.method.load_state_dict(state["method"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        ckpt.restore_generators(gens, state["generators"][world.rank])
-        # Restoring (not seeding) the global CPU RNG: anything in the model that draws from it
-        # (dropout) then continues exactly where the checkpoint left it.
-        torch.set_rng_state(state["torch_rng"][world.rank])
-        if device.type == "cuda" and state.get("cuda_rng"):
-            torch.cuda.set_rng_state(state["cuda_rng"][world.rank], device)
-        start_epoch, elapsed, curve = int(state["epoch"]), float(state["elapsed_s"]), list(state["records"])
-        if world.is_main:
-            write_records(out_dir, curve)  # drop epochs the killed run logged after its checkpoint
-
-    train_model: nn.Module = model
-    if world.is_distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if spec.compile:
-        train_model = torch.compile(train_model)
-    step_fn = make_step(train_model, gens)
-
-    bar = None
-    if spec.progress and world.is_main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=spec.epochs, initial=start_epoch, unit="epoch", dynamic_ncols=True)
-
-    n_train = len(train_set)
-    for epoch in range(start_epoch + 1, spec.epochs + 1):
+    world = spec.world
+    state = _start(trainee, spec)
+    step_fn = make_step(_wrap(trainee.model, spec), state.groups)
+    bar = trainee.progress_bar(spec.epochs, state.epoch) if spec.progress and world.is_main else None
+    names = tuple(m.name for m in trainee.members)
+    for epoch in range(state.epoch + 1, spec.epochs + 1):
+        if all(m.error is not None for m in trainee.members):
+            break
         t0 = time.perf_counter()
-        model.train()
-        if spec.method is not None:
-            spec.method.train()
-        order = torch.randperm(n_train, generator=gens["order"], device=gens["order"].device).to(train_set.device)
-        order = dd.shard(order, world)
-        batches = order.split(spec.batch_size)
-        losses = torch.zeros(len(batches), device=device)  # [steps], kept on the device until checked
-        lr_epoch = optimizer.param_groups[0]["lr"]
-        for step, index in enumerate(batches, start=1):
-            x = spec.augment(train_set.images[index], generator=gens["base"])
-            labels = train_set.labels[index]
-            with _autocast(spec):
-                loss = step_fn(x, labels, index) if spec.with_index else step_fn(x, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if spec.method is not None:
-                dd.average_gradients(spec.method, world)
-            optimizer.step()
-            losses[step - 1] = loss.detach()
-            if spec.on_step is not None:
-                spec.on_step(epoch, step)
-            if step % _CHECK_EVERY == 0 or step == len(batches):
-                _check_finite(losses[:step], epoch, len(batches), world, ckpt_path)
-        scheduler.step()
-        train_loss = dd.all_mean(losses.mean(), world).item()
-
+        lr_epoch = state.optimizer.param_groups[0]["lr"]
+        losses = _train_epoch(trainee, train_set, spec, state, step_fn, epoch)  # [N, steps]
+        state.scheduler.step()
+        train_wall = time.perf_counter() - t0
+        train_loss = [dd.all_mean(row.mean(), world).item() for row in losses]
         if world.is_main:
-            metrics = evaluate(model, test_set, amp=spec.amp)
+            metrics = trainee.evaluate(test_set, spec.amp)
             wall = time.perf_counter() - t0
-            elapsed += wall
-            curve.append({"epoch": epoch, **metrics, "train_loss": train_loss, "lr": lr_epoch, "wall_s": wall})
-            if out_dir is not None:
-                write_records(out_dir, curve)
-            if bar is not None:
-                bar.set_postfix(loss=f"{train_loss:.4f}", acc1=f"{metrics['test_acc1']:.2f}")
-                bar.update(1)
+            _record_epoch(trainee, epoch, metrics, train_loss, lr_epoch, wall)
+            active = sum(m.error is None for m in trainee.members)
+            report = CohortProgress(epoch, spec.epochs, names, tuple(m.name for m in trainee.members if m.error),
+                                    active * len(train_set) / train_wall)
+            for callback in (bar, spec.on_epoch):
+                if callback is not None:
+                    callback(report)
         else:
-            elapsed += time.perf_counter() - t0
-
-        if ckpt_path is not None and (epoch % spec.checkpoint_every == 0 or epoch == spec.epochs):
-            _save(ckpt_path, model, optimizer, scheduler, gens, epoch, elapsed, curve, spec)
+            wall = time.perf_counter() - t0
+        state.elapsed += wall
+        state.epoch = epoch
+        if epoch % spec.checkpoint_every == 0 or epoch == spec.epochs:
+            _save(trainee, state, spec)
     if bar is not None:
         bar.close()
+    trainee.model.eval()
 
-    model.eval()
-    final = None
+
+def _record_epoch(trainee: Trainee, epoch: int, metrics: list[dict[str, float]], train_loss: list[float],
+                  lr: float, wall: float) -> None:
+    """Each member still training gets the epoch's row, written to its run directory."""
+    for i, m in enumerate(trainee.members):
+        if m.error is None:
+            m.curve.append({"epoch": epoch, **metrics[i], "train_loss": train_loss[i], "lr": lr,
+                            "wall_s": wall / trainee.n})
+            if m.out_dir is not None:
+                write_records(m.out_dir, m.curve)
+
+
+def _start(trainee: Trainee, spec: LoopSpec) -> LoopState:
+    """The optimiser, the scheduler and the generators, fresh or as the checkpoint left them."""
+    world = spec.world
+    for m in trainee.members:
+        if m.out_dir is not None and world.is_main:
+            m.out_dir.mkdir(parents=True, exist_ok=True)
+            if (m.out_dir / ckpt.CHECKPOINT_NAME).exists() and not spec.resume:
+                raise ConfigError(f"{m.out_dir} already holds a training run ({ckpt.CHECKPOINT_NAME}); pass "
+                                  "--resume (resume=True) to continue it, or choose another --out directory.")
+    optimizer = make_optimizer(trainee.parameters(), spec.lr)
+    # Every rank draws its own crops and scheme parameters but the same order (cut into shards); members
+    # of one seed share the order and crops, and each draws from the generators its run alone would.
+    suffix = f"@rank{world.rank}" if world.is_distributed else ""
+    groups = [{"order": stream(s, "order", spec.device), "base": stream(s, "base" + suffix, spec.device)}
+              for s in trainee.seeds]
+    for m in trainee.members:
+        m.streams = {name: stream(m.seed, name + suffix, spec.device) for name in spec.extra_streams}
+    state = LoopState(optimizer, make_scheduler(optimizer, spec.milestones), groups)
+    trainee.load(state, spec)
     if world.is_main:
-        last = curve[-1]
-        final = finish({"curve": curve, "last": last, "best": best_of(curve), "elapsed_s": elapsed})
-        if out_dir is not None:
-            write_records(out_dir, curve, final)
-    final = dd.broadcast_object(final, world)
-    curve = dd.broadcast_object(curve, world)
-    return TrainResult(record=final, curve=curve, model=model, out_dir=out_dir)
+        for m in trainee.members:
+            if m.out_dir is not None and state.epoch:
+                write_records(m.out_dir, m.curve)  # drop epochs the killed run logged after its checkpoint
+    return state
 
 
-def _check_finite(losses: Tensor, epoch: int, steps: int, world: dd.World, ckpt_path: Path | None) -> None:
-    finite = torch.isfinite(losses)
-    bad = (~finite).any().to(torch.float32)
+def _wrap(model: nn.Module, spec: LoopSpec) -> nn.Module:
+    if spec.world.is_distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        device = spec.device
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(model) if spec.compile else model
+
+
+def _autocast(spec: LoopSpec):
+    return torch.autocast(spec.device.type, dtype=torch.bfloat16) if spec.amp else contextlib.nullcontext()
+
+
+def _train_epoch(trainee: Trainee, train_set: ImageTensorDataset, spec: LoopSpec, state: LoopState,
+                 step_fn: StepFn, epoch: int) -> Tensor:
+    """One pass over the training set; returns every member's loss at every step ``[N, steps]``."""
+    trainee.train()
+    orders = [dd.shard(torch.randperm(len(train_set), generator=g["order"], device=g["order"].device)
+                       .to(train_set.device), spec.world) for g in state.groups]
+    batches = list(zip(*[order.split(spec.batch_size) for order in orders]))
+    losses = torch.zeros(trainee.n, len(batches), device=spec.device)  # kept on the device until checked
+    active = _active(trainee, spec.device)
+    for step, index in enumerate(batches, start=1):
+        xs = [spec.augment(train_set.images[idx], generator=g["base"]) for idx, g in zip(index, state.groups)]
+        labels = [train_set.labels[idx] for idx in index]
+        with _autocast(spec):
+            step_losses = step_fn(xs, labels, list(index))  # [N]
+        # A stopped member's loss leaves the sum, so its NaN reaches no gradient.
+        total = torch.where(active, step_losses, torch.zeros_like(step_losses)).sum()
+        state.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if trainee.method is not None:
+            dd.average_gradients(trainee.method, spec.world)
+        state.optimizer.step()
+        losses[:, step - 1] = step_losses.detach()
+        if spec.on_step is not None:
+            spec.on_step(epoch, step)
+        is_check = step % _CHECK_EVERY == 0 or step == len(batches)
+        if is_check and _stop_nonfinite(trainee, losses[:, :step], epoch, len(batches), spec.world, state.optimizer):
+            active = _active(trainee, spec.device)
+    return losses
+
+
+def _active(trainee: Trainee, device: torch.device) -> Tensor:
+    return torch.tensor([m.error is None for m in trainee.members], device=device)
+
+
+def _stop_nonfinite(trainee: Trainee, losses: Tensor, epoch: int, steps: int, world: dd.World,
+                    optimizer: torch.optim.Optimizer) -> bool:
+    """The one non-finite rule: a member whose loss became NaN or inf stops, told where and what was kept."""
+    finite = torch.isfinite(losses)  # [N, steps]
+    bad = (~finite.all(dim=1)).to(torch.float32)
     if world.is_distributed:
         bad = dd.all_mean(bad, world)
-    if bad.item() == 0:
-        return
-    local_bad = (~finite).nonzero()
-    first = int(local_bad[0, 0]) + 1 if len(local_bad) else None
-    where = f"epoch {epoch}, step {first} of {steps}" if first else f"epoch {epoch} (on another rank)"
-    value = losses[first - 1].item() if first else float("nan")
-    kept = (f"the last good checkpoint {ckpt_path} was kept" if ckpt_path is not None and ckpt_path.exists()
-            else "no checkpoint had been written yet")
-    raise NumericalError(
-        f"the training loss became {value} at {where}; training stopped and {kept}. "
-        "Lower the learning rate, or check the teacher and the input data for NaN/inf."
-    )
+    stopped = False
+    for i, is_bad in enumerate(bad.tolist()):  # one host sync
+        m = trainee.members[i]
+        if is_bad == 0 or m.error is not None:
+            continue
+        local_bad = (~finite[i]).nonzero()
+        first = int(local_bad[0, 0]) + 1 if len(local_bad) else None
+        where = f"epoch {epoch}, step {first} of {steps}" if first else f"epoch {epoch} (on another rank)"
+        value = losses[i, first - 1].item() if first else float("nan")
+        path = None if m.out_dir is None else m.out_dir / ckpt.CHECKPOINT_NAME
+        kept = (f"the last good checkpoint {path} was kept" if path is not None and path.exists()
+                else "no checkpoint had been written yet")
+        message = (f"the training loss became {value} at {where}; training stopped and {kept}. "
+                   "Lower the learning rate, or check the teacher and the input data for NaN/inf.")
+        m.error = message
+        stopped = True
+        trainee.stop(i, message, optimizer)
+    return stopped
 
 
-def _save(path: Path, model: nn.Module, optimizer, scheduler, gens: dict[str, torch.Generator], epoch: int,
-          elapsed: float, curve: list[dict[str, Any]], spec: LoopSpec) -> None:
+def _save(trainee: Trainee, state: LoopState, spec: LoopSpec) -> None:
+    """The trainee's own state, then each member still training in the single-run checkpoint format."""
     world = spec.world
+    trainee.save(state, spec)
+    if all(m.out_dir is None for m in trainee.members):
+        return
     # Each rank draws its own augmentations: rank 0 keeps every rank's generator states.
-    per_rank = dd.gather_objects(
-        {
-            "generators": ckpt.generator_states(gens),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(spec.device) if spec.device.type == "cuda" else None,
-        },
-        world,
-    )
+    per_rank = dd.gather_objects([ckpt.generator_states({**state.groups[m.group], **m.streams})
+                                  for m in trainee.members], world)
+    rng = dd.gather_objects(ckpt.rng_states(spec.device), world)
     if world.is_main:
-        state = {
-            "format": ckpt.FORMAT,
-            "config": spec.config,
-            "epoch": epoch,
-            "model": model.state_dict(),
-            **({} if spec.method is None else {"method": spec.method.state_dict()}),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "generators": [r["generators"] for r in per_rank],
-            "torch_rng": [r["torch_rng"] for r in per_rank],
-            "cuda_rng": [r["cuda_rng"] for r in per_rank] if spec.device.type == "cuda" else None,
-            "records": curve,
-            "best": best_of(curve),
-            "elapsed_s": elapsed,
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        ckpt.save_atomic(state, path)
+        optimizer = state.optimizer.state_dict()
+        for i, m in enumerate(trainee.members):
+            if m.out_dir is None or m.error is not None:
+                continue
+            run = ckpt.run_state(
+                m.config, state.epoch, trainee.member_state(i), trainee.member_optimizer_state(i, optimizer),
+                state.scheduler.state_dict(), generators=[r[i] for r in per_rank],
+                torch_rng=[r[0] for r in rng], cuda_rng=[r[1] for r in rng] if spec.device.type == "cuda" else None,
+                records=m.curve, elapsed=state.elapsed,
+                method=None if trainee.method is None else trainee.method.state_dict())
+            ckpt.save_atomic(run, m.out_dir / ckpt.CHECKPOINT_NAME)
     dd.barrier(world)
+
+
+def results(trainee: Trainee, world: dd.World, finish: Callable[[Member], dict[str, Any]]) -> list[TrainResult]:
+    """Each member's result: ``finish(member)`` is its final record; a stopped member's result says why."""
+    out = []
+    for i, m in enumerate(trainee.members):
+        if m.error is not None:
+            out.append(_failed(trainee, i))
+            continue
+        final = finish(m) if world.is_main else None
+        if world.is_main and m.out_dir is not None:
+            write_records(m.out_dir, m.curve, final)
+        final = dd.broadcast_object(final, world)
+        curve = dd.broadcast_object(m.curve, world)
+        out.append(TrainResult(record=final, curve=curve, model=trainee.member_model(i).eval(), out_dir=m.out_dir,
+                               run_id=final.get("run_id")))
+    return out
+
+
+def summary(m: Member) -> dict[str, Any]:
+    """What a final record is built from: the curve, the last and best epochs, the training time."""
+    return {"curve": m.curve, "last": m.curve[-1], "best": best_of(m.curve),
+            "elapsed_s": sum(row["wall_s"] for row in m.curve)}
+
+
+def _failed(trainee: Trainee, i: int) -> TrainResult:
+    m = trainee.members[i]
+    model = trainee.member_model(i)
+    kept = None if m.out_dir is None else m.out_dir / ckpt.CHECKPOINT_NAME
+    if kept is not None and kept.exists():
+        model.load_state_dict(ckpt.load(kept)["model"])
+    record = {**{k: m.config[k] for k in ("teacher", "student", "dataset", "scheme", "seed", "epochs")},
+              "status": "failed", "error": m.error, "config": m.config}
+    return TrainResult(record=record, curve=m.curve, model=model.eval(), out_dir=m.out_dir, extra={"error": m.error})

@@ -36,7 +36,7 @@ class TrainResult:
     out_dir : Path or None
         The run directory (checkpoint, records, final model) when one was given.
     run_id : str or None
-        The store's id for this run when a store was given.
+        The run's id (a distillation run's; the store keys its row by it).
     method : nn.Module or None
         The distillation method's trained modules (``distill(method=...)``; CRD's embeddings and
         memory, ...), None for plain KD.

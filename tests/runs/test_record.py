@@ -13,8 +13,7 @@ from tiny import toy_split, toy_teacher
 
 from dastat import data, models, probe, runs
 from dastat import store as results_store
-from dastat.errors import InvalidArgumentError
-from dastat.train import distill, distill_cohort
+from dastat.train import distill
 
 TINY_PROBE = {"max_sets": 2, "min_sets": 2, "check_every": 2, "device": "cpu"}
 
@@ -81,15 +80,3 @@ def test_a_bad_store_fails_the_job_before_any_compute(tmp_path, monkeypatch):
     job = runs.probe_jobs(["embedded"], ["flip"], [0], dataset="digits", options=TINY_PROBE)[0]
     outcome = runs.run_job(replace(job, store=str(tmp_path / "junk.sqlite")))
     assert outcome["status"] == "failed" and "not a results store" in outcome["error"]
-
-
-def test_the_store_keyword_of_training_is_deprecated_and_takes_an_open_store_only(tmp_path):
-    train_set, test_set = toy_split(24, "train"), toy_split(12, "test")
-    common = {"epochs": 1, "batch_size": 12, "device": "cpu"}
-    db = results_store.open(tmp_path / "s.sqlite")
-    with pytest.warns(DeprecationWarning, match="record_runs"):
-        distill(toy_teacher(), "resnet8", train_set, test_set, "flip", store=db, **common)
-    assert len(db.students()) == 1
-    with pytest.warns(DeprecationWarning), pytest.raises(InvalidArgumentError, match="record_runs"):
-        distill_cohort(toy_teacher(), "resnet8", train_set, test_set, [("flip", 0)], store=tmp_path / "s.sqlite",
-                       **common)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dastat import models
-from dastat.train import methods
+from dastat.train import list_methods
 from dastat.train.methods import PairShapes, build_term
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -34,7 +34,7 @@ def zoo_pair():
     return teacher, student, x, shapes, {False: feat_t, True: preact_t}
 
 
-@pytest.mark.parametrize("name", by_default_or_slow(m for m in methods() if m != "kd"))
+@pytest.mark.parametrize("name", by_default_or_slow(m for m in list_methods() if m != "kd"))
 def test_a_resnet32x4_to_resnet8x4_step_reaches_student_and_method_only(zoo_pair, name):
     teacher, student, x, shapes, feats_t = zoo_pair
     with torch.random.fork_rng(devices=[]):

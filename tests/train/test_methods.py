@@ -11,7 +11,7 @@ import torch
 
 from dastat import data, models
 from dastat.errors import InvalidArgumentError, UnknownNameError
-from dastat.train import distill, methods
+from dastat.train import distill, list_methods
 from dastat.train.methods.crd import OtherClassNegatives
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,7 +25,7 @@ def digits():
     return train.subset(torch.arange(16)), test.subset(torch.arange(8)), models.embedded_teacher()
 
 
-@pytest.mark.parametrize("name", by_default_or_slow(m for m in methods()))
+@pytest.mark.parametrize("name", by_default_or_slow(m for m in list_methods()))
 def test_method_trains_on_the_embedded_digits(digits, name):
     train, test, teacher = digits
     result = distill(teacher, "resnet8", train, test, "cutmix", method=name, epochs=1, batch_size=16, device="cpu",

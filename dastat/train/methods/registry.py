@@ -1,4 +1,4 @@
-"""The registry of distillation methods: ``methods()``, ``register_method``, ``kd_loss``."""
+"""The registry of distillation methods: ``list_methods()``, ``register_method``, ``method_loss``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Method:
     summary : str
         One line: what it transfers and where it comes from.
     loss : type
-        The loss class, a drop-in for the reference's criterion (``kd_loss(name, **settings)``).
+        The loss class, a drop-in for the reference's criterion (``method_loss(name, **settings)``).
     beta : float
         Default weight of the method's term.
     build : callable
@@ -62,7 +62,7 @@ def register_method(name: str, *, summary: str, loss: type[nn.Module], beta: flo
     return add
 
 
-def methods() -> dict[str, str]:
+def list_methods() -> dict[str, str]:
     """The registered methods, each with its one-line summary (``{name: summary}``)."""
     return {name: _METHODS.get(name).summary for name in _METHODS.names()}
 
@@ -83,16 +83,16 @@ def _call_with_settings(factory: Callable, what: str, settings: dict[str, Any]):
     return factory(**settings)
 
 
-def kd_loss(name: str, **settings: Any) -> nn.Module:
+def method_loss(name: str, **settings: Any) -> nn.Module:
     """The loss of method ``name`` as an ``nn.Module``, a drop-in for RepDistiller's criterion class.
 
     Settings, ``forward`` arguments, state-dict names and return values are the reference's
-    (``kd_loss("attention", p=2)(g_s, g_t)`` returns one value per feature pair, as ``Attention`` does).
+    (``method_loss("attention", p=2)(g_s, g_t)`` returns one value per feature pair, as ``Attention`` does).
 
     Parameters
     ----------
     name : str
-        A name of :func:`methods`.
+        A name of :func:`list_methods`.
     **settings
         The reference constructor's arguments (``T`` for kd, ``w_d``/``w_a`` for rkd, CRD's
         ``s_dim``, ``t_dim``, ``feat_dim``, ``nce_k``, ``nce_t``, ``nce_m``, ``n_data``, ...);
@@ -106,7 +106,7 @@ def kd_loss(name: str, **settings: Any) -> nn.Module:
         A setting the loss does not take, or a bad value.
     """
     method = get_method(name)
-    return _call_with_settings(method.loss, f"kd_loss({name!r})", settings)
+    return _call_with_settings(method.loss, f"method_loss({name!r})", settings)
 
 
 def build_term(name: str, shapes: PairShapes, options: dict[str, Any] | None = None) -> MethodTerm | None:
