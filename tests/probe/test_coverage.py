@@ -1,7 +1,7 @@
 """Coverage of the probe's interval, at fixed set counts and at the stopping rule's stop, by simulation.
 
-Protocol fast estimates T. stddev from independent batch units (docs/method.md, "T. stddev and its
-estimator"): unit means are simulated directly (vectorised over repetitions) from scenarios whose T.
+Protocol fast estimates T. stddev from independent batch units
+(docs/method.md, "T. stddev and its estimator"): unit means are simulated directly (vectorised over repetitions) from scenarios whose T.
 stddev is known, and the interval is the probe's, with 5 units a set. Scenarios: Gaussian, skewed and
 correlated (Gamma noise mixed across classes), label-like (multinomial label shares of a 64-image batch
 times a teacher's confidence, plus augmentation noise), heavy-tailed (Student t, 10 df: kurtosis 4), and
