@@ -1,12 +1,12 @@
 """Coverage of the probe's interval, at fixed set counts and at the stopping rule's stop, by simulation.
 
 Protocol fast estimates T. stddev from independent batch units
-(docs/method.md, "T. stddev and its estimator"): unit means are simulated directly (vectorised over repetitions) from scenarios whose T.
-stddev is known, and the interval is the probe's, with 5 units a set. Scenarios: Gaussian, skewed and
-correlated (Gamma noise mixed across classes), label-like (multinomial label shares of a 64-image batch
-times a teacher's confidence, plus augmentation noise), heavy-tailed (Student t, 10 df: kurtosis 4), and
-the digits label stream drawn as the engine draws it: each batch of 64 images drawn independently, with
-replacement, from the digits training labels.
+(docs/method.md, "T. stddev and its estimator"): unit means are simulated directly (vectorised over
+repetitions) from scenarios whose T. stddev is known, and the interval is the probe's, with 5 units a
+set. Scenarios: Gaussian, skewed and correlated (Gamma noise mixed across classes), label-like
+(multinomial label shares of a 64-image batch times a teacher's confidence, plus augmentation noise),
+heavy-tailed (Student t, 10 df: kurtosis 4), and the digits label stream drawn as the engine draws it:
+each batch of 64 images drawn independently, with replacement, from the digits training labels.
 
 The target is 0.93-0.97 in every scenario. The slow version asserts it at 2,000 repetitions; the
 default version runs fewer repetitions and allows their own Monte Carlo error on top: a coverage
