@@ -77,6 +77,16 @@ def record(db, results) -> str | None:
         return str(db.path)
 
 
+POOL_NOTE = ("note: the dataset holds fewer than 20 sets' worth of images, so this paper-protocol value depends on "
+             "its size; the fast protocol measures the pool-free quantity (docs/method.md, \"Protocols\")")
+
+
+def set_line(result) -> str:
+    """What a set is and how many were closed, the same words for ``probe`` and ``rank``."""
+    units = f" = {result.n_units} independent batches" if result.units_per_set > 1 else ""
+    return f"{result.n_sets} sets of {result.set_size} rows ({result.set_size // 2} images and their x'){units}"
+
+
 def register(sub) -> None:
     p = common.add_command(sub, "probe", _run, help="T. stddev of one DA scheme for a teacher, with its interval")
     p.add_argument("--scheme", required=True, help="DA scheme (see `dastat info`)")
@@ -106,8 +116,9 @@ def _run(args: argparse.Namespace) -> int:
         low, high = getattr(result, f"{name}_ci_low"), getattr(result, f"{name}_ci_high")
         ci = "" if math.isnan(low) else f"  95% CI [{low:.6g}, {high:.6g}]"
         print(f"  {name:<13} {getattr(result, name):.6g}{ci}")
-    print(f"  sets {result.n_sets} of {result.rows_per_set:.0f} rows, {result.n_teacher_forwards} teacher "
-          f"forwards, {result.elapsed_s:.1f} s")
+    print(f"  {set_line(result)}, {result.n_teacher_forwards} teacher forwards, {result.elapsed_s:.1f} s")
+    if result.pool_dependent:
+        print(POOL_NOTE)
     if where:
         print(f"  recorded in {where}")
     return 0

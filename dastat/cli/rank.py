@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from dastat.cli import common
-from dastat.cli.probe import add_probe_options, load_inputs, open_store, probe_options, record
+from dastat.cli.probe import POOL_NOTE, add_probe_options, load_inputs, open_store, probe_options, record, set_line
 
 
 def register(sub) -> None:
@@ -51,11 +51,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     first = results[0]
     print(f"T. stddev ranking on {dataset.name} (teacher {first.teacher or 'custom'}, protocol {first.protocol}, "
-          f"randomness {first.randomness}, sets of {first.set_size}, seed {first.seed}); lower is better.")
+          f"randomness {first.randomness}, seed {first.seed}); lower is better.")
+    print(f"Up to {set_line(max(results, key=lambda r: r.n_sets))}; column 'sets' counts them per scheme.")
     print(_format(table))
     print("'<' : significantly lower than the next scheme (paired jackknife, 95%); '=' : tied (the difference's "
           f"interval within {100 * args.min_diff:g}% of T. stddev); '~' : not resolved.")
     print("floor = the value of a perfect one-hot teacher on the same sets; rel = T. stddev / floor.")
+    if first.pool_dependent:
+        print(POOL_NOTE)
     if where:
         print(f"recorded in {where}")
     print(f"chart: {chart}")

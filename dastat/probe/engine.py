@@ -1,17 +1,22 @@
-"""The probe loop: rounds of sets, each round a few large teacher forwards over all its sets.
+"""The probe loop: rounds of units, each round a few large teacher forwards over all its units.
 
-All schemes share the image order and the base crop/flip of x (common random numbers; see
+A unit is what the record keeps one row of and the estimator treats as independent: a batch in
+protocol ``fast`` (each batch draws its images independently), a set of batches in protocol
+``paper`` (docs/method.md, "T. stddev and its estimator"). Every scheme augments batch by batch, so
+no x' row depends on another batch and the batches of ``fast`` stay independent.
+
+All schemes share the image draws and the base crop/flip of x (common random numbers; see
 docs/method.md, "Protocols"): x is made and scored once, each scheme adds its own x' rows. Two
 schemes add none: ``identity``, whose x' is x itself, and a picking scheme ranked by the
 teacher's own entropy (``cutmixpick_t``), whose pool the teacher scores anyway: the kept rows
 of those logits are used.
 
-A round runs in passes of as many sets as memory holds. A pass draws every set's randomness
-from that set's own generators in the order a set-by-set loop would (so the sets, their order
-and their composition do not depend on how sets are grouped), augments all its batches in one
+A round runs in passes of as many units as memory holds. A pass draws every unit's randomness
+from that unit's own generators in the order a unit-by-unit loop would (so the units, their order
+and their composition do not depend on how units are grouped), augments all its batches in one
 call per scheme, sends every row through the teacher's inference copy (BatchNorm folded, channels-last:
 ``dastat.models.inference``) in forwards of ``forward_rows``, and books
-each row to its (set, scheme) with one scatter-add per figure. The host looks at the sums only
+each row to its (unit, scheme) with one scatter-add per figure. The host looks at the sums only
 between rounds, where the stopping rule (``controller``) runs; the record grows a round at a time.
 """
 
@@ -35,7 +40,7 @@ from dastat.augment.picking import Pick, PickParams
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import NumericalError
 from dastat.models.inference import inference_copy
-from dastat.probe.stream import BatchStream, generator_for
+from dastat.probe.stream import EpochStream, IndependentDraws, generator_for
 
 # CPU forwards: large ones spend their time in the kernel, mapping and unmapping fresh activation
 # buffers (the no-argument ranking's first 24 sets on 2 idle cores: 2,048 rows 36 s wall, 34 s of it
@@ -73,24 +78,24 @@ def reuses_pool(scheme: Callable, scorer: nn.Module | None, teacher: nn.Module) 
 
 
 @dataclass
-class SetRecords:
-    """The per-set figures of a run, one row per set, float64; scheme columns in the order of the jobs.
+class UnitRecords:
+    """The per-unit figures of a run, one row per unit, float64; scheme columns in the order of the jobs.
 
-    A scheme no longer sampled in a set (``rank(resolve=True)``) has NaN in that set's columns.
+    A scheme no longer sampled in a unit (``rank(resolve=True)``) has NaN in that unit's columns.
     """
 
-    labels: Tensor  # [n, C] mean one-hot label of the set's x rows (the floor's input)
+    labels: Tensor  # [n, C] mean one-hot label of the unit's x rows (the floor's input)
     entropy_x: Tensor  # [n] mean teacher entropy over the x rows
     rows_x: Tensor  # [n]
     correct_x: Tensor  # [n] x rows whose teacher argmax is their label
     forwards_x: Tensor  # [n] teacher forwards of x
-    means: Tensor  # [n, S, C] mean teacher probabilities over the set's x and x' rows: T. stddev's input
+    means: Tensor  # [n, S, C] mean teacher probabilities over the unit's x and x' rows: T. stddev's input
     entropy: Tensor  # [n, S] mean teacher entropy over the x and x' rows
     entropy_xprime: Tensor  # [n, S] over the x' rows
     rows_xprime: Tensor  # [n, S]
     correct_xprime: Tensor  # [n, S] x' rows whose argmax is their base image's label
     forwards_xprime: Tensor  # [n, S] forwards x' added: teacher rows, and a picking scorer's pool
-    bad_batch_x: Tensor  # [n] first batch of the set with a NaN/inf teacher output on x; NaN if none
+    bad_batch_x: Tensor  # [n] first batch of the unit with a NaN/inf teacher output on x; NaN if none
     bad_batch_xprime: Tensor  # [n, S] the same on x'
     # Sums over the x' rows for the teacher-side predictors (docs/method.md, "Teacher-side predictors");
     # a mixing scheme's row has the label λ·(own) + (1 − λ)·(partner's).
@@ -101,7 +106,7 @@ class SetRecords:
     single_xprime: Tensor  # [n, S] rows with one source image
 
     @classmethod
-    def empty(cls, num_schemes: int, num_classes: int) -> SetRecords:
+    def empty(cls, num_schemes: int, num_classes: int) -> UnitRecords:
         def shape(name: str) -> tuple[int, ...]:
             if name in ("labels", "means"):
                 return (0, num_classes) if name == "labels" else (0, num_schemes, num_classes)
@@ -112,32 +117,33 @@ class SetRecords:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
-    def map(self, fn: Callable[[Tensor], Tensor]) -> SetRecords:
-        return SetRecords(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
+    def map(self, fn: Callable[[Tensor], Tensor]) -> UnitRecords:
+        return UnitRecords(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
 
-    def __getitem__(self, rows: slice) -> SetRecords:
+    def __getitem__(self, rows: slice) -> UnitRecords:
         return self.map(lambda t: t[rows])
 
     @staticmethod
-    def cat(parts: Sequence[SetRecords]) -> SetRecords:
-        return SetRecords(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(SetRecords)})
+    def cat(parts: Sequence[UnitRecords]) -> UnitRecords:
+        return UnitRecords(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(UnitRecords)})
 
 
 @dataclass
 class EngineOutput:
-    """The sets of a run so far: ``records`` and, per scheme, how many sets it closed (a prefix)."""
+    """The units of a run so far: ``records`` and, per scheme, how many units it closed (a prefix)."""
 
     names: list[str]
-    records: SetRecords  # on the host
+    records: UnitRecords  # on the host
     counts: dict[str, int]
     num_classes: int
     elapsed_s: float
     interrupted: bool
+    units_per_set: int = 1  # batches per set when a unit is a batch (fast), 1 when it is a set (paper)
 
     def slot(self, name: str) -> int:
         return self.names.index(name)
 
-    def set_means(self, name: str) -> Tensor:
+    def unit_means(self, name: str) -> Tensor:
         return self.records.means[: self.counts[name], self.slot(name)]
 
     def label_means(self, name: str | None = None) -> Tensor:
@@ -217,11 +223,11 @@ def _select(mix: _Mix, kept: Tensor) -> _Mix:
 
 @dataclass
 class _Piece:
-    """Rows of one batch for one slot of one set, scored by the teacher in the pass's forward."""
+    """Rows of one batch for one slot of one unit, scored by the teacher in the pass's forward."""
 
     images: Tensor
     labels: Tensor  # each row's label: its base image's
-    segment: int  # j * width + slot, for set j of the pass
+    segment: int  # j * width + slot, for unit j of the pass
     batch: int  # the global batch index (for the NaN message)
     pick: Pick | None = None  # a pool the teacher scores for this scheme: only its kept rows are booked
     mix: _Mix | None = None  # each row's label weights and source image; None: x itself
@@ -231,72 +237,72 @@ class _Piece:
 class _Pass:
     """What a pass sends through the teacher, and the forwards each segment made outside it."""
 
-    n_sets: int
+    n_units: int
     width: int
     pieces: list[_Piece]
-    x_labels: list[Tensor]  # per set, the labels of its x rows
+    x_labels: list[Tensor]  # per unit, the labels of its x rows
     scorer_forwards: dict[int, int]  # segment -> images a picking scheme's own scorer saw
 
 
 class _Engine:
-    """What a run keeps fixed (teacher, data, schemes, stream, sizes), and one pass over a group of sets."""
+    """What a run keeps fixed (teacher, data, schemes, stream, sizes), and one pass over a group of units."""
 
     def __init__(self, teacher: nn.Module, dataset: ImageTensorDataset, jobs: Sequence[Job], *, base: Callable,
-                 batch_size: int, batches_per_set: int, seed: int, amp: bool):
+                 stream: IndependentDraws | EpochStream, batches_per_unit: int, seed: int, amp: bool):
         self.teacher, self.dataset, self.jobs, self.base = teacher, dataset, list(jobs), base
         self.net = inference_copy(teacher, dataset.images[:8])  # the forwards' teacher: same logits to ~1e-6
-        self.batches_per_set, self.seed = batches_per_set, seed
+        self.batches_per_unit, self.seed = batches_per_unit, seed
         self.device, self.c, self.width = dataset.device, dataset.num_classes, 1 + len(jobs)
-        self.stream = BatchStream(len(dataset), batch_size, seed=seed, device=self.device)
+        self.stream = stream
         self.scorers = {job.name: _counting(job.scorer) for job in jobs}
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
         self.row_bytes = _row_bytes(self.net, dataset.images[:1])
         self.forward_rows = _forward_rows(self.device, self.row_bytes)
 
-    def rows_per_set(self, active: set[str]) -> int:
-        """Teacher rows of one set: x, and each active scheme's x' or pool."""
+    def rows_per_unit(self, active: set[str]) -> int:
+        """Teacher rows of one unit: x, and each active scheme's x' or pool."""
         per_image = 1
         for job in self.jobs:
             if job.name in active and not reuses_x(job.scheme):
                 per_image += job.scheme.pool_factor if isinstance(job.scheme, Pick) else 1
-        return per_image * self.stream.batch_size * self.batches_per_set
+        return per_image * self.stream.batch_size * self.batches_per_unit
 
-    def sets_per_pass(self, active: set[str]) -> int:
-        """Sets one pass holds (images, logits, float64 sums) within a share of the free memory."""
+    def units_per_pass(self, active: set[str]) -> int:
+        """Units one pass holds (images, logits, float64 sums) within a share of the free memory."""
         per_row = 3 * self.dataset.images[0].numel() + 4 * 8 * self.c  # x, x', their copy; logits, probs, terms
-        rows = self.rows_per_set(active)
+        rows = self.rows_per_unit(active)
         budget = MEMORY_SHARE * _free_memory(self.device) - self.forward_rows * self.row_bytes
         fits = max(1, int(budget // (per_row * rows)))
         if self.device.type == "cpu":  # a bigger pass saves nothing on CPU: cap it, leave the RAM to others
             fits = min(fits, max(1, CPU_PASS_FORWARDS * self.forward_rows // rows))
         return fits
 
-    def compute(self, sets: Sequence[int], active: set[str]) -> SetRecords:
-        """The records of ``sets`` (in order), every active scheme at once."""
-        work = self._augment(sets, active)
+    def compute(self, units: Sequence[int], active: set[str]) -> UnitRecords:
+        """The records of ``units`` (in order), every active scheme at once."""
+        work = self._augment(units, active)
         with self.autocast:
             logits = _chunked(self.net, torch.cat([p.images for p in work.pieces]), self.forward_rows)
         return self._book(work, logits, active)
 
-    def _augment(self, sets: Sequence[int], active: set[str]) -> _Pass:
-        """Every batch of every set: x from the base scheme, then each active scheme's x' (or pool)."""
-        bps, width, dev = self.batches_per_set, self.width, self.device
-        batches = [b for k in sets for b in range(k * bps, (k + 1) * bps)]
+    def _augment(self, units: Sequence[int], active: set[str]) -> _Pass:
+        """Every batch of every unit: x from the base scheme, then each active scheme's x' (or pool)."""
+        bpu, width, dev = self.batches_per_unit, self.width, self.device
+        batches = [b for k in units for b in range(k * bpu, (k + 1) * bpu)]
         indices = [self.stream.batch(b) for b in batches]
         sizes = [i.shape[0] for i in indices]
         everything = torch.cat(indices)  # one gather for the pass
         labels = list(self.dataset.labels[everything].split(sizes))
         images = list(self.dataset.images[everything].split(sizes))
-        set_of = [j for j in range(len(sets)) for _ in range(bps)]  # position in the pass, per batch
-        # Draws follow a set-by-set loop: each set has its own generators, used batch after batch.
-        gens = [generator_for(self.seed, f"base:{k}", dev) for k in sets]
+        set_of = [j for j in range(len(units)) for _ in range(bpu)]  # position in the pass, per batch
+        # Draws follow a unit-by-unit loop: each unit has its own generators, used batch after batch.
+        gens = [generator_for(self.seed, f"base:{k}", dev) for k in units]
         xs = self.base.apply_batches(images, [self.base.sample(im, gens[j]) for im, j in zip(images, set_of)])
-        work = _Pass(len(sets), width, [], [torch.cat(labels[j * bps:(j + 1) * bps]) for j in range(len(sets))], {})
+        work = _Pass(len(units), width, [], [torch.cat(labels[j * bpu:(j + 1) * bpu]) for j in range(len(units))], {})
         work.pieces += [_Piece(x, lab, j * width, b) for x, lab, j, b in zip(xs, labels, set_of, batches)]
         for slot, job in enumerate(self.jobs, start=1):
             if job.name not in active or reuses_x(job.scheme):
                 continue
-            gens = [generator_for(self.seed, f"scheme:{job.name}:{k}", dev) for k in sets]
+            gens = [generator_for(self.seed, f"scheme:{job.name}:{k}", dev) for k in units]
             gen_of = [gens[j] for j in set_of]
             segments = [j * width + slot for j in set_of]
             scheme = job.scheme
@@ -345,9 +351,9 @@ class _Engine:
                                       mix=_select(mix, kept)))
             work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + pool.shape[0]
 
-    def _book(self, work: _Pass, logits: Tensor, active: set[str]) -> SetRecords:
-        """Scatter every booked row's figures to its (set, slot); then the per-set means."""
-        dev, width, n = self.device, work.width, work.n_sets
+    def _book(self, work: _Pass, logits: Tensor, active: set[str]) -> UnitRecords:
+        """Scatter every booked row's figures to its (unit, slot); then the per-unit means."""
+        dev, width, n = self.device, work.width, work.n_units
         segments = n * width
         forwards = torch.zeros(segments, dtype=torch.float64)
         for seg, count in work.scorer_forwards.items():
@@ -372,7 +378,7 @@ class _Engine:
             batch_of.append(batch_all[kept])
         index, seg, label = torch.cat(rows), torch.cat(seg_of), torch.cat(labels)
         kept_logits = logits.index_select(0, index).float()
-        probs = kept_logits.double().softmax(-1)  # float64: set sums exact to 1e-15
+        probs = kept_logits.double().softmax(-1)  # float64: unit sums exact to 1e-15
         sums = _segment_sums(seg, segments, probs, kept_logits, label, torch.cat(batch_of))
         partner, lam, source = _row_mix(work.pieces, sizes, dev)
         sums.update(_predictor_sums(seg, segments, logits, kept_logits, label, partner[index], lam[index],
@@ -395,8 +401,8 @@ class _Engine:
             kept.append(rows.gather(1, best).flatten())
         return kept
 
-    def _records(self, work: _Pass, sums: dict[str, Tensor], forwards: Tensor, active: set[str]) -> SetRecords:
-        n, width, c = work.n_sets, work.width, self.c
+    def _records(self, work: _Pass, sums: dict[str, Tensor], forwards: Tensor, active: set[str]) -> UnitRecords:
+        n, width, c = work.n_units, work.width, self.c
         probs, entropy, rows, correct, bad, hits, ce, mass, kl, single = (
             sums[k].view(n, width, *sums[k].shape[1:])
             for k in ("probs", "entropy", "rows", "correct", "bad", "hits", "ce", "mass", "kl", "single"))
@@ -407,7 +413,7 @@ class _Engine:
                 kl[:, slot], single[:, slot] = 0.0, rows[:, 0]  # each row its own source
         x_labels = torch.stack([torch.bincount(lab, minlength=c) for lab in work.x_labels]).double()
         rows_x, rows_xp = rows[:, :1], rows[:, 1:]
-        records = SetRecords(
+        records = UnitRecords(
             labels=x_labels / rows[:, 0, None],
             entropy_x=entropy[:, 0] / rows[:, 0],
             rows_x=rows[:, 0],
@@ -428,7 +434,7 @@ class _Engine:
             single_xprime=single[:, 1:].clone(),
         )
         idle = [s for s, job in enumerate(self.jobs) if job.name not in active]
-        if idle:  # schemes no longer sampled: no figures in these sets
+        if idle:  # schemes no longer sampled: no figures in these units
             for f in fields(records):
                 t = getattr(records, f.name)
                 if f.name == "means" or f.name == "entropy" or f.name.endswith("xprime"):
@@ -586,44 +592,46 @@ def run(
     jobs: Sequence[Job],
     *,
     base: Callable,
-    batch_size: int,
-    batches_per_set: int,
+    stream: IndependentDraws | EpochStream,
+    batches_per_unit: int,
+    units_per_set: int,
     seed: int,
-    max_sets: int,
+    max_units: int,
     check_every: int,
     controller: Callable[[EngineOutput], set[str]] | None = None,
     amp: bool = False,
     on_round: Callable[[EngineOutput], None] | None = None,
 ) -> EngineOutput:
-    """Close rounds of ``check_every`` sets (per rank) until ``controller`` returns no scheme or ``max_sets`` are done.
+    """Close rounds of ``check_every`` units (per rank) until ``controller`` returns no scheme or ``max_units``.
 
-    ``controller`` sees the sets so far after each round and returns the names still to sample;
-    None runs all schemes to ``max_sets``. A Ctrl-C ends the run after the last complete round,
+    A unit is ``batches_per_unit`` batches of ``stream``; ``units_per_set`` of them make a set.
+    ``controller`` sees the units so far after each round and returns the names still to sample;
+    None runs all schemes to ``max_units``. A Ctrl-C ends the run after the last complete round,
     flagged ``interrupted``.
     """
     names = [job.name for job in jobs]
     world = distributed.detect_world()
-    records = SetRecords.empty(len(jobs), dataset.num_classes)
+    records = UnitRecords.empty(len(jobs), dataset.num_classes)
     counts, active = dict.fromkeys(names, 0), set(names)
     start, interrupted = time.perf_counter(), False
 
     def output() -> EngineOutput:
         return EngineOutput(names, records, dict(counts), dataset.num_classes, time.perf_counter() - start,
-                            interrupted)
+                            interrupted, units_per_set)
 
     if dataset.device.type == "cpu":
         _keep_freed_memory()
     with torch.inference_mode():
-        engine = _Engine(teacher, dataset, jobs, base=base, batch_size=batch_size, batches_per_set=batches_per_set,
+        engine = _Engine(teacher, dataset, jobs, base=base, stream=stream, batches_per_unit=batches_per_unit,
                          seed=seed, amp=amp)
         try:
-            while active and len(records) < max_sets:
+            while active and len(records) < max_units:
                 first = len(records)
-                last = min(max_sets, first + world.size * check_every)
+                last = min(max_units, first + world.size * check_every)
                 block = _round(engine, range(first + world.rank, last, world.size), active, last - first, world)
-                records = SetRecords.cat([records, block])
+                records = UnitRecords.cat([records, block])
                 counts.update(dict.fromkeys(active, last))
-                _raise_on_nonfinite(block, names, engine.stream)
+                _raise_on_nonfinite(block, names)
                 if on_round is not None:
                     on_round(output())
                 if controller is not None:
@@ -633,17 +641,17 @@ def run(
     return output()
 
 
-def _round(engine: _Engine, mine: range, active: set[str], num_sets: int, world: distributed.World) -> SetRecords:
-    """One round's records on the host, in set order: this rank's sets in passes, then every rank's."""
-    per_pass = engine.sets_per_pass(active)
+def _round(engine: _Engine, mine: range, active: set[str], num_units: int, world: distributed.World) -> UnitRecords:
+    """One round's records on the host, in unit order: this rank's units in passes, then every rank's."""
+    per_pass = engine.units_per_pass(active)
     mine = list(mine)
     parts = [engine.compute(mine[i:i + per_pass], active) for i in range(0, len(mine), per_pass)]
-    local = SetRecords.cat(parts) if parts else SetRecords.empty(len(engine.jobs), engine.c).map(
+    local = UnitRecords.cat(parts) if parts else UnitRecords.empty(len(engine.jobs), engine.c).map(
         lambda t: t.to(engine.device))
-    return local.map(lambda t: distributed.gather_sets(t, num_sets, world).cpu())
+    return local.map(lambda t: distributed.gather_sets(t, num_units, world).cpu())
 
 
-def _raise_on_nonfinite(block: SetRecords, names: list[str], stream: BatchStream) -> None:
+def _raise_on_nonfinite(block: UnitRecords, names: list[str]) -> None:
     bad = torch.cat([block.bad_batch_x[:, None], block.bad_batch_xprime], 1)  # [n, 1 + S]
     if not bool((~bad.isnan()).any()):
         return
@@ -651,7 +659,6 @@ def _raise_on_nonfinite(block: SetRecords, names: list[str], stream: BatchStream
     slot = int((bad == first).nonzero()[0, 1])
     what = "x (the base augmentation)" if slot == 0 else f"x' of scheme {names[slot - 1]!r}"
     raise NumericalError(
-        f"the teacher returned NaN or inf on {what} in batch {int(first)} "
-        f"(epoch {stream.epoch_of(int(first))}); check the checkpoint's weights and the input "
-        "normalisation (--mean/--std)"
+        f"the teacher returned NaN or inf on {what} in batch {int(first)}; check the checkpoint's weights and "
+        "the input normalisation (--mean/--std)"
     )

@@ -19,7 +19,7 @@ from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import engine, protocols
-from dastat.probe.estimator import Design, paired_difference
+from dastat.probe.estimator import paired_difference
 from dastat.probe.progress import RoundProgress
 from dastat.probe.result import ProbeResult, summarise
 
@@ -58,8 +58,8 @@ def _run(
     return_sets: bool,
     progress: bool,
     min_diff: float = 0.0,
-) -> tuple[list[ProbeResult], Design]:
-    """One result per scheme, and how their sets were drawn (for paired intervals between them)."""
+) -> list[ProbeResult]:
+    """One result per scheme."""
     world, dev = distributed.join(resolve_device(device))
     teacher, dataset, dev = protocols.prepare(teacher, dataset, dev)
     if student is not None:
@@ -87,8 +87,9 @@ def _run(
     bar = RoundProgress(cfg, names, enabled=progress and world.is_main)
     with bar:
         out = engine.run(
-            teacher, dataset, jobs, base=base, batch_size=cfg.batch_size, batches_per_set=cfg.batches_per_set,
-            seed=cfg.seed, max_sets=cfg.max_sets, check_every=cfg.check_every,
+            teacher, dataset, jobs, base=base, stream=cfg.stream(dev), batches_per_unit=cfg.batches_per_unit,
+            units_per_set=cfg.units_per_set, seed=cfg.seed, max_units=cfg.max_sets * cfg.units_per_set,
+            check_every=cfg.check_every * cfg.units_per_set,
             controller=None if cfg.protocol == "paper" else controller, amp=cfg.amp, on_round=bar.update,
         )
     common = {
@@ -102,15 +103,16 @@ def _run(
         "teacher": str(getattr(teacher, "arch", "") or ""),
         "teacher_checksum": str(getattr(teacher, "checksum", "") or ""),
         "dataset": dataset.name,
+        "pool_dependent": cfg.pool_dependent,
     }
     results = [
         summarise(out, job.name, confidence=cfg.confidence, ci_method="jackknife", return_sets=return_sets,
-                  design=cfg.design, scheme_params=protocols.scheme_params(job), **common)
+                  scheme_params=protocols.scheme_params(job), **common)
         for job in jobs
     ]
     if out.interrupted:
         raise ProbeInterrupted(results)
-    return results, cfg.design
+    return results
 
 
 def measure_scheme(
@@ -147,9 +149,12 @@ def measure_scheme(
     scheme : str or Scheme
         A registered scheme name (``dastat.augment.list_schemes()``) or a Scheme object.
     protocol : {"fast", "paper"}
-        ``fast`` (default): per-sample randomness, stops when the interval's relative half-width
-        is at most ``rtol`` (or at ``max_sets``). ``paper``: the reference procedure, ``epochs``
-        passes, scheme randomness drawn once per batch.
+        ``fast`` (default): every batch draws its images independently (with replacement) from the
+        dataset, so T. stddev does not depend on its size; per-sample randomness; estimated from
+        batch units; stops when the interval's relative half-width is at most ``rtol`` (or at
+        ``max_sets``). ``paper``: the reference procedure, ``epochs`` passes of the shuffled
+        dataset, scheme randomness drawn once per batch; on fewer than 20 sets' worth of images its
+        value depends on the dataset's size (``result.pool_dependent``).
     batch_size, set_blocks
         A set is ``set_blocks`` blocks of ``batch_size`` rows, alternating x and x' (K = 640).
     randomness : {"sample", "batch"}, optional
@@ -162,7 +167,8 @@ def measure_scheme(
     student : nn.Module, optional
         Needed by ``cutmixpick_s``.
     return_sets : bool
-        Keep the per-set mean probabilities ([n_sets, C]) in ``result.set_means``.
+        Keep the mean probabilities per set ([n_sets, C]) in ``result.set_means`` and per
+        independent unit (a batch under ``fast``, a set under ``paper``) in ``result.unit_means``.
     store : Store, optional
         Deprecated: record the returned result with :func:`dastat.runs.record_probes` instead.
 
@@ -177,7 +183,7 @@ def measure_scheme(
         NaN/inf teacher outputs (NumericalError), Ctrl-C (ProbeInterrupted, with the partial result).
     """
     db = _StoreFor(store, "measure_scheme")
-    (result,), _ = _run(
+    (result,) = _run(
         teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
         epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
         confidence=confidence, randomness=randomness, seed=seed, device=device, amp=amp, student=student,
@@ -262,10 +268,10 @@ def rank(
     min_diff = check_float(min_diff, "min_diff", low=0)
     return_sets = options.pop("return_sets", False)
     db = _StoreFor(store, "rank")
-    results, design = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
+    results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
                            min_diff=min_diff, return_sets=True, **_with_defaults(options))
     db.add(results)
-    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff, design=design)
+    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff)
     if not return_sets:
         results = [_without_sets(r) for r in results]
     ranking = Ranking(table, results)
@@ -322,12 +328,11 @@ def _warn_frame() -> None:
 
 
 def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, seed: int = 0,
-                  min_diff: float = 0.01, design: Design | None = None) -> pd.DataFrame:
-    """The ranked table of :func:`rank` from results that kept their ``set_means``.
+                  min_diff: float = 0.01) -> pd.DataFrame:
+    """The ranked table of :func:`rank` from results that kept their ``unit_means``.
 
     ``tied``: the paired interval of the difference to the next scheme lies within ``min_diff``
-    times this scheme's T. stddev. ``design``: how the sets were drawn (the paired interval's
-    within-epoch correction; :func:`rank` passes its own).
+    times this scheme's T. stddev.
     """
     ordered = sorted(results, key=lambda r: r.t_stddev)
     rows = []
@@ -336,10 +341,10 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
         row = {"rank": i + 1, **{k: v for k, v in res.to_dict().items()
                                  if k not in ("normalisation", "scheme_params")}}
         nxt = ordered[i + 1] if i + 1 < len(ordered) else None
-        if nxt is not None and min(res.n_sets, nxt.n_sets) >= 3:
-            pair = paired_difference(torch.from_numpy(res.set_means), torch.from_numpy(nxt.set_means),
-                                     confidence=res.confidence, n_resamples=n_resamples, generator=g,
-                                     design=design)
+        if nxt is not None and min(res.n_units, nxt.n_units) >= 3:
+            pair = paired_difference(torch.from_numpy(res.unit_means), torch.from_numpy(nxt.unit_means),
+                                     confidence=res.confidence, units_per_set=res.units_per_set,
+                                     n_resamples=n_resamples, generator=g)
             tied = protocols.is_tie(pair.ci_low, pair.ci_high, res.t_stddev, min_diff)
             row.update(next_scheme=nxt.scheme, diff_next=pair.diff, diff_ci_low=pair.ci_low,
                        diff_ci_high=pair.ci_high, p_value=pair.p_value, significant=pair.is_significant,
@@ -362,4 +367,4 @@ def _with_defaults(options: dict) -> dict:
 
 
 def _without_sets(result: ProbeResult) -> ProbeResult:
-    return replace(result, set_means=None)
+    return replace(result, set_means=None, unit_means=None)

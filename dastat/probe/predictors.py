@@ -1,7 +1,7 @@
 """Teacher-side predictors of one scheme from a probe's per-set sums (docs/method.md, "Teacher-side predictors").
 
-Each predictor is a smooth function of per-set figures, so each has a jackknife interval over sets:
-leave one set out, recompute, bias-correct and take a t quantile with the effective degrees of
+Each predictor is a smooth function of per-unit figures, so each has a jackknife interval over units:
+leave one unit out, recompute, bias-correct and take a t quantile with the effective degrees of
 freedom of :mod:`dastat.probe.estimator`. Standard-deviation predictors (``t_stddev_rel``,
 ``t_ce_stddev``, ``sharpness``) are handled on the log scale as T. stddev is; ratio-of-means
 predictors on their own scale.
@@ -48,11 +48,13 @@ def _ratio(num: Tensor, den: Tensor) -> tuple[float, Tensor]:
     return estimate, (total_n - num) / (total_d - den)
 
 
-def teacher_predictors(means: Tensor, labels: Tensor, rec, slot: int, confidence: float) -> dict[str, float]:
+def teacher_predictors(means: Tensor, labels: Tensor, rec, slot: int, confidence: float,
+                       units_per_set: int = 1) -> dict[str, float]:
     """Every predictor of :data:`NAMES` with ``<name>_ci_low`` / ``<name>_ci_high``, for scheme ``slot``.
 
-    ``means`` [M, C] are the scheme's set means, ``labels`` [M, C] the sets' label shares (the floor's
-    input), ``rec`` the engine's per-set records of the same M sets (``dastat.probe.engine.SetRecords``).
+    ``means`` [M, C] are the scheme's unit means, ``labels`` [M, C] the units' label shares (the floor's
+    input), ``rec`` the engine's per-unit records of the same M units (``dastat.probe.engine.UnitRecords``);
+    ``units_per_set`` units make a set, so a stddev across units is divided by its square root.
     """
     m = means.shape[0]
     out: dict[str, float] = {}
@@ -65,14 +67,16 @@ def teacher_predictors(means: Tensor, labels: Tensor, rec, slot: int, confidence
         return {k: math.nan for name in NAMES for k in (name, f"{name}_ci_low", f"{name}_ci_high")}
     few = m < 3  # the jackknife leaves one of at least 3 sets out
     means, labels = means.double(), labels.double()
-    t = float(means.std(0, correction=1).mean())
-    floor = float(labels.std(0, correction=1).mean())
+    scale = math.sqrt(units_per_set)
+    t = float(means.std(0, correction=1).mean()) / scale
+    floor = float(labels.std(0, correction=1).mean()) / scale
     t_loo = jackknife_values(means) if not few else torch.full((m,), math.nan, dtype=torch.float64)
     floor_loo = jackknife_values(labels) if not few else torch.full((m,), math.nan, dtype=torch.float64)
-    put("t_stddev_rel", t / floor if floor > 0 else math.nan, t_loo / floor_loo, log=True)
+    floor_loo = floor_loo / scale
+    put("t_stddev_rel", t / floor if floor > 0 else math.nan, t_loo / scale / floor_loo, log=True)
     entropy = rec.entropy[:, slot].double()
     ce_loo = jackknife_values(entropy[:, None]) if not few else torch.full((m,), math.nan, dtype=torch.float64)
-    put("t_ce_stddev", float(entropy.std(correction=1)), ce_loo, log=True)
+    put("t_ce_stddev", float(entropy.std(correction=1)) / scale, ce_loo / scale, log=True)
     rows_xp = rec.rows_xprime[:, slot]
     put("entropy_xprime", *_ratio(rec.entropy_xprime[:, slot] * rows_xp, rows_xp), log=False)
     acc_xp, acc_xp_loo = _ratio(rec.hits_xprime[:, slot], rows_xp)

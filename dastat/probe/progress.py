@@ -28,10 +28,10 @@ class RoundProgress:
     def update(self, out: engine.EngineOutput) -> None:
         if self.bar is None:
             return
-        done = max(out.counts.values())
-        self.bar.update(done - self.bar.n)
-        if done >= 2:
-            rels = {n: rel_halfwidth(out.set_means(n), self.cfg.confidence, self.cfg.design) for n in self.names}
+        units = max(out.counts.values())
+        self.bar.update(units // self.cfg.units_per_set - self.bar.n)
+        if units >= 2:
+            rels = {n: rel_halfwidth(out.unit_means(n), self.cfg.confidence) for n in self.names}
             widest = max(rels, key=rels.get)
-            est, rel = float(stddev_of_means(out.set_means(widest))), rels[widest]
+            est, rel = float(stddev_of_means(out.unit_means(widest), self.cfg.units_per_set)), rels[widest]
             self.bar.set_postfix_str(f"{widest} {est:.5f} ±{100 * rel:.1f}% (target {100 * self.cfg.rtol:.0f}%)")

@@ -17,12 +17,21 @@ from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import engine, estimator
+from dastat.probe import stream as stream_mod
 from dastat.probe.estimator import stddev_of_means
+
+# Sets' worth of images below which a within-epoch set fixes its label composition (docs/method.md, "Protocols").
+POOL_SETS = 20
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that decides which sets a probe closes and when it stops."""
+    """Everything that decides which units a probe closes and when it stops.
+
+    A unit is what the estimator treats as independent: a batch in protocol ``fast`` (each batch
+    draws its images independently from the pool), a whole set in ``paper`` (the epoch stream).
+    ``max_sets``, ``min_sets`` and ``check_every`` count sets; the ``*_units`` properties count units.
+    """
 
     protocol: str
     randomness: str
@@ -42,9 +51,26 @@ class Settings:
         return 2 * self.batch_size * self.batches_per_set
 
     @property
-    def design(self) -> estimator.Design:
-        """How the sets are drawn, for the interval's within-epoch correction."""
-        return estimator.Design(self.num_images, self.batch_size, self.batches_per_set)
+    def units_per_set(self) -> int:
+        return self.batches_per_set if self.protocol == "fast" else 1
+
+    @property
+    def batches_per_unit(self) -> int:
+        return self.batches_per_set // self.units_per_set
+
+    @property
+    def min_units(self) -> int:
+        return self.min_sets * self.units_per_set
+
+    @property
+    def pool_dependent(self) -> bool:
+        """Protocol ``paper`` on a pool of fewer than 20 sets' worth of images: its value depends on the pool."""
+        return self.protocol == "paper" and self.num_images < POOL_SETS * self.batch_size * self.batches_per_set
+
+    def stream(self, device: torch.device) -> stream_mod.IndependentDraws | stream_mod.EpochStream:
+        """Where the batches' images come from: independent draws (fast) or the epoch stream (paper)."""
+        kind = stream_mod.IndependentDraws if self.protocol == "fast" else stream_mod.EpochStream
+        return kind(self.num_images, self.batch_size, seed=self.seed, device=device)
 
 
 def settings(
@@ -154,45 +180,45 @@ def scheme_params(job: engine.Job) -> dict:
     return params
 
 
-def rel_halfwidth(means: torch.Tensor, confidence: float, design: estimator.Design | None = None) -> float:
-    """Relative half-width of the probe's interval on ``means`` [M, C] (inf below 3 sets)."""
-    if means.shape[0] < _FEWEST_SETS:
+def rel_halfwidth(means: torch.Tensor, confidence: float) -> float:
+    """Relative half-width of the probe's interval on unit means [M, C] (inf below 3 units)."""
+    if means.shape[0] < _FEWEST_UNITS:
         return math.inf
-    return float(estimator.rel_halfwidth(means.double(), confidence, design))
+    return float(estimator.rel_halfwidth(means.double(), confidence))
 
 
-_FEWEST_SETS = 3  # the jackknife interval leaves one set out of at least 3
+_FEWEST_UNITS = 3  # the jackknife interval leaves one unit out of at least 3
 
 
 def tight(means: torch.Tensor, *, rtol: float, min_sets: int, confidence: float,
-          design: estimator.Design | None = None) -> torch.Tensor:
-    """Whether the interval on set means [..., M, C] is narrow enough to stop, and trustworthy enough to stop on.
+          units_per_set: int = 1) -> torch.Tensor:
+    """Whether the interval on unit means [..., M, C] is narrow enough to stop, and trustworthy enough to stop on.
 
-    Narrow: relative half-width at most ``rtol``. Trustworthy: the interval's effective degrees of
-    freedom reach ``min_sets - 1``, what Gaussian sets reach at ``min_sets`` sets. Skewed or
-    heavy-tailed sets make the variance estimate noisier, and a rule that stops on a noisy width
-    stops when it happens to be small; such sets keep sampling until their interval knows as much.
-    ``design``: how the sets were drawn (the interval's within-epoch correction). Returns a bool
-    tensor [...] (all False below ``max(min_sets, 3)`` sets).
+    Narrow: relative half-width at most ``rtol``. Trustworthy: at least ``min_sets`` sets' worth of
+    units, and the interval's effective degrees of freedom reach ``min_sets - 1``, what Gaussian
+    sets reach at ``min_sets`` sets. Skewed or heavy-tailed units make the variance estimate
+    noisier, and a rule that stops on a noisy width stops when it happens to be small; such units
+    keep sampling until their interval knows as much. Returns a bool tensor [...].
     """
-    if means.shape[-2] < max(min_sets, _FEWEST_SETS):
+    if means.shape[-2] < max(min_sets * units_per_set, _FEWEST_UNITS):
         return torch.zeros(means.shape[:-2], dtype=torch.bool, device=means.device)
-    estimate, low, high, df = estimator.jackknife_interval(means.double(), confidence, design)
+    estimate, low, high, df = estimator.jackknife_interval(means.double(), confidence)
     return (df >= min_sets - 1) & (estimator.relative(estimate, low, high) <= rtol)
 
 
 def is_tight(means: torch.Tensor, cfg: Settings) -> bool:
-    """:func:`tight` for one scheme's set means [M, C] under the probe's settings."""
-    return bool(tight(means, rtol=cfg.rtol, min_sets=cfg.min_sets, confidence=cfg.confidence, design=cfg.design))
+    """:func:`tight` for one scheme's unit means [M, C] under the probe's settings."""
+    return bool(tight(means, rtol=cfg.rtol, min_sets=cfg.min_sets, confidence=cfg.confidence,
+                      units_per_set=cfg.units_per_set))
 
 
 def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -> set[str]:
-    """The schemes whose interval is not yet tight (:func:`is_tight`); all of them while one has too few sets."""
+    """The schemes whose interval is not yet tight (:func:`is_tight`); all of them while one has too few units."""
     if not names:
         return set()
-    if out.counts[names[0]] < max(cfg.min_sets, _FEWEST_SETS):
+    if out.counts[names[0]] < max(cfg.min_units, _FEWEST_UNITS):
         return set(names)
-    return {n for n in names if not is_tight(out.set_means(n), cfg)}
+    return {n for n in names if not is_tight(out.unit_means(n), cfg)}
 
 
 def is_tie(ci_low: float, ci_high: float, lower: float, min_diff: float) -> bool:
@@ -207,18 +233,18 @@ def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, mi
     the difference lies within ``min_diff`` of the lower scheme's T. stddev (too close to matter),
     and frozen when one of the two is no longer sampled (more sets of the other cannot help).
     """
-    ordered = sorted(names, key=lambda n: float(stddev_of_means(out.set_means(n))))
+    ordered = sorted(names, key=lambda n: float(stddev_of_means(out.unit_means(n))))
     latest = max(out.counts[n] for n in names)
     left = set()
     for a, b in itertools.pairwise(ordered):
         if out.counts[a] < latest or out.counts[b] < latest:
             continue  # frozen: one of the two is no longer sampled
-        if latest < _FEWEST_SETS:
+        if latest < _FEWEST_UNITS:
             left |= {a, b}
             continue
-        ma, mb = out.set_means(a).double(), out.set_means(b).double()
-        low, high, _ = estimator.paired_bounds(ma, mb, cfg.confidence, cfg.design)
+        ma, mb = out.unit_means(a).double(), out.unit_means(b).double()
+        low, high, _ = estimator.paired_bounds(ma, mb, cfg.confidence, cfg.units_per_set)
         low, high = float(low), float(high)
-        if low <= 0 <= high and not is_tie(low, high, float(stddev_of_means(ma)), min_diff):
+        if low <= 0 <= high and not is_tie(low, high, float(stddev_of_means(ma, cfg.units_per_set)), min_diff):
             left |= {a, b}
     return left

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dastat.study.analysis import StudyAnalysis, analyse
 from dastat.study.config import PRESETS, ProbeSettings, StudyConfig, list_presets, load_config
-from dastat.study.pipeline import StudyResult, run_study
+from dastat.study.pipeline import StudyResult, reprobe_study, run_study
 from dastat.study.plateau import plateau
 from dastat.study.report import write_report
 
@@ -23,6 +23,7 @@ __all__ = [
     "list_presets",
     "load_config",
     "plateau",
+    "reprobe_study",
     "run_study",
     "write_report",
 ]

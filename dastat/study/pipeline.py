@@ -36,6 +36,7 @@ class StudyResult:
     skipped_jobs: int = 0
     ran_jobs: int = 0
     num_classes: int | None = None  # of the study's dataset: the report reads teacher accuracy against chance
+    probe_images: int | None = None  # the pool the probes draw from (the report flags a small one)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: paths, timings, the per-pair correlations and the selection."""
@@ -243,7 +244,73 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     result = StudyResult(out=out, config=config, teachers=list(teachers.values()), analysis=analysis,
                          report=out / "report.md", elapsed_s=elapsed, stage_s=stage_s, failed=summary["failed"],
                          skipped_jobs=summary["skipped"], ran_jobs=summary["ran"],
-                         num_classes=train_set.num_classes)
+                         num_classes=train_set.num_classes, probe_images=len(student_set))
+    write_report(result, exports=exports)
+    (out / "summary.json").write_text(json.dumps(json_ready(result.to_dict()), indent=2, default=str))
+    say(f"report: {result.report}")
+    return result
+
+
+def reprobe_study(out: str | Path, *, device: str = "auto", progress: bool = False,
+                  log: Callable[[str], None] | None = None) -> StudyResult:
+    """Probe a finished study's teachers again with today's engine, then redo its analysis and report.
+
+    The students stay as they are: their results are read from ``out/dastat.sqlite``; the probe rows
+    of the study's protocols are replaced. The teachers must be on disk as :func:`run_study` left
+    them. ``cutmixpick_s`` needs its plain-KD scorer student's checkpoint under ``out/runs``; where
+    it is missing, the scheme is not probed (its old probe is removed too, since it measured another
+    design) and the report lists it among the failed jobs.
+    """
+    from dastat import data, models
+    from dastat import store as store_mod
+    from dastat.study.config import load_config
+    from dastat.study.report import write_report
+
+    say = log or (lambda line: None)
+    started = time.perf_counter()
+    out = Path(out)
+    config = load_config(out / "config.yaml")
+    store = store_mod.open(out / STORE_NAME)
+    load = {"root": config.root, "image_size": config.image_size, **config.data_options}
+    train_set = data.load(config.data, split="train", **load)
+    test_set = data.load(config.data, split="test", **load)
+    student_set = train_set if config.train_images is None else data.load(
+        config.data, split="train", max_images=config.train_images, **load)
+    with store.transaction() as conn:
+        for protocol in config.probe.protocols:
+            conn.execute("DELETE FROM probes WHERE protocol = ?", (protocol,))
+    failed: list[dict] = []
+    teachers: dict[str, TeacherInfo] = {}
+    t0 = time.perf_counter()
+    for pair in config.pairs:
+        key = pair.get("teacher_path") or pair["teacher"]
+        if key in teachers:
+            continue
+        teachers[key] = info = obtain_teacher(pair, config=config, train_set=train_set, test_set=test_set, out=out,
+                                              device=device, progress=progress)
+        scorer = None
+        if "cutmixpick_s" in config.schemes:
+            plan = _plan(config, [(info.path, pair["student"])], ["identity"], [config.seeds[0]], out=out,
+                         device=device, methods=["kd"])
+            checkpoint = Path(plan.jobs[0].out_dir) / "student.pt"
+            if checkpoint.is_file():
+                scorer = models.load_student(checkpoint, dataset=student_set, device="cpu")
+            else:
+                failed.append({"job": f"probe cutmixpick_s for {info.arch}",
+                               "error": f"its scorer student's checkpoint {checkpoint} is not on disk; cutmixpick_s "
+                                        "has no probe and is left out of the correlations"})
+        teacher = models.load_teacher(info.path, arch=info.arch, dataset=train_set, device="cpu")
+        written = _probe_teacher(config, info, teacher, train_set=student_set, store=store, scorer=scorer,
+                                 device=device, progress=progress)
+        say(f"probed {info.arch} again: {written} probe results")
+    stage_s = {"probes": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    analysis = analyse(store, protocols=config.probe.protocols, quick=config.quick)
+    exports = analysis.write(out, store=store, name=config.name)
+    stage_s["analysis"] = time.perf_counter() - t0
+    result = StudyResult(out=out, config=config, teachers=list(teachers.values()), analysis=analysis,
+                         report=out / "report.md", elapsed_s=time.perf_counter() - started, stage_s=stage_s,
+                         failed=failed, num_classes=train_set.num_classes, probe_images=len(student_set))
     write_report(result, exports=exports)
     (out / "summary.json").write_text(json.dumps(json_ready(result.to_dict()), indent=2, default=str))
     say(f"report: {result.report}")
@@ -256,4 +323,4 @@ def _write_config(config: StudyConfig, out: Path) -> None:
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
-__all__ = ["EXECUTORS", "STORE_NAME", "StudyResult", "run_study"]
+__all__ = ["EXECUTORS", "STORE_NAME", "StudyResult", "reprobe_study", "run_study"]

@@ -438,6 +438,19 @@ def _plateau_lines(plateau: pd.DataFrame) -> list[str]:
                                 "median_jitter": percent})]
 
 
+def _pool_line(result) -> list[str]:
+    """A probe pool of fewer than 20 sets' worth of images (docs/method.md, "Protocols") is worth a line."""
+    from dastat.probe.protocols import POOL_SETS
+
+    images = getattr(result, "probe_images", None)
+    set_images = result.config.batch_size * result.config.probe.set_blocks // 2
+    if not images or images >= POOL_SETS * set_images:
+        return []
+    return [f"The probes draw from {images:,} images, fewer than {POOL_SETS} sets' worth ({POOL_SETS * set_images:,}): "
+            "protocol fast draws every batch independently from them and measures the pool-free T. stddev; a "
+            "paper-protocol value would depend on the pool's size.", ""]
+
+
 def write_report(result, *, exports: dict[str, Path]) -> Path:
     """Write ``result.out / "report.md"`` from a :class:`dastat.study.StudyResult`."""
     config, analysis = result.config, result.analysis
@@ -461,6 +474,7 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
     ]
     if config.notes:
         lines += [config.notes.strip(), ""]
+    lines += _pool_line(result)
     if result.failed:
         lines += ["**Failed jobs:**", ""] + [f"- `{f['job']}`: {f['error']}" for f in result.failed] + [""]
     lines += ["## Reading", "", *_reading(analysis, config), ""]

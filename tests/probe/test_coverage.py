@@ -1,14 +1,12 @@
 """Coverage of the probe's interval, at fixed set counts and at the stopping rule's stop, by simulation.
 
-Set means are simulated directly (vectorised over repetitions) from scenarios whose T. stddev is
-known: Gaussian, skewed and correlated (Gamma noise mixed across classes), label-like (multinomial
-label shares of 320 images times a teacher's confidence, plus augmentation noise), heavy-tailed
-(Student t, 10 df: kurtosis 4), and the digits label stream cut into sets exactly as the engine
-cuts it (shuffled epochs of 64-image batches, the short last batch kept, 5 batches a set, sets
-running on across epochs), so that sets of one epoch are negatively correlated.
-
-The stream scenarios pass the stream's design to the interval, as the probe does; the synthetic
-ones have independent sets and no design.
+Protocol fast estimates T. stddev from independent batch units
+(docs/method.md, "T. stddev and its estimator"): unit means are simulated directly (vectorised over
+repetitions) from scenarios whose T. stddev is known, and the interval is the probe's, with 5 units a
+set. Scenarios: Gaussian, skewed and correlated (Gamma noise mixed across classes), label-like
+(multinomial label shares of a 64-image batch times a teacher's confidence, plus augmentation noise),
+heavy-tailed (Student t, 10 df: kurtosis 4), and the digits label stream drawn as the engine draws it:
+each batch of 64 images drawn independently, with replacement, from the digits training labels.
 
 The target is 0.93-0.97 in every scenario. The slow version asserts it at 2,000 repetitions; the
 default version runs fewer repetitions and allows their own Monte Carlo error on top: a coverage
@@ -29,110 +27,85 @@ import pytest
 import torch
 
 from dastat.probe import estimator, protocols
-from dastat.probe.stream import BatchStream
 
 CONFIDENCE = 0.95
-CHECK_EVERY, MIN_SETS, MAX_SETS = 8, 20, 2000  # the fast protocol's defaults
+CHECK_EVERY, MIN_SETS, MAX_SETS = 8, 20, 2000  # the fast protocol's defaults, in sets
+UNITS = 5  # batch units a set (the fast protocol's 5 batches of 64)
+BATCH = 64
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """Set means drawn in independent blocks of ``block`` sets, with the T. stddev they estimate."""
+    """Unit means drawn in independent blocks of ``block`` units; ``truth``: the T. stddev (sets of UNITS units)."""
 
     name: str
     num_classes: int
     block: int
-    draw: Callable[[np.random.Generator, int, int], np.ndarray]  # (rng, reps, blocks) -> [reps, sets, C]
+    draw: Callable[[np.random.Generator, int, int], np.ndarray]  # (rng, reps, blocks) -> [reps, units, C]
     truth: float
-    design: estimator.Design | None = None  # how the sets were drawn (streams); None: independent sets
 
 
 def gaussian(c: int) -> Scenario:
     sig = np.linspace(0.5, 1.5, c) * 1e-3
-    return Scenario(f"gaussian C={c}", c, 8, lambda rng, r, b: 0.1 + rng.standard_normal((r, 8 * b, c)) * sig,
-                    float(sig.mean()))
+    return Scenario(f"gaussian C={c}", c, 40, lambda rng, r, b: 0.1 + rng.standard_normal((r, 40 * b, c)) * sig,
+                    float(sig.mean()) / math.sqrt(UNITS))
 
 
 def skewed(c: int, shape: float = 2.0) -> Scenario:
     mix = np.eye(c) + 0.3 * np.random.default_rng(99).random((c, c))  # classes share noise: correlated
     # Var(Gamma(k, 1)) = k, so class c has stddev 1e-3 sqrt(k sum_j mix_cj^2).
-    truth = float(np.mean(1e-3 * np.sqrt(shape * (mix**2).sum(1))))
-    return Scenario(f"skewed C={c}", c, 8,
-                    lambda rng, r, b: 0.1 + rng.gamma(shape, 1.0, (r, 8 * b, c)) @ mix.T * 1e-3, truth)
+    truth = float(np.mean(1e-3 * np.sqrt(shape * (mix**2).sum(1)))) / math.sqrt(UNITS)
+    return Scenario(f"skewed C={c}", c, 40,
+                    lambda rng, r, b: 0.1 + rng.gamma(shape, 1.0, (r, 40 * b, c)) @ mix.T * 1e-3, truth)
 
 
-def label_like(c: int, images: int = 320, confidence: float = 0.8, noise: float = 2e-3) -> Scenario:
+def label_like(c: int, images: int = BATCH, confidence: float = 0.8, noise: float = 2e-3) -> Scenario:
     shares = np.random.default_rng(98).dirichlet(np.ones(c) * 5)
     sd = noise / math.sqrt(c)
 
     def draw(rng, r, b):
-        counts = rng.multinomial(images, shares, size=(r, 8 * b))
-        return confidence * counts / images + (1 - confidence) / c + sd * rng.standard_normal((r, 8 * b, c))
+        counts = rng.multinomial(images, shares, size=(r, 40 * b))
+        return confidence * counts / images + (1 - confidence) / c + sd * rng.standard_normal((r, 40 * b, c))
 
-    truth = float(np.mean(np.sqrt(confidence**2 * shares * (1 - shares) / images + sd**2)))
-    return Scenario(f"label-like C={c}", c, 8, draw, truth)
+    truth = float(np.mean(np.sqrt((confidence**2 * shares * (1 - shares) / images + sd**2) / UNITS)))
+    return Scenario(f"label-like C={c}", c, 40, draw, truth)
 
 
 def heavy_tailed(c: int, df: int = 10) -> Scenario:
     sig = np.linspace(0.5, 1.5, c) * 1e-3
-    return Scenario(f"heavy-tailed C={c}", c, 8, lambda rng, r, b: 0.1 + rng.standard_t(df, (r, 8 * b, c)) * sig,
-                    float(sig.mean() * math.sqrt(df / (df - 2))))
+    return Scenario(f"heavy-tailed C={c}", c, 40, lambda rng, r, b: 0.1 + rng.standard_t(df, (r, 40 * b, c)) * sig,
+                    float(sig.mean() * math.sqrt(df / (df - 2))) / math.sqrt(UNITS))
 
 
-def label_stream(labels: np.ndarray, *, perfect: bool, batch_size: int = 64, batches_per_set: int = 5) -> Scenario:
-    """The engine's sets over a real label stream; a block is one cycle of whole epochs and whole sets.
+def label_stream(labels: np.ndarray, *, perfect: bool) -> Scenario:
+    """The engine's batch units over a real label pool: 64 images drawn independently with replacement.
 
     Each image k has a fixed teacher probability q_k = a_k onehot(y_k) + (1 - a_k) / C (a_k = 1 for
-    a perfect teacher), and each set adds independent augmentation noise of sd 0.25 / sqrt(n_set)
-    (none for the perfect teacher). The truth is the limit of the estimator over many epochs:
-    mean_c sqrt(mean over set positions of Var(u_c)), where a set's images from one epoch are a
-    sample without replacement: Var = sum_g (n_g/n)^2 S_c^2 / n_g (1 - n_g / N).
+    a perfect teacher), and each batch adds independent augmentation noise of sd 0.25 / sqrt(64)
+    (none for the perfect teacher). The truth: a set of 320 independent draws has
+    Var(u_c) = (Var_pool(q_c) + tau^2) / 320, Var_pool with divisor N (draws with replacement).
     """
     n_img, c = len(labels), int(labels.max()) + 1
-    stream = BatchStream(n_img, batch_size, seed=0, device=torch.device("cpu"))
-    per_epoch = stream.batches_per_epoch
-    epochs = math.lcm(per_epoch, batches_per_set) // per_epoch
-    sets = epochs * per_epoch // batches_per_set
-    sizes = np.array([len(stream.batch(b)) for b in range(per_epoch)])  # the engine's batches, short last one kept
     conf = np.ones(n_img) if perfect else np.random.default_rng(97).beta(4, 1, n_img)
     q = conf[:, None] * np.eye(c)[labels] + (1 - conf[:, None]) / c  # [N, C]
     tau = 0.0 if perfect else 0.25
-    # Which epoch and how many images each set of the cycle takes from it.
-    batch_epoch = np.arange(epochs * per_epoch) // per_epoch
-    batch_size_of = np.tile(sizes, epochs)
-    s2 = q.var(0, ddof=1)  # [C]
-    var = np.zeros((sets, c))
-    n_set = np.zeros(sets)
-    for j in range(sets):
-        bs = range(j * batches_per_set, (j + 1) * batches_per_set)
-        n_set[j] = sum(batch_size_of[b] for b in bs)
-        for g in {batch_epoch[b] for b in bs}:
-            n_g = sum(batch_size_of[b] for b in bs if batch_epoch[b] == g)
-            var[j] += (n_g / n_set[j]) ** 2 * s2 / n_g * (1 - n_g / n_img)
-        var[j] += tau**2 / n_set[j]
-    truth = float(np.sqrt(var.mean(0)).mean())
-
-    # q_k = a_k onehot(y_k) + (1 - a_k) / C: a batch's sum is the a_k summed per label plus the
-    # batch's sum of (1 - a_k) / C, so an epoch costs one weighted count per (batch, label), not N x C.
-    position_batch = np.repeat(np.arange(per_epoch), sizes)  # [N]: the batch of each position in an epoch
-    cells = per_epoch * c
+    truth = float(np.sqrt((q.var(0) + tau**2) / (UNITS * BATCH)).mean())
+    block = 40
 
     def draw(rng, r, b):
-        batch_sums = []
-        for _ in range(b * epochs):
-            order = rng.permuted(np.broadcast_to(np.arange(n_img), (r, n_img)), axis=1)  # a shuffle per rep
-            index = (np.arange(r)[:, None] * cells + position_batch * c + labels[order]).ravel()
-            hits = np.bincount(index, conf[order].ravel(), r * cells).reshape(r, per_epoch, c)
-            rest = np.bincount((np.arange(r)[:, None] * per_epoch + position_batch).ravel(),
-                               (1 - conf[order]).ravel(), r * per_epoch).reshape(r, per_epoch, 1)
-            batch_sums.append(hits + rest / c)  # [r, batches, C]
-        sums = np.concatenate(batch_sums, 1).reshape(r, b * sets, batches_per_set, c).sum(2)
-        n = np.tile(n_set, b)[None, :, None]
-        return sums / n + tau / np.sqrt(n) * rng.standard_normal(sums.shape)
+        out = []
+        for _ in range(b):
+            idx = rng.integers(n_img, size=(r, block, BATCH))
+            # q_k = a_k onehot(y_k) + (1 - a_k) / C: per (rep, unit, label) one weighted count, not 64 x C.
+            cell = (np.arange(r * block)[:, None] * c + labels[idx].reshape(r * block, BATCH)).ravel()
+            hits = np.bincount(cell, conf[idx].ravel(), r * block * c).reshape(r, block, c)
+            rest = (1 - conf[idx]).sum(2, keepdims=True)
+            means = (hits + rest / c) / BATCH
+            out.append(means + tau / math.sqrt(BATCH) * rng.standard_normal(means.shape))
+        return np.concatenate(out, 1)
 
     kind = "labels only" if perfect else "teacher"
-    return Scenario(f"digits stream, {kind}", c, sets, draw, truth,
-                    estimator.Design(n_img, batch_size, batches_per_set))
+    return Scenario(f"digits stream, {kind}", c, block, draw, truth)
 
 
 def _digits_labels() -> np.ndarray:
@@ -141,72 +114,52 @@ def _digits_labels() -> np.ndarray:
     return data.load("digits").labels.numpy()
 
 
-def _sets(scn: Scenario, rng: np.random.Generator, reps: int, num_sets: int) -> torch.Tensor:
-    blocks = math.ceil(num_sets / scn.block)
-    return torch.from_numpy(scn.draw(rng, reps, blocks)[:, :num_sets])
+def _units(scn: Scenario, rng: np.random.Generator, reps: int, num_units: int) -> torch.Tensor:
+    blocks = math.ceil(num_units / scn.block)
+    return torch.from_numpy(scn.draw(rng, reps, blocks)[:, :num_units])
 
 
-# "jackknife": the probe's interval (with the scenario's design, as the probe passes its own);
-# "delta": the delta-method interval and the stopping rule that came with it (half-width at most rtol
-# from 20 sets on), the method before the jackknife, for the table's "before" column.
-METHODS = ("jackknife", "delta")
-DELTA_MIN_SETS = 20
-
-
-def _bounds(scn: Scenario, means: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if method == "delta":
-        est, half = estimator.stddev_of_means(means), estimator.analytic_halfwidth(means, CONFIDENCE)
-        return est - half, est + half
-    return estimator.bounds(means, CONFIDENCE, scn.design)
-
-
-def _tight(scn: Scenario, means: torch.Tensor, rtol: float, method: str) -> torch.Tensor:
-    if method == "delta":
-        rel = estimator.analytic_halfwidth(means, CONFIDENCE) / estimator.stddev_of_means(means)
-        return (rel <= rtol) & (means.shape[-2] >= DELTA_MIN_SETS)
-    return protocols.tight(means, rtol=rtol, min_sets=MIN_SETS, confidence=CONFIDENCE, design=scn.design)
-
-
-def fixed_coverage(scn: Scenario, num_sets: int, reps: int, seed: int, method: str = "jackknife") -> float:
-    low, high = _bounds(scn, _sets(scn, np.random.default_rng(seed), reps, num_sets), method)
+def fixed_coverage(scn: Scenario, num_sets: int, reps: int, seed: int) -> float:
+    """Coverage of the probe's interval after ``num_sets`` sets (num_sets x 5 batch units)."""
+    low, high = estimator.bounds(_units(scn, np.random.default_rng(seed), reps, num_sets * UNITS), CONFIDENCE, UNITS)
     return float(((low <= scn.truth) & (scn.truth <= high)).double().mean())
 
 
-def stopping_coverage(scn: Scenario, rtol: float, reps: int, seed: int,
-                      method: str = "jackknife") -> tuple[float, float]:
+def stopping_coverage(scn: Scenario, rtol: float, reps: int, seed: int) -> tuple[float, float]:
     """Run the fast protocol's stopping rule (checks every 8 sets); coverage and mean sets at the stop."""
     rng = np.random.default_rng(seed)
-    means = _sets(scn, rng, reps, scn.block)
+    means = _units(scn, rng, reps, scn.block)
     running = torch.arange(reps)
     low, high, stop = torch.full((reps,), math.nan, dtype=torch.float64), torch.zeros(reps, dtype=torch.float64), \
         torch.zeros(reps)
-    m = CHECK_EVERY
+    m = CHECK_EVERY * UNITS
     while len(running):
         if means.shape[1] < m:  # draw ahead, in whole blocks, so the prefix is not copied at every check
-            ahead = math.ceil((max(m, 64) - means.shape[1]) / scn.block) * scn.block
-            means = torch.cat([means, _sets(scn, rng, len(running), ahead)], 1)
+            ahead = math.ceil((max(m, 320) - means.shape[1]) / scn.block) * scn.block
+            means = torch.cat([means, _units(scn, rng, len(running), ahead)], 1)
         head = means[:, :m]
-        done = _tight(scn, head, rtol, method) | (m >= MAX_SETS)
+        done = protocols.tight(head, rtol=rtol, min_sets=MIN_SETS, confidence=CONFIDENCE, units_per_set=UNITS) | (
+            m >= MAX_SETS * UNITS)
         if bool(done.any()):
-            lo, hi = _bounds(scn, head[done], method)
-            low[running[done]], high[running[done]], stop[running[done]] = lo, hi, float(m)
+            lo, hi = estimator.bounds(head[done], CONFIDENCE, UNITS)
+            low[running[done]], high[running[done]], stop[running[done]] = lo, hi, m / UNITS
             running, means = running[~done], means[~done]
-        m += CHECK_EVERY
+        m += CHECK_EVERY * UNITS
     return float(((low <= scn.truth) & (scn.truth <= high)).double().mean()), float(stop.mean())
 
 
 def paired_rejection(scn: Scenario, num_sets: int, reps: int, seed: int) -> float:
-    """How often two schemes of equal T. stddev differ significantly on common sets.
+    """How often two schemes of equal T. stddev differ significantly on common units.
 
-    Both share half of each set (x, the common random numbers) and add their own half (x'): set
+    Both share half of each unit (x, the common random numbers) and add their own half (x'): unit
     means (shared + own) / sqrt(2) keep the scenario's spread and T. stddev for both.
     """
     rng = np.random.default_rng(seed)
-    shared, own_a, own_b = (_sets(scn, rng, reps, num_sets) for _ in range(3))
+    shared, own_a, own_b = (_units(scn, rng, reps, num_sets * UNITS) for _ in range(3))
     centre = 0.1
     a = centre + (shared - shared.mean((0, 1)) + own_a - own_a.mean((0, 1))) / math.sqrt(2)
     b = centre + (shared - shared.mean((0, 1)) + own_b - own_b.mean((0, 1))) / math.sqrt(2)
-    low, high, _ = estimator.paired_bounds(a, b, CONFIDENCE, scn.design)
+    low, high, _ = estimator.paired_bounds(a, b, CONFIDENCE, UNITS)
     return float(((low > 0) | (high < 0)).double().mean())
 
 
@@ -239,36 +192,13 @@ def test_interval_covers_at_the_stopping_rule_rtol_005(scn):
     assert low <= coverage <= high, f"{scn.name}: coverage {coverage:.3f} at the stop ({mean_stop:.0f} sets)"
 
 
-def test_interval_covers_on_the_digits_label_stream():
-    # Labels only: all the variance is between images, the worst case of within-epoch dependence.
-    scn = label_stream(_digits_labels(), perfect=True)
+@pytest.mark.parametrize("perfect", [True, False], ids=["labels only", "teacher"])
+def test_interval_covers_on_the_digits_label_stream(perfect):
+    scn = label_stream(_digits_labels(), perfect=perfect)
     reps = 1000
     coverage = fixed_coverage(scn, 30, reps, seed=13)
     low, high = _band(reps, 0.93, 0.97)
     assert low <= coverage <= high, f"{scn.name}: coverage {coverage:.3f} at 30 sets"
-
-
-def test_the_design_correction_widens_the_interval_and_centres_it_lower_on_the_label_stream():
-    # Without the design the jackknife takes the sets as independent. Sets of one epoch share out a
-    # fixed total, so s^2 overstates a set's variance (centre too high) and its spread is
-    # understated (too narrow): the corrected interval is lower and wider on average.
-    scn = label_stream(_digits_labels(), perfect=True)
-    means = _sets(scn, np.random.default_rng(16), 300, 30)
-    est, plain_bias, plain_se, plain_df = estimator.log_jackknife(means)
-    _, bias, se, df = estimator.log_jackknife(means, scn.design)
-    assert float((est - bias).mean()) < float((est - plain_bias).mean())
-    assert float(se.mean()) > float(plain_se.mean()) and float(df.mean()) < float(plain_df.mean())
-
-
-def test_the_design_keeps_independent_rows_covered():
-    # Rows drawn independently (no image-level variance): the design's correction must not spoil the
-    # coverage of sets that are in fact independent, since the probe always passes its design.
-    base = gaussian(10)
-    scn = Scenario(base.name, base.num_classes, base.block, base.draw, base.truth, estimator.Design(1437, 64, 5))
-    reps = 1000
-    coverage = fixed_coverage(scn, 30, reps, seed=17)
-    low, high = _band(reps, 0.93, 0.97)
-    assert low <= coverage <= high, f"{scn.name} with a design: coverage {coverage:.3f} at 30 sets"
 
 
 @pytest.mark.parametrize("perfect", [True, False], ids=["labels only", "teacher"])
@@ -280,7 +210,7 @@ def test_paired_difference_rejects_equal_schemes_at_5_percent_on_the_digits_stre
     assert low <= rate <= high, f"{scn.name}: false-positive rate {rate:.3f} at 30 sets"
 
 
-@pytest.mark.parametrize("scn", [gaussian(10), skewed(10), label_like(200)], ids=lambda s: s.name)
+@pytest.mark.parametrize("scn", [gaussian(10), skewed(10), label_like(100)], ids=lambda s: s.name)
 def test_paired_difference_rejects_equal_schemes_at_5_percent(scn):
     reps = 1000
     rate = paired_rejection(scn, 24, reps, seed=14)
@@ -288,12 +218,13 @@ def test_paired_difference_rejects_equal_schemes_at_5_percent(scn):
     assert low <= rate <= high, f"{scn.name}: false-positive rate {rate:.3f} at 24 sets"
 
 
-def test_digits_truth_matches_a_long_stream():
-    # The analytic truth of the stream scenario against the estimator over 200 cycles of epochs.
-    scn = label_stream(_digits_labels(), perfect=False)
-    means = _sets(scn, np.random.default_rng(15), 1, 200 * scn.block)[0]
-    est = float(estimator.stddev_of_means(means))
-    # Relative sampling error of a stddev from M near-Gaussian sets, averaged over 10 partly
+@pytest.mark.parametrize("perfect", [True, False], ids=["labels only", "teacher"])
+def test_digits_truth_matches_a_long_stream(perfect):
+    # The analytic truth of the stream scenario against the estimator over 10,000 batch units.
+    scn = label_stream(_digits_labels(), perfect=perfect)
+    means = _units(scn, np.random.default_rng(15), 1, 10_000)[0]
+    est = float(estimator.stddev_of_means(means, UNITS))
+    # Relative sampling error of a stddev from M near-Gaussian units, averaged over 10 partly
     # independent classes: at most 1/sqrt(2M) per class.
     assert est == pytest.approx(scn.truth, rel=3 / math.sqrt(2 * len(means)))
 

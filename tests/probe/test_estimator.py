@@ -10,8 +10,6 @@ import torch
 
 from dastat.errors import InvalidArgumentError
 from dastat.probe.estimator import (
-    Design,
-    _design_terms,
     interval,
     jackknife_values,
     log_jackknife,
@@ -127,43 +125,35 @@ def test_paired_difference_is_the_t_interval_of_the_jackknife_pseudo_values():
     assert pair.is_significant == (pair.p_value < 0.05)
 
 
-@pytest.mark.parametrize(("num_images", "batch_size", "batches_per_set"), [(1437, 64, 5), (700, 64, 5), (280, 64, 2)])
-def test_design_counts_follow_the_engine_stream(num_images, batch_size, batches_per_set):
-    from dastat.probe.stream import BatchStream
-
-    stream = BatchStream(num_images, batch_size, seed=0, device=torch.device("cpu"))
-    num_sets = 13
-    want = np.zeros((num_sets, stream.epoch_of(num_sets * batches_per_set - 1) + 1))
-    for b in range(num_sets * batches_per_set):
-        want[b // batches_per_set, stream.epoch_of(b)] += len(stream.batch(b))
-    np.testing.assert_array_equal(Design(num_images, batch_size, batches_per_set).counts(num_sets).numpy(), want)
-
-
-def test_design_rejects_what_is_not_a_positive_count():
-    with pytest.raises(InvalidArgumentError, match="batch_size"):
-        Design(1437, 0, 5)
-
-
-def test_design_traces_equal_the_explicit_covariance_model():
-    design, m = Design(700, 64, 5), 9
-    counts = design.counts(m).numpy()
-    n = counts.sum(1)
-    p = counts / n[:, None]
-    d, q, h = np.diag(1 / n), p @ p.T / design.num_images, np.eye(m) - 1 / m
-    t = _design_terms(design, m)
-    assert t["tr_hd"] == pytest.approx(np.trace(h @ d), rel=1e-12)
-    assert t["tr_hq"] == pytest.approx(np.trace(h @ q), rel=1e-12)
-    assert t["q2_d"] == pytest.approx(np.trace(p.T @ h @ d @ h @ p), rel=1e-12)
-    assert t["q2_q"] == pytest.approx(np.trace(p.T @ h @ q @ h @ p), rel=1e-12)
-    assert t["hdhd"] == pytest.approx(np.trace(h @ d @ h @ d), rel=1e-12)
-    assert t["hdhq"] == pytest.approx(np.trace(h @ d @ h @ q), rel=1e-12)
-    assert t["hqhq"] == pytest.approx(np.trace(h @ q @ h @ q), rel=1e-12)
-    assert t["diag_d"] == pytest.approx(np.diag(d).mean(), rel=1e-12)
-    assert t["diag_q"] == pytest.approx(np.diag(q).mean(), rel=1e-12)
+def test_units_per_set_divides_the_unit_stddev_and_scales_the_interval():
+    # T. stddev from batch units: mean_c sqrt(Var(batch means) / b); on the log scale the interval moves by -log(b)/2.
+    rng = np.random.default_rng(3)
+    batches = torch.from_numpy(rng.dirichlet(np.ones(5) * 20, size=100))
+    plain, per_set = interval(batches), interval(batches, units_per_set=5)
+    assert per_set.estimate == pytest.approx(np.std(batches.numpy(), axis=0, ddof=1).mean() / math.sqrt(5), rel=1e-12)
+    for got, want in ((per_set.ci_low, plain.ci_low), (per_set.ci_high, plain.ci_high), (per_set.bias, plain.bias)):
+        assert got == pytest.approx(want / math.sqrt(5), rel=1e-12)
+    assert per_set.df == plain.df and per_set.rel_halfwidth == pytest.approx(plain.rel_halfwidth, rel=1e-12)
+    a, b = batches, batches + 1e-3 * torch.from_numpy(rng.standard_normal(batches.shape))
+    pair, pair5 = paired_difference(a, b), paired_difference(a, b, units_per_set=5)
+    assert (pair5.diff, pair5.ci_low, pair5.ci_high) == pytest.approx(
+        (pair.diff / math.sqrt(5), pair.ci_low / math.sqrt(5), pair.ci_high / math.sqrt(5)), rel=1e-12)
+    assert pair5.p_value == pytest.approx(pair.p_value, rel=1e-12)
 
 
-def test_without_a_design_or_within_one_epoch_the_interval_is_the_plain_jackknife():
-    means = torch.from_numpy(np.random.default_rng(3).dirichlet(np.ones(5), size=20))
-    plain = interval(means)
-    one_epoch = interval(means, design=Design(50_000, 64, 5))  # 20 sets of 320 images, all in epoch 0
-    assert (one_epoch.ci_low, one_epoch.ci_high, one_epoch.df) == (plain.ci_low, plain.ci_high, plain.df)
+def test_batch_units_estimate_the_set_quantity_with_a_narrower_interval():
+    # Independent batches: a set's mean is the mean of its 5 batch means, so the two estimators target
+    # one value; the batch units give the interval 5x the units, about sqrt(5) narrower.
+    rng = np.random.default_rng(4)
+    reps, sets, c = 300, 40, 10
+    batches = torch.from_numpy(0.1 + 1e-3 * rng.standard_normal((reps, sets * 5, c)))
+    per_set = batches.reshape(reps, sets, 5, c).mean(2)
+    from dastat.probe.estimator import jackknife_interval
+
+    est_b, low_b, high_b, _ = jackknife_interval(batches, units_per_set=5)
+    est_s, low_s, high_s, _ = jackknife_interval(per_set)
+    truth = 1e-3 / math.sqrt(5)
+    assert float(est_b.mean()) == pytest.approx(truth, rel=0.01)
+    assert float(est_s.mean()) == pytest.approx(truth, rel=0.03)
+    ratio = float(((high_s - low_s) / (high_b - low_b)).mean())
+    assert 2.0 < ratio < 2.6  # sqrt(5) = 2.24, a little more at 40 sets (t quantile, noisier se)

@@ -13,7 +13,7 @@ from dastat import augment, probe
 from dastat.augment.mixing import CutMixParams, MixupParams
 from dastat.augment.picking import PickParams
 from dastat.probe.predictors import NAMES, jackknife_bounds
-from dastat.probe.stream import BatchStream, generator_for
+from dastat.probe.stream import IndependentDraws, generator_for
 
 SCHEMES = ["identity", "cutout", "mixup", "cutmix", "cutmixpick_t", "cutmixpick_s"]
 NUM_SETS, BATCH, BATCHES = 4, 16, 2
@@ -39,18 +39,21 @@ def _targets(params, y: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray | No
 
 
 def _by_hand(teacher, student, dataset, name: str, seed: int = 0) -> dict[str, float]:
-    """Every predictor from a set-by-set loop of plain numpy (docs/method.md, "Teacher-side predictors")."""
+    """Every predictor from a batch-by-batch loop of plain numpy (docs/method.md, "Teacher-side predictors").
+
+    Protocol fast: each batch is an independent unit, and a stddev across sets is the stddev across
+    batches over sqrt(batches per set)."""
     c = dataset.num_classes
     base = augment.standard(dataset.image_size)
     scheme = augment.get(name, image_size=dataset.image_size, fill=tuple(round(255 * m) for m in teacher.mean))
-    stream = BatchStream(len(dataset), BATCH, seed=seed, device=torch.device("cpu"))
+    stream = IndependentDraws(len(dataset), BATCH, seed=seed, device=torch.device("cpu"))
     means, labels, entropy = [], [], []
     px_all, pxp_all, soft_all, hits_x, kl = [], [], [], [], []
-    for k in range(NUM_SETS):
+    for k in range(NUM_SETS * BATCHES):
         g_base = generator_for(seed, f"base:{k}", torch.device("cpu"))
         g_scheme = generator_for(seed, f"scheme:{name}:{k}", torch.device("cpu"))
         rows, y_set = [], []
-        for b in range(k * BATCHES, (k + 1) * BATCHES):
+        for b in (k,):
             index = stream.batch(b)
             y = dataset.labels[index].numpy()
             x = base(dataset.images[index], generator=g_base)
@@ -73,12 +76,12 @@ def _by_hand(teacher, student, dataset, name: str, seed: int = 0) -> dict[str, f
         means.append(p_set.mean(0))
         labels.append(np.eye(c)[np.concatenate(y_set)].mean(0))
         entropy.append(-(p_set * np.log(p_set)).sum(1).mean())
-    t = np.std(means, axis=0, ddof=1).mean()
-    floor = np.std(labels, axis=0, ddof=1).mean()
+    t = np.std(means, axis=0, ddof=1).mean() / math.sqrt(BATCHES)
+    floor = np.std(labels, axis=0, ddof=1).mean() / math.sqrt(BATCHES)
     pxp, soft = np.concatenate(pxp_all), np.concatenate(soft_all)
     return {
         "t_stddev_rel": t / floor,
-        "t_ce_stddev": np.std(entropy, ddof=1),
+        "t_ce_stddev": np.std(entropy, ddof=1) / math.sqrt(BATCHES),
         "entropy_xprime": -(pxp * np.log(pxp)).sum(1).mean(),
         "affinity": soft[np.arange(len(soft)), pxp.argmax(1)].mean() / np.concatenate(hits_x).mean(),
         "ce_xprime": -(soft * np.log(pxp)).sum(1).mean(),

@@ -12,10 +12,10 @@ CFG = protocols.settings("fast", 1000, batch_size=64, set_blocks=10, epochs=1, r
 
 
 def _output(means: dict[str, torch.Tensor], counts: dict[str, int]) -> engine.EngineOutput:
-    """An engine output holding only set means (sets past a scheme's count are NaN)."""
+    """An engine output holding only unit means (units past a scheme's count are NaN)."""
     names = list(means)
     n, c = max(m.shape[0] for m in means.values()), next(iter(means.values())).shape[1]
-    records = engine.SetRecords.empty(len(names), c).map(lambda t: t.new_zeros(n, *t.shape[1:]))
+    records = engine.UnitRecords.empty(len(names), c).map(lambda t: t.new_zeros(n, *t.shape[1:]))
     records.means = torch.stack([torch.cat([m, m.new_full((n - len(m), c), float("nan"))]) for m in means.values()], 1)
     return engine.EngineOutput(names, records, counts, c, 0.0, False)
 

@@ -8,6 +8,7 @@ import torch
 
 from dastat import augment
 from dastat.probe import engine, protocols
+from dastat.probe.stream import EpochStream, IndependentDraws
 
 
 def _run(teacher, digits, **kwargs):
@@ -16,8 +17,10 @@ def _run(teacher, digits, **kwargs):
     jobs = [engine.Job("cutout", augment.get("cutout", fill=fill)),
             engine.Job("cutmixpick_t", augment.get("cutmixpick_t", fill=fill), teacher)]
     sizes = []
-    out = engine.run(teacher, dataset, jobs, base=augment.standard(32), batch_size=64, batches_per_set=2, seed=0,
-                     max_sets=5, check_every=2, on_round=lambda o: sizes.append(len(o.records)), **kwargs)
+    draws = IndependentDraws(len(dataset), 64, seed=0, device=dataset.device)
+    out = engine.run(teacher, dataset, jobs, base=augment.standard(32), stream=draws, batches_per_unit=1,
+                     units_per_set=2, seed=0, max_units=5, check_every=2,
+                     on_round=lambda o: sizes.append(len(o.records)), **kwargs)
     return out, sizes
 
 
@@ -27,7 +30,7 @@ def test_rounds_grow_the_record_and_stop_at_max_sets(digits, teacher, monkeypatc
     monkeypatch.setattr(engine._Engine, "compute", lambda self, sets, active: passes.append(list(sets))
                         or compute(self, sets, active))
     out, sizes = _run(teacher, digits)
-    assert sizes == [2, 4, 5]  # rounds of check_every sets, the last one cut at max_sets
+    assert sizes == [2, 4, 5]  # rounds of check_every units, the last one cut at max_units
     assert passes == [[0, 1], [2, 3], [4]]  # memory holds a round: one pass each
     assert out.counts == {"cutout": 5, "cutmixpick_t": 5}
 
@@ -38,11 +41,11 @@ def test_little_free_memory_means_smaller_passes_and_the_same_sets(digits, teach
     compute = engine._Engine.compute
     monkeypatch.setattr(engine._Engine, "compute", lambda self, sets, active: passes.append(list(sets))
                         or compute(self, sets, active))
-    monkeypatch.setattr(engine, "_free_memory", lambda device: 1)  # a pass then holds a single set
+    monkeypatch.setattr(engine, "_free_memory", lambda device: 1)  # a pass then holds a single unit
     tight, sizes = _run(teacher, digits)
     assert passes == [[k] for k in range(5)] and sizes == [2, 4, 5]
     for name in ("cutout", "cutmixpick_t"):
-        np.testing.assert_array_equal(tight.set_means(name), roomy.set_means(name))
+        np.testing.assert_array_equal(tight.unit_means(name), roomy.unit_means(name))
     for field in ("rows_xprime", "forwards_xprime", "correct_xprime", "entropy"):
         assert torch.equal(getattr(tight.records, field), getattr(roomy.records, field))
 
@@ -51,18 +54,19 @@ def test_pass_size_follows_the_free_memory(digits, teacher, monkeypatch):
     teacher, dataset, _ = protocols.prepare(teacher, digits, "cpu")
     job = engine.Job("cutout", augment.get("cutout"))
     with torch.inference_mode():
-        eng = engine._Engine(teacher, dataset, [job], base=augment.standard(32), batch_size=64, batches_per_set=5,
+        stream = EpochStream(len(dataset), 64, seed=0, device=dataset.device)
+        eng = engine._Engine(teacher, dataset, [job], base=augment.standard(32), stream=stream, batches_per_unit=5,
                              seed=0, amp=False)
-    assert eng.rows_per_set({"cutout"}) == 2 * 5 * 64  # x and x'
-    per_set = eng.rows_per_set({"cutout"}) * (3 * 3 * 32 * 32 + 4 * 8 * 10)
+    assert eng.rows_per_unit({"cutout"}) == 2 * 5 * 64  # x and x'
+    per_set = eng.rows_per_unit({"cutout"}) * (3 * 3 * 32 * 32 + 4 * 8 * 10)
     forward = eng.forward_rows * eng.row_bytes
     cap = engine.CPU_PASS_FORWARDS
     monkeypatch.setattr(engine, "CPU_PASS_FORWARDS", 10**6)  # memory alone decides
     monkeypatch.setattr(engine, "_free_memory", lambda device: int((forward + 10 * per_set) / engine.MEMORY_SHARE))
-    assert eng.sets_per_pass({"cutout"}) == 10
+    assert eng.units_per_pass({"cutout"}) == 10
     monkeypatch.setattr(engine, "CPU_PASS_FORWARDS", cap)
     monkeypatch.setattr(engine, "_free_memory", lambda device: 2**50)  # on CPU a pass stops at a few forwards
-    assert eng.sets_per_pass({"cutout"}) == max(1, engine.CPU_PASS_FORWARDS * engine.CPU_FORWARD_ROWS // 640)
+    assert eng.units_per_pass({"cutout"}) == max(1, engine.CPU_PASS_FORWARDS * engine.CPU_FORWARD_ROWS // 640)
 
 
 def test_cuda_forwards_take_a_quarter_of_the_free_memory(monkeypatch):

@@ -79,3 +79,24 @@ def test_rerun_skips_finished_jobs_and_probes(quick_study):
 def test_unknown_preset_is_a_clean_cli_error(capsys, tmp_path):
     assert main(["study", "--preset", "cifar1000", "--out", str(tmp_path)]) == 2
     assert "cifar100" in capsys.readouterr().err
+
+
+def test_reprobe_replaces_the_probes_and_keeps_the_students(quick_study, tmp_path):
+    import shutil
+
+    from dastat.study import reprobe_study
+
+    out, _ = quick_study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    before = store_mod.open(copy / "dastat.sqlite")
+    students, old_ids = before.students(), set(before.probes()["run_id"])
+    shutil.rmtree(copy / "runs")  # the scorer student's checkpoint is gone: cutmixpick_s cannot be probed again
+    result = reprobe_study(copy, device="cpu")
+    after = store_mod.open(copy / "dastat.sqlite")
+    probes = after.probes()
+    assert set(probes["scheme"]) == QUICK_SCHEMES - {"cutmixpick_s"} and not old_ids & set(probes["run_id"])
+    pd.testing.assert_frame_equal(after.students(), students)
+    assert [f["job"] for f in result.failed] == ["probe cutmixpick_s for resnet20"]
+    report = (copy / "report.md").read_text()
+    assert "cutmixpick_s has no probe" in report and "fewer than 20 sets' worth" in report
