@@ -12,8 +12,8 @@ import pandas as pd
 from scipy.special import ndtri
 
 # Cohen-style strength words for |r|, each the word for correlations at least as large as its bound.
-STRENGTH_WORDS: tuple[tuple[float, str], ...] = ((0.7, "strong"), (0.5, "moderate"), (0.3, "weak"),
-                                                 (0.1, "negligible"), (0.0, "negligible"))
+STRENGTH_WORDS: tuple[tuple[float, str], ...] = ((0.7, "very strong"), (0.5, "strong"), (0.3, "moderate"),
+                                                 (0.1, "weak"), (0.0, "negligible"))
 
 
 def critical_value(confidence: float) -> float:
@@ -42,7 +42,7 @@ def strength(low: float, high: float) -> str:
     """The strength word an interval on a correlation earns: the word of its end nearest zero.
 
     "" where the interval covers zero or is missing: the data then do not say how strong. A point
-    estimate of -0.73 with the interval [-1.00, -0.24] earns "weak", not "strong": the interval's
+    estimate of -0.73 with the interval [-1.00, -0.24] earns "weak", not "very strong": the interval's
     weakest end is what the data support.
     """
     if not excludes_zero(low, high):

@@ -41,6 +41,7 @@ class StudyAnalysis:
     verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # comparison.verdicts()
     leave_one_out: pd.DataFrame = field(default_factory=pd.DataFrame)  # leave_one_scheme_out
     predictor_regret: pd.DataFrame = field(default_factory=pd.DataFrame)  # predictor_regret
+    confidence: float = 0.95  # the level of every interval and verdict above
 
     def write(self, out: Path, *, store, name: str) -> dict[str, Path]:
         """CSV exports, the Figure-4 grid and one ranking chart per teacher; returns their paths."""
@@ -248,7 +249,8 @@ def _spearman(stats, frame: pd.DataFrame) -> float:
                                    method="spearman", n_resamples=0).r)
 
 
-def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -> StudyAnalysis:
+def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0,
+            confidence: float = 0.95) -> StudyAnalysis:
     """Every table of the report from a study's store.
 
     Parameters
@@ -261,6 +263,8 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
         Fewer resamples (CI runs); the numbers are then rougher but computed the same way.
     seed : int
         Seeds the bootstraps and permutation tests.
+    confidence : float
+        The level of every interval; verdicts are read at 1 - confidence.
     """
     from dastat import stats
     from dastat.stats.predictors import available_predictors
@@ -281,35 +285,39 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
         correlations = run_correlations = pooled = empty
         selection = None
     else:
-        correlations = stats.correlate(table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed)
+        correlations = stats.correlate(table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed,
+                                       confidence=confidence)
         runs = store.runs()
         runs = runs[(runs["kind"] == "student") | (runs["protocol"] == main)]
-        run_correlations = stats.correlate_runs(runs, by=PAIR_KEYS, n_resamples=min(n_resamples, 2000), seed=seed)
+        run_correlations = stats.correlate_runs(runs, by=PAIR_KEYS, n_resamples=min(n_resamples, 2000), seed=seed,
+                                                confidence=confidence)
         try:
-            pooled = stats.pooled(table, by=PAIR_KEYS, standardize=True)
+            pooled = stats.pooled(table, by=PAIR_KEYS, standardize=True, confidence=confidence,
+                                  n_resamples=n_resamples, seed=seed)
         except InvalidArgumentError as err:  # too few points to pool: say so in the table, not as a failure
             pooled = pd.DataFrame([{"model": "pooled", "term": "slope", "estimate": math.nan, "reason": str(err)}])
-        selection = stats.selection(table, by=PAIR_KEYS, runs=chosen)
+        selection = stats.selection(table, by=PAIR_KEYS, runs=chosen, confidence=confidence)
         predictors = available_predictors(table)
         if len(predictors) >= 2:
             # The same resamples as correlate: one Spearman, one interval, in every section.
             comparison = stats.compare_predictors(table, predictors, by=PAIR_KEYS, runs=runs,
-                                                  n_resamples=n_resamples, seed=seed)
-            verdict_table = comparison.verdicts()
+                                                  n_resamples=n_resamples, seed=seed, confidence=confidence)
+            verdict_table = comparison.verdicts(alpha=1 - confidence)
         loo = leave_one_scheme_out(table, predictors)
-        regret = predictor_regret(table, predictors, runs=chosen)
+        regret = predictor_regret(table, predictors, runs=chosen, confidence=confidence)
     paper = empty
     if "paper" in protocols and main != "paper":
         paper_table = store.table(protocol="paper", randomness="batch", set_size=None)
         if not paper_table.empty:
-            paper = stats.correlate(paper_table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed)
+            paper = stats.correlate(paper_table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed,
+                                    confidence=confidence)
     plateau = plateau_table(students, store.curves()) if not students.empty else empty
     floor = floor_effect(table, probes) if not table.empty else empty
     return StudyAnalysis(table=table, correlations=correlations, run_correlations=run_correlations, pooled=pooled,
                          selection=selection, probes=probes, floor_effect=floor, plateau=plateau,
                          paper_correlations=paper, compute_s=_compute_s(probes, students),
                          predictors=predictors, comparison=comparison, verdicts=verdict_table, leave_one_out=loo,
-                         predictor_regret=regret,
+                         predictor_regret=regret, confidence=confidence,
                          scheme_effect=scheme_effect(students) if not students.empty else empty)
 
 

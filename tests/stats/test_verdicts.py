@@ -19,8 +19,9 @@ def test_critical_value_is_the_normal_quantile_of_the_confidence():
 
 
 @pytest.mark.parametrize(("low", "high", "word"), [
-    (-1.00, -0.24, "negligible"),  # rho = -0.73 with this interval was once called "very strong"
-    (-0.95, -0.72, "strong"), (0.31, 0.98, "weak"), (0.55, 0.99, "moderate"), (-0.2, 0.9, ""),
+    (-1.00, -0.24, "weak"),  # rho = -0.73 with this interval was once called "very strong"
+    (-0.95, -0.72, "very strong"), (0.31, 0.98, "moderate"), (0.55, 0.99, "strong"), (0.05, 0.9, "negligible"),
+    (-0.2, 0.9, ""),
     (math.nan, 0.5, ""),
 ])
 def test_strength_is_the_word_of_the_interval_end_nearest_zero(low, high, word):
