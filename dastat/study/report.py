@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dastat.stats import verdicts as vocab
@@ -196,13 +198,23 @@ def predictor_table(correlations: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
+def _tested(family: pd.DataFrame, column: str) -> pd.Series:
+    """A family's detectable differences over its tested comparisons; inf where none reaches 80% power."""
+    return family.loc[family["p_value"].notna(), column].fillna(math.inf)
+
+
 def _span(values: pd.Series) -> str:
-    """The range of detectable differences of a family, with how many reach 80% power at no difference."""
-    finite = values.dropna()
+    """The range of detectable differences, with how many comparisons reach 80% power at no difference."""
+    finite = values[np.isfinite(values)]
     none = len(values) - len(finite)
     text = "–" if finite.empty else (f"{finite.min():.2f}" if finite.min() == finite.max()
                                      else f"{finite.min():.2f}–{finite.max():.2f}")
     return text + (f" ({none} none)" if none else "")
+
+
+def _median(values: pd.Series) -> str:
+    middle = float(np.median(values)) if len(values) else math.nan
+    return "none" if middle == math.inf else _f(middle, "{:.2f}")
 
 
 def _families(verdicts: pd.DataFrame):
@@ -220,8 +232,8 @@ def head_to_head_table(verdicts: pd.DataFrame) -> pd.DataFrame:
                      "tested": int(family["m"].max()), "told_apart": int((family["verdict"] == vocab.TOLD_APART).sum()),
                      "cannot_decide": int((family["verdict"] == vocab.CANNOT_DECIDE).sum()),
                      "untested": int((family["verdict"] == vocab.UNTESTED).sum()),
-                     "detectable": _span(family["detectable_diff"]),
-                     "detectable_holm": _span(family["detectable_diff_holm"])})
+                     "detectable": _span(_tested(family, "detectable_diff")),
+                     "detectable_holm": _span(_tested(family, "detectable_diff_holm"))})
     return pd.DataFrame(rows)
 
 
@@ -253,11 +265,11 @@ def predictor_lines(verdicts: pd.DataFrame, correlations: pd.DataFrame, *, alpha
         untested = int((family["verdict"] == vocab.UNTESTED).sum())
         if untested:
             text += f"; {untested} without a test (collinear predictors, or too few schemes)"
-        holm = family["detectable_diff_holm"].dropna()
+        holm, raw = _tested(family, "detectable_diff_holm"), _tested(family, "detectable_diff")
         if len(holm):
-            text += (f". Power: a true difference under {holm.median():.2f} (median over the family; "
-                     f"{_span(family['detectable_diff_holm'])}) is not detectable here with 80% power after Holm's "
-                     f"adjustment, under {family['detectable_diff'].median():.2f} not even at α = {alpha:g} alone")
+            text += (f". Power (median over the tested comparisons; \"none\": no difference reaches 80%): a true "
+                     f"difference under {_median(holm)} ({_span(holm)}) is not detectable here with 80% power after "
+                     f"Holm's adjustment, under {_median(raw)} not even at α = {alpha:g} alone")
         lines.append(text + ".")
     spearman = correlations[correlations["method"] == "spearman"]
     for where, rows in spearman.assign(where=_where(spearman)).groupby("where", sort=False):
@@ -371,14 +383,12 @@ def power_lines(verdicts: pd.DataFrame, alpha: float = 0.05) -> list[str]:
     rows = verdicts[(verdicts["method"] == "pearson") & (verdicts["comparison"] == "strength")]
     parts = []
     for where, family in rows.assign(where=_where(rows)).groupby("where", sort=False):
-        raw, holm = family["detectable_diff"].dropna(), family["detectable_diff_holm"].dropna()
+        raw, holm = _tested(family, "detectable_diff"), _tested(family, "detectable_diff_holm")
         if raw.empty:
             continue
-        text = (f"{where} (n = {int(family['n_power'].max())} schemes): |r| differences of {raw.median():.2f} "
-                f"(median; {_span(family['detectable_diff'])}) at α = {alpha:g} alone, ")
-        m, span = int(family["m"].max()), _span(family["detectable_diff_holm"])
-        parts.append(text + (f"{holm.median():.2f} after Holm over {m} comparisons ({span})"
-                             if len(holm) else f"none after Holm over {m} comparisons"))
+        parts.append(f"{where} (n = {int(family['n_power'].max())} schemes): |r| differences of {_median(raw)} "
+                     f"(median; {_span(raw)}) at α = {alpha:g} alone, {_median(holm)} after Holm over "
+                     f"{int(family['m'].max())} comparisons ({_span(holm)})")
     if not parts:
         return []
     return ["- **Power of the head-to-head.** The smallest strength difference Williams' t detects with 80% power, "
@@ -645,4 +655,36 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
     return path
 
 
-__all__ = ["write_report"]
+def rewrite_report(out: str | Path) -> Path:
+    """Recompute a finished study's statistics from its store and write its exports and ``report.md`` again.
+
+    Nothing is trained or probed: the store (``out/dastat.sqlite``), ``config.yaml`` and the teachers and
+    timings of ``summary.json`` are read as the study left them, so a change to the statistics or the
+    report reaches a committed study in seconds.
+    """
+    from dastat import data
+    from dastat import store as store_mod
+    from dastat.jsonable import json_ready
+    from dastat.study.analysis import analyse
+    from dastat.study.config import load_config
+    from dastat.study.pipeline import STORE_NAME, StudyResult
+    from dastat.study.teachers import TeacherInfo
+
+    out = Path(out)
+    summary = json.loads((out / "summary.json").read_text())
+    config = load_config(out / "config.yaml")
+    store = store_mod.open(out / STORE_NAME)
+    analysis = analyse(store, protocols=config.probe.protocols, quick=config.quick)
+    exports = analysis.write(out, store=store, name=config.name)
+    result = StudyResult(out=out, config=config, teachers=[TeacherInfo(**t) for t in summary["teachers"]],
+                         analysis=analysis, report=out / "report.md", elapsed_s=summary["elapsed_s"],
+                         stage_s=summary["stage_s"], failed=summary["failed"], skipped_jobs=summary["jobs_skipped"],
+                         ran_jobs=summary["jobs_ran"],
+                         num_classes=data.load(config.data, split="test", root=config.root,
+                                               image_size=config.image_size, **config.data_options).num_classes)
+    path = write_report(result, exports=exports)
+    (out / "summary.json").write_text(json.dumps(json_ready(result.to_dict()), indent=2, default=str))
+    return path
+
+
+__all__ = ["rewrite_report", "write_report"]
