@@ -8,6 +8,17 @@ Two questions, each with its own test, Holm family and words (docs/method.md, "T
 - **strength**: each predictor enters with the sign that fits the data of that pair (stated in
   ``sign_a``/``sign_b``), so the difference is |r_a| - |r_b|: which one orders the losses more
   closely, whichever way.
+
+Measured levels (dastat's simulations, trivariate normal, 5% level): with rho_ya = rho_yb = rho_ab =
+0.5, Williams' t rejected 4.3% at n = 9 and 4.75% at n = 30 (4,000 repetitions; Steiger's z 3.8% and
+4.65%); with rho_ya = rho_yb = 0.8 and near-collinear predictors (rho_ab = 0.95) Williams' t kept its
+level even at n = 5 (4.9%) while Steiger's z rejected 0.8%. At so few points the two disagree by an
+order of magnitude on the same data and the verdict rests on the normality of 5 to 7 schemes, so
+below ``MIN_DEPENDENT_N`` neither is read, and a Williams' t that Steiger's z contradicts at the
+level reads "cannot decide". The scheme bootstrap rejected 3.5% (Spearman) and 3.0% (Kendall) at
+n = 9 (400 repetitions). The run bootstrap widens each resampled scheme mean by sqrt(m / (m - 1))
+for m runs: without it, 9 schemes x 3 seeds with a difference made only of seed noise were rejected
+13% of the time (200 repetitions); with it, 12 schemes x 3 seeds gave 5.0% (300 repetitions).
 """
 
 from __future__ import annotations
@@ -235,99 +246,65 @@ def compare_predictors(
 
     For every predictor, its correlation with ``y`` in each pair (as :func:`dastat.stats.correlate`,
     the same numbers for the same points); for every two predictors a and b and both comparisons
-    (module docstring: ``oriented`` and ``strength``), the difference r_a - r_b of their
-    correlations with the same ``y`` over the same schemes, with an interval and a test:
-
-    - Pearson: Williams' t and Steiger's Z1* for dependent correlations sharing ``y`` (normal
-      theory), with Zou's (2007) interval for r_a - r_b; not read below :data:`MIN_DEPENDENT_N`
-      schemes.
-    - Spearman and Kendall: a bootstrap over schemes (rows resampled with replacement, both
-      coefficients on the same resample): percentile interval, and the two-sided bootstrap p-value
-      (never below 2 / (B + 1)).
+    (``oriented``, ``strength``: module docstring), the difference r_a - r_b of their correlations
+    with the same ``y`` over the same schemes, with an interval and a test: Williams' t and
+    Steiger's Z1* with Zou's (2007) interval for Pearson (not read below :data:`MIN_DEPENDENT_N`
+    schemes), a bootstrap over schemes for Spearman and Kendall (percentile interval; p never
+    below 2 / (B + 1)).
 
     Pooled over pairs (``level == "pooled"``, at least 2 pairs): a **fixed-effect summary of these
-    pairs**, the mean of the per-pair coefficients (or differences) weighted by their numbers of
-    schemes, on the r scale. Its interval and p-value come from a joint bootstrap: schemes (the
-    ``scheme`` column) are resampled once for all pairs, so a scheme that several pairs share is
-    drawn for all of them together and counted as one unit, not as independent points. With at
-    least :data:`MIN_RANDOM_EFFECTS_PAIRS` pairs a DerSimonian-Laird random-effects pool of the
-    Pearson differences on Fisher's z scale is added (``scale == "fisher_z"``); with fewer, none.
+    pairs**, the per-pair coefficients (or differences) averaged with weights n, on the r scale,
+    with a joint bootstrap: the schemes are drawn once for all pairs, so a scheme several pairs
+    share counts once. With at least :data:`MIN_RANDOM_EFFECTS_PAIRS` pairs a DerSimonian-Laird
+    pool of the Pearson differences on Fisher's z scale is added (``scale == "fisher_z"``).
 
-    Every verdict row (:data:`VERDICT_TESTS`) carries ``detectable_diff``: the smallest true
-    difference Williams' t detects with probability ``power`` at its n, at level 1 - confidence,
-    and ``detectable_diff_holm`` at that level over the number of tested comparisons of its family
-    (Holm's first step), simulated around the row's own correlations (:mod:`dastat.stats.power`);
-    pooled rows use ``n_power`` = the number of distinct schemes. For the rank methods it is the
-    Pearson figure: their bootstrap has no more power.
+    Every verdict row (:data:`VERDICT_TESTS`) carries ``detectable_diff``, the smallest true
+    difference Williams' t detects with probability ``power`` at its n and level 1 - confidence,
+    and ``detectable_diff_holm`` at that level over the tested comparisons of its Holm family,
+    simulated around the row's own correlations (:mod:`dastat.stats.power`; pooled rows at
+    ``n_power`` = the distinct schemes; the rank bootstrap has no more power than this).
 
     Parameters
     ----------
     table : DataFrame
-        One row per scheme and pair, e.g. ``dastat.store.open().table()``: the ``by`` keys, ``y``,
-        ``scheme`` and the predictor columns.
+        One row per scheme and pair (``dastat.store.open().table()``): ``by``, ``y``, ``scheme``
+        and the predictor columns.
     predictors : "all", str or sequence of str
-        Columns to compare (comma-separated if a string); "all" takes every one of
-        :data:`PREDICTORS` that the table holds numbers for.
-    y : str
-        The outcome (default the student's test loss).
-    by : str or sequence of str or None
-        The keys of a pair (default dataset, teacher, student).
-    methods : sequence of {"pearson", "spearman", "kendall"}
+        Columns to compare (comma-separated if a string); "all": every one of :data:`PREDICTORS`
+        that the table holds numbers for.
+    y, by, methods
+        The outcome, the keys of a pair and the coefficients, as in :func:`dastat.stats.correlate`.
     signs : mapping of predictor to 1 or -1, optional
         The declared orientation (default :data:`DEFAULT_SIGNS`, every other predictor +1).
     runs : DataFrame, optional
-        One row per run, as ``dastat.store.open().runs()`` (a ``kind`` column: "probe" rows carry
-        the predictors, "student" rows carry ``y``). Adds, per pair and method, oriented rows with
-        ``test == "bootstrap_runs"``: runs resampled within each scheme, the scheme means and both
-        coefficients recomputed. It asks "does the difference survive the seed noise behind each
-        point?", not "would other schemes agree".
+        One row per run (``dastat.store.open().runs()``, a ``kind`` column). Adds oriented rows with
+        ``test == "bootstrap_runs"``: runs resampled within each scheme, "does the difference
+        survive the seed noise behind each point?".
     scheme : str
-        The column naming each row's (and run's) augmentation.
+        The column naming each row's (and run's) scheme, the unit the joint bootstrap draws.
     confidence : float in (0, 1)
     n_resamples : int >= 0
-        Bootstrap resamples and Monte Carlo permutations; 0 skips them (their intervals and
-        p-values are NaN; Pearson's pair tests need none).
+        Bootstrap resamples and Monte Carlo permutations; 0 skips them.
     seed : int >= 0
-        Seeds every bootstrap together with the data it resamples: the same data give the same
-        interval wherever they appear.
+        Seeds every bootstrap with the data it resamples: the same data give the same interval
+        wherever they appear.
     power : float in (0, 1)
-        The power the detectable differences are read at (default 0.8).
+        The power of the detectable differences (default 0.8).
     n_power_sims : int >= 0
         Simulated samples per grid point of the power search; 0 skips it.
 
     Returns
     -------
     PredictorComparison
-        ``correlations``: ``level``, the ``by`` keys (empty for pooled rows), ``predictor``,
-        ``sign`` (declared), ``y``, ``method``, ``n``, ``n_dropped``, ``r``, ``ci_low``, ``ci_high``,
-        ``ci_method``, ``p_value``, ``p_perm``, ``n_pairs``, ``confidence``, ``n_resamples``,
-        ``seed``, ``reason``. ``differences``: ``level``, the ``by`` keys, ``comparison``,
-        ``predictor_a``, ``predictor_b``, ``sign_a``, ``sign_b`` (the sign each entered with),
-        ``y``, ``method``, ``test`` (williams_t, steiger_z, bootstrap_schemes, bootstrap_runs;
-        pooled: joint_bootstrap_schemes, random_effects_steiger_z), ``n``, ``n_pairs``, ``r_a``,
-        ``r_b``, ``r_ab``, ``scale`` ("r" or "fisher_z"), ``diff`` (r_a - r_b), ``ci_low``,
-        ``ci_high``, ``ci_method``, ``statistic``, ``df``, ``p_value``, ``confidence``,
-        ``n_resamples``, ``seed``, ``reason``, ``n_power``, ``detectable_diff``,
-        ``detectable_diff_holm``.
+        ``correlations`` (:data:`CORRELATION_COLUMNS` with the ``by`` keys after ``level``) and
+        ``differences`` (:data:`DIFFERENCE_COLUMNS` likewise): ``sign_a``/``sign_b`` are the signs
+        the predictors entered with, ``test`` one of williams_t, steiger_z, bootstrap_schemes,
+        bootstrap_runs, joint_bootstrap_schemes, random_effects_steiger_z, ``diff`` = r_a - r_b.
 
     Raises
     ------
     InvalidArgumentError
         Fewer than two predictors, a missing column, a sign other than ±1, or an argument out of range.
-
-    Notes
-    -----
-    In dastat's simulations (trivariate normal, rho_ya = rho_yb = rho_ab = 0.5, 5% level) Williams'
-    t rejected 4.3% at n = 9 and 4.75% at n = 30 (4,000 repetitions; Steiger's z 3.8% and 4.65%);
-    with rho_ya = rho_yb = 0.8 and near-collinear predictors (rho_ab = 0.95) Williams' t kept its
-    level even at n = 5 (4.9%) while Steiger's z rejected 0.8%: at so few points the two disagree
-    by an order of magnitude on the same data, and the verdict rests on trivariate normality of
-    5 to 7 schemes, so below :data:`MIN_DEPENDENT_N` neither is read ("cannot decide"), and a
-    Williams' t that Steiger's z contradicts at the level is read as "cannot decide" too. The
-    scheme bootstrap rejected 3.5% (Spearman) and 3.0% (Kendall) at n = 9 (400 repetitions). The
-    run bootstrap widens each resampled scheme mean by sqrt(m / (m - 1)) for m runs: without it, 9
-    schemes x 3 seeds with a difference made only of seed noise were rejected 13% of the time (200
-    repetitions); with it, 12 schemes x 3 seeds gave 5.0% (300 repetitions).
     """
     table = check_frame(table, "table")
     by = check_by(by, table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
@@ -79,6 +80,7 @@ def test_regret_of_each_predictor_with_its_paired_interval_and_a_random_pick():
     assert u["chosen"] == "s0" and u["regret"] == pytest.approx(0.10)
 
 
+@functools.lru_cache(maxsize=1)
 def _comparison(seed: int = 0):
     rng = np.random.default_rng(seed)
     frames = []
