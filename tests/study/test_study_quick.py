@@ -79,3 +79,17 @@ def test_rerun_skips_finished_jobs_and_probes(quick_study):
 def test_unknown_preset_is_a_clean_cli_error(capsys, tmp_path):
     assert main(["study", "--preset", "cifar1000", "--out", str(tmp_path)]) == 2
     assert "cifar100" in capsys.readouterr().err
+
+
+def test_rewrite_report_recomputes_the_statistics_from_the_store_alone(quick_study):
+    from dastat.study.report import rewrite_report
+
+    out, _ = quick_study
+    before = (out / "correlations.csv").read_text()
+    (out / "report.md").unlink()
+    (out / "correlations.csv").unlink()
+    assert rewrite_report(out) == out / "report.md"
+    assert "## Reading" in (out / "report.md").read_text()
+    assert (out / "correlations.csv").read_text() == before  # seeded by the data: the same numbers again
+    store = store_mod.open(out / "dastat.sqlite")
+    assert len(store.students()) == 3  # nothing was trained
