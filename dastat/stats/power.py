@@ -34,10 +34,11 @@ def williams_p(r_ya: np.ndarray, r_yb: np.ndarray, r_ab: np.ndarray, n: int) -> 
     return np.where(denom > 0, 2 * sps.t.sf(np.abs(t), n - 3), np.nan)
 
 
-def _settings(c: float, r_ab: float) -> tuple[np.ndarray, np.ndarray]:
-    """Grid of differences d and, for each, the (rho_ya, rho_yb) centred on c where they fit in a valid matrix."""
-    d = np.arange(GRID_STEP, 2 * _MAX_RHO + 1e-9, GRID_STEP)
-    centre = np.clip(c, -_MAX_RHO + d / 2, _MAX_RHO - d / 2)
+def _settings(c: float, r_ab: float, lowest: float) -> tuple[np.ndarray, np.ndarray]:
+    """Grid of differences d and, for each, the (rho_ya, rho_yb) centred on c where they fit in a valid matrix,
+    moved as little as needed to keep both in [lowest, 0.995]."""
+    d = np.arange(GRID_STEP, _MAX_RHO - lowest + 1e-9, GRID_STEP)
+    centre = np.clip(c, lowest + d / 2, _MAX_RHO - d / 2)
     rho = np.stack([centre + d / 2, centre - d / 2], axis=1)  # [G, 2]
     det = 1 - rho[:, 0] ** 2 - rho[:, 1] ** 2 - r_ab**2 + 2 * rho[:, 0] * rho[:, 1] * r_ab
     ok = det > 1e-9
@@ -45,11 +46,12 @@ def _settings(c: float, r_ab: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=4096)
-def _detectable(n: int, c: float, r_ab: float, alpha: float, power: float, n_sims: int, seed: int) -> float:
-    d, rho = _settings(c, r_ab)
+def _detectable(n: int, c: float, r_ab: float, alpha: float, power: float, n_sims: int, seed: int,
+                lowest: float) -> float:
+    d, rho = _settings(c, r_ab, lowest)
     if n <= 3 or not len(d):
         return math.nan
-    rng = data_rng(seed, "power", np.array([n, c, r_ab, alpha, power, n_sims]))
+    rng = data_rng(seed, "power", np.array([n, c, r_ab, alpha, power, n_sims, lowest]))
     g = len(d)
     cov = np.empty((g, 3, 3))
     cov[:] = np.eye(3)
@@ -65,7 +67,7 @@ def _detectable(n: int, c: float, r_ab: float, alpha: float, power: float, n_sim
 
 
 def detectable_difference(n: int, r_a: float, r_b: float, r_ab: float, *, alpha: float, power: float = 0.8,
-                          n_sims: int = 400, seed: int = 0) -> float:
+                          n_sims: int = 400, seed: int = 0, strength: bool = False) -> float:
     """The smallest true difference rho_ya - rho_yb that Williams' t at level ``alpha`` rejects with
     probability ``power`` at ``n`` points, simulated around the observed correlations.
 
@@ -73,12 +75,15 @@ def detectable_difference(n: int, r_a: float, r_b: float, r_ab: float, *, alpha:
     many comparisons in similar settings simulates each setting once; ``n_sims`` samples per grid
     point (step :data:`GRID_STEP`) give the power to about ±0.02. NaN where no difference that
     fits a valid correlation matrix reaches ``power`` (or n <= 3, or a correlation is missing).
+    With ``strength`` (a comparison of |r|, each predictor in its fitted direction) both true
+    correlations stay >= 0, so that d is a difference of strengths, not one of sign.
     """
     values = (r_a, r_b, r_ab)
     if not all(map(math.isfinite, values)):
         return math.nan
     c = round((r_a + r_b) / 2, 2)
-    return _detectable(int(n), c, round(float(r_ab), 2), float(alpha), float(power), int(n_sims), int(seed))
+    return _detectable(int(n), c, round(float(r_ab), 2), float(alpha), float(power), int(n_sims), int(seed),
+                       0.0 if strength else -_MAX_RHO)
 
 
 __all__ = ["GRID_STEP", "detectable_difference", "williams_p"]

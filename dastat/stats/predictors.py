@@ -544,9 +544,9 @@ def _with_power(d: pd.DataFrame, by: tuple[str, ...], s: _Settings, power: float
             holm.append(math.nan)
             continue
         args = (int(n_power.iloc[i]), row.r_a, row.r_b, row.r_ab)
-        raw.append(detectable_difference(*args, alpha=alpha, power=power, n_sims=n_sims, seed=s.seed))
-        holm.append(detectable_difference(*args, alpha=alpha / max(1.0, m.iloc[i]), power=power, n_sims=n_sims,
-                                          seed=s.seed))
+        kw = {"power": power, "n_sims": n_sims, "seed": s.seed, "strength": row.comparison == "strength"}
+        raw.append(detectable_difference(*args, alpha=alpha, **kw))
+        holm.append(detectable_difference(*args, alpha=alpha / max(1.0, m.iloc[i]), **kw))
     return d.assign(n_power=n_power.where(verdict), detectable_diff=raw, detectable_diff_holm=holm)
 
 def _resampled_mean(values: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:

@@ -46,3 +46,11 @@ def test_more_points_or_a_looser_level_detect_smaller_differences():
     assert math.isnan(holm) or holm >= base  # NaN: no difference that fits r_ab = 0.9 reaches 80% power
     assert math.isnan(detectable_difference(3, 0.8, 0.8, 0.9, alpha=0.05))
     assert math.isnan(detectable_difference(9, math.nan, 0.8, 0.9, alpha=0.05))
+
+
+def test_a_strength_difference_is_never_one_of_sign():
+    # Two weak correlations: as oriented differences the simulation may pit +0.6 against -0.5; as
+    # strengths both true correlations stay >= 0, so a difference of |r| can never exceed 1.
+    oriented = detectable_difference(9, 0.1, 0.05, 0.2, alpha=0.05)
+    strength = detectable_difference(9, 0.1, 0.05, 0.2, alpha=0.05, strength=True)
+    assert oriented > 1.0 and (math.isnan(strength) or strength <= 1.0)
