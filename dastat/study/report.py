@@ -72,19 +72,19 @@ def _rank_direction(sp, alpha: float = 0.05) -> str | None:
     return "paper" if sp.r > 0 else "reversed"
 
 
-def pair_reading(sp, pe) -> str:
+def pair_reading(sp, pe, alpha: float = 0.05) -> str:
     """The reading of one pair's Spearman and Pearson rows (r, ci_low, ci_high, p_value, p_perm).
 
     Spearman is read with its permutation test (exact at n <= 9), Pearson with its t-test; a
     direction is claimed only where the rank interval excludes zero and the permutation test rejects.
     """
-    rank = _rank_direction(sp) is not None
-    linear = vocab.excludes_zero(pe.ci_low, pe.ci_high) and pe.p_value < 0.05
+    rank = _rank_direction(sp, alpha) is not None
+    linear = vocab.excludes_zero(pe.ci_low, pe.ci_high) and pe.p_value < alpha
     text = (f"Spearman {sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, "
             f"permutation p = {_f(sp.p_perm, '{:.3g}')}): "
-            f"{correlation_words(sp.r, sp.ci_low, sp.ci_high, sp.p_perm)}. "
+            f"{correlation_words(sp.r, sp.ci_low, sp.ci_high, sp.p_perm, alpha=alpha)}. "
             f"Pearson {pe.r:+.3f} [{pe.ci_low:+.3f}, {pe.ci_high:+.3f}] (p = {_f(pe.p_value, '{:.3g}')}): "
-            f"{correlation_words(pe.r, pe.ci_low, pe.ci_high, pe.p_value)}. ")
+            f"{correlation_words(pe.r, pe.ci_low, pe.ci_high, pe.p_value, alpha=alpha)}. ")
     if rank:
         text += ("T. stddev orders the students' test losses in the paper's direction (lower T. stddev, lower loss)."
                  if sp.r > 0 else "T. stddev orders them against the paper's claim (lower T. stddev, *higher* loss).")
@@ -93,7 +93,7 @@ def pair_reading(sp, pe) -> str:
                  "(see the leave-one-scheme-out check).")
     else:
         text += "T. stddev's order of the students is not told apart from no order here."
-    if not vocab.excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < 0.05:
+    if not vocab.excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < alpha:
         text += (f" The permutation test alone rejects no correlation (p = {sp.p_perm:.3g}) while the bootstrap "
                  "interval covers zero: weak evidence at this n.")
     return text
@@ -130,7 +130,7 @@ def _reading(analysis, config) -> list[str]:
         if sp is None or pe is None or math.isnan(sp.r):
             lines.append(f"- **{pair}**: too few schemes for a correlation ({group['n'].iloc[0]}).")
             continue
-        lines.append(f"- **{pair}** (n = {sp.n} schemes): " + pair_reading(sp, pe))
+        lines.append(f"- **{pair}** (n = {sp.n} schemes): " + pair_reading(sp, pe, 1 - analysis.confidence))
     rc = analysis.run_correlations
     if not rc.empty:
         sp = rc[rc["method"] == "spearman"]
@@ -267,9 +267,12 @@ def predictor_lines(verdicts: pd.DataFrame, correlations: pd.DataFrame, *, alpha
             text += f"; {untested} without a test (collinear predictors, or too few schemes)"
         holm, raw = _tested(family, "detectable_diff_holm"), _tested(family, "detectable_diff")
         if len(holm):
-            text += (f". Power (median over the tested comparisons; \"none\": no difference reaches 80%): a true "
-                     f"difference under {_median(holm)} ({_span(holm)}) is not detectable here with 80% power after "
-                     f"Holm's adjustment, under {_median(raw)} not even at α = {alpha:g} alone")
+            needed = _median(holm)
+            needed = ("more than the predictors' own correlation allows, for most of them" if needed == "none"
+                      else f"{needed} (median over the tested comparisons)")
+            text += (f". Power: 80% power after Holm's adjustment needs a true difference of {needed}; range "
+                     f"{_span(holm)}; at α = {alpha:g} alone {_median(raw)}. Smaller differences are not detectable "
+                     "at this n")
         lines.append(text + ".")
     spearman = correlations[correlations["method"] == "spearman"]
     for where, rows in spearman.assign(where=_where(spearman)).groupby("where", sort=False):

@@ -115,7 +115,7 @@ def test_which_predictor_lines_name_the_winner_first_inside_its_own_interval():
     text = "\n".join(predictor_lines(verdicts, comparison.correlations))
     assert "t_stddev follows its declared direction more closely than t_ce_stddev (r_t_stddev − r_t_ce_stddev = +" \
         in text and "after Holm's adjustment" in text and "better at predicting" not in text
-    assert "is not detectable here with 80% power" in text
+    assert "Smaller differences are not detectable at this n" in text
     for r in verdicts[verdicts["verdict"] == "told apart"].itertuples():
         assert r.ci_low_winner <= r.diff_winner <= r.ci_high_winner and r.diff_winner > 0
         assert "p_holm = 0)" not in text and "p_holm = 0 " not in text
