@@ -68,7 +68,7 @@ def predictor_grid(
         raise InvalidArgumentError("table has no rows to plot; check the source or the filters")
     if comparison is None:
         comparison = compare_predictors(table, predictors, y=y, by=by, methods=(method,),
-                                        confidence=confidence, n_resamples=0)
+                                        confidence=confidence, n_resamples=0, n_power_sims=0)
     corr = comparison.correlations
     corr = corr[(corr["level"] == "pair") & (corr["method"] == method)]
     if corr.empty:

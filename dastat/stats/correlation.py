@@ -13,10 +13,10 @@ from scipy import stats as sps
 
 from dastat.checks import check_choice, check_fraction, check_int
 from dastat.errors import InvalidArgumentError
-from dastat.rng import derive_seed
 from dastat.stats import intervals
 from dastat.stats.coefficients import METHODS
 from dastat.stats.permutation import permutation_test
+from dastat.stats.resampling import canonical_order, data_rng
 from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, paired_values, require_columns
 
 ALTERNATIVES: tuple[str, ...] = ("two-sided", "greater", "less")
@@ -87,16 +87,19 @@ def correlation(
     n_resamples: int = 9999,
     seed: int = 0,
     alternative: str = "two-sided",
-    rng: np.random.Generator | None = None,
 ) -> Correlation:
     """One correlation coefficient of finite paired samples, with its interval and p-values.
 
-    Parameters are as in :func:`correlate`; ``rng`` (default: from ``seed``) drives the bootstrap and
-    the Monte Carlo permutations. Too few points or a constant x or y give r = NaN and a ``reason``.
+    Parameters are as in :func:`correlate`. The bootstrap and the Monte Carlo permutations draw from
+    a stream seeded by ``seed``, the method and the points themselves (in a canonical order), so the
+    same points give the same interval wherever they appear. Too few points or a constant x or y give
+    r = NaN and a ``reason``.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    order = canonical_order(x, y)
+    x, y = x[order], y[order]
     n = len(x)
-    rng = rng if rng is not None else np.random.default_rng(derive_seed(seed, f"correlation:{method}"))
+    rng = data_rng(seed, f"correlation:{method}:{alternative}", x, y)
     common = dict(x=x_name, y=y_name, method=method, n=n, n_dropped=n_dropped, alternative=alternative,
                   confidence=confidence, n_resamples=n_resamples, seed=seed)
     reason = ""
@@ -173,8 +176,8 @@ def correlate(
         Bootstrap resamples for the Spearman/Kendall intervals, and random pairings for the Monte Carlo
         permutation test (n > 9). 0 skips both: their columns are NaN (r and p_value remain).
     seed : int >= 0
-        Seeds the bootstrap and the permutations; each group and method gets its own stream, so adding
-        a group changes no other group's numbers.
+        Seeds the bootstrap and the permutations together with the points resampled: the same points
+        give the same interval in any table, and adding a group changes no other group's numbers.
     alternative : {"two-sided", "greater", "less"}
         "greater" tests for a positive correlation (a lower T. stddev goes with a lower loss).
 
@@ -221,11 +224,9 @@ def correlate(
     for keys, group in groups(df, by):
         xv, yv, n_dropped = paired_values(group, x, y)
         for method in methods:
-            purpose = "correlate:" + "|".join(map(str, keys.values())) + f":{method}"
             result = correlation(
                 xv, yv, method=method, x_name=x, y_name=y, n_dropped=n_dropped, confidence=confidence,
                 n_resamples=n_resamples, seed=seed, alternative=alternative,
-                rng=np.random.default_rng(derive_seed(seed, purpose)),
             )
             if result.n < MIN_POINTS and keys:
                 result_dict = result.to_dict()

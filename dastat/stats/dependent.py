@@ -102,14 +102,16 @@ def zou_interval(r_ya: float, r_yb: float, r_ab: float, n: int, confidence: floa
 def bootstrap_p_value(boot: np.ndarray) -> float:
     """Two-sided p-value of "the difference is 0" from its bootstrap distribution [B].
 
-    Twice the smaller share of resamples on either side of 0 (ties count half): the smallest
-    1 - confidence at which the percentile interval excludes 0. NaN resamples are left out.
+    Twice the smaller count of resamples on either side of 0 (ties count half), each count plus one
+    over B + 1, as a Monte Carlo p-value: never below 2 / (B + 1), so a bootstrap never reports
+    p = 0 (docs/method.md, "Teacher-side predictors"). NaN resamples are left out.
     """
     boot = boot[np.isfinite(boot)]
     if boot.size == 0:
         return math.nan
-    below = (np.count_nonzero(boot < 0) + np.count_nonzero(boot <= 0)) / (2 * boot.size)
-    return float(min(1.0, 2 * min(below, 1 - below)))
+    below = (np.count_nonzero(boot < 0) + np.count_nonzero(boot <= 0)) / 2
+    tail = min(below, boot.size - below)
+    return float(min(1.0, 2 * (tail + 1) / (boot.size + 1)))
 
 
 def bootstrap_differences(

@@ -10,10 +10,10 @@ import pandas as pd
 
 from dastat.checks import check_fraction, check_int
 from dastat.errors import InvalidArgumentError
-from dastat.rng import derive_seed
 from dastat.stats.coefficients import METHODS, coefficient
 from dastat.stats.correlation import MIN_POINTS, check_methods
 from dastat.stats.intervals import percentile
+from dastat.stats.resampling import data_rng
 from dastat.stats.tables import PAIR_KEYS, check_by, check_frame, groups, numeric, require_columns
 
 
@@ -103,7 +103,7 @@ def correlate_runs(
         for k in probe_keys:
             probe_rows = probe_rows[probe_rows[k] == keys[k]]
         xs, ys = _scheme_values(probe_rows, x, scheme), _scheme_values(student_rows, y, scheme)
-        common = [s for s in ys if s in xs]
+        common = sorted(s for s in ys if s in xs)  # a canonical order: the resample ignores row order
         base = {**keys, "n": len(common), "n_probe_runs": int(sum(len(xs[s]) for s in common)),
                 "n_student_runs": int(sum(len(ys[s]) for s in common)),
                 "n_single_run": int(sum(len(xs[s]) == 1 for s in common) + sum(len(ys[s]) == 1 for s in common))}
@@ -122,8 +122,8 @@ def correlate_runs(
                 rows.append({**row, "r": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "frac_same_sign": math.nan})
                 continue
-            purpose = "runs:" + "|".join(map(str, keys.values())) + f":{method}"
-            rng = np.random.default_rng(derive_seed(seed, purpose))
+            # Seeded by the runs themselves: the same runs give the same interval in any table.
+            rng = data_rng(seed, f"runs:{method}", [np.sort(xs[s]) for s in common], [np.sort(ys[s]) for s in common])
             boot_x = _resampled_means([xs[s] for s in common], n_resamples, rng)  # [B, S]
             boot_y = _resampled_means([ys[s] for s in common], n_resamples, rng)
             boot = coefficient(method, boot_x, boot_y)

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dastat.checks import check_fraction
+from dastat.stats import verdicts
 from dastat.stats.tables import (
     PAIR_KEYS,
     check_by,
@@ -26,7 +28,8 @@ from dastat.stats.tables import (
 class Selection:
     """Per-pair choices and the summary across pairs.
 
-    ``pairs`` has one row per pair: the ``by`` keys, ``n`` (schemes), ``chosen`` (lowest x),
+    ``pairs`` has one row per pair: the ``by`` keys, ``n`` (schemes with a y), ``n_candidates``
+    (those with an x too, among which the pick is made), ``chosen`` (lowest x),
     ``chosen_tied`` (other schemes sharing that lowest x, ";"-joined), ``best`` (lowest y),
     ``chosen_loss``, ``best_loss``, ``regret`` (chosen_loss - best_loss >= 0), ``chosen_rank``
     (1 = best; ties share the lower rank), ``picks_best``, ``best_noise`` (the best scheme's
@@ -35,7 +38,8 @@ class Selection:
     t-test's p-value; NaN without per-seed runs), ``noise_rule`` and ``within_noise``.
 
     ``within_noise`` is True when the pick is the best; otherwise, with per-seed runs
-    (``noise_rule = "paired_se"``), when regret <= 1.96 regret_se, and without them
+    (``noise_rule = "paired_se"``), when regret <= z regret_se (z the two-sided normal quantile of
+    ``confidence``, 1.96 at 0.95), and without them
     (``"best_error"``), when regret <= best_noise; NaN when neither can be judged.
     """
 
@@ -66,6 +70,7 @@ def selection(
     runs: pd.DataFrame | None = None,
     run_y: str = "test_loss",
     seed: str = "seed",
+    confidence: float = 0.95,
 ) -> Selection:
     """For each pair, the scheme T. stddev would pick against the one with the lowest student loss.
 
@@ -82,8 +87,10 @@ def selection(
         One row per student run (``store.students()``) with the ``by`` keys, ``scheme``, ``seed``
         and ``run_y``. The same seeds train every scheme, so the regret is judged by its paired
         standard error over the seeds the chosen and the best scheme share: within noise when
-        at most 1.96 of them (a paired comparison; at 3 seeds the t-test's p-value, reported
-        beside it, is the stricter reading).
+        at most z of them, z from ``confidence`` (a paired comparison; at 3 seeds the t-test's
+        p-value, reported beside it, is the stricter reading).
+    confidence : float in (0, 1)
+        The level of "within noise" (default 0.95).
 
     Returns
     -------
@@ -94,6 +101,7 @@ def selection(
     """
     df = check_frame(df)
     by = check_by(by, df)
+    confidence = check_fraction(confidence, "confidence")
     require_columns(df, [*by, scheme, x, y])
     use_err = has_values(df, y_err)
     if runs is not None:
@@ -101,31 +109,11 @@ def selection(
         require_columns(runs, [*by, scheme, seed, run_y])
     rows = []
     for keys, group in groups(df, by):
-        xv, yv = numeric(group, x).to_numpy(), numeric(group, y).to_numpy()
-        keep = np.isfinite(xv) & np.isfinite(yv)
-        names = group[scheme].astype(str).to_numpy()[keep]
-        err = numeric(group, y_err).to_numpy()[keep] if use_err else np.full(keep.sum(), np.nan)
-        xv, yv = xv[keep], yv[keep]
-        if len(xv) == 0:
-            continue
-        pick, best = int(np.argmin(xv)), int(np.argmin(yv))
-        tied = [names[i] for i in np.flatnonzero(xv == xv[pick]) if i != pick]
-        regret = float(yv[pick] - yv[best])
-        noise = float(err[best])
-        n_seeds, se, p_value = (_paired(runs, keys, scheme, seed, run_y, names[pick], names[best])
-                                if runs is not None else (0, math.nan, math.nan))
-        if runs is not None:
-            rule, within = "paired_se", (regret <= _Z95 * se if math.isfinite(se) else math.nan)
-        else:
-            rule, within = "best_error", (regret <= noise if math.isfinite(noise) else math.nan)
-        rows.append({**keys, "n": len(xv), "chosen": names[pick], "chosen_tied": ";".join(tied),
-                     "best": names[best], "chosen_loss": float(yv[pick]), "best_loss": float(yv[best]),
-                     "regret": regret, "chosen_rank": int((yv < yv[pick]).sum()) + 1,
-                     "picks_best": bool(yv[pick] == yv[best]), "best_noise": noise, "n_seeds": n_seeds,
-                     "regret_se": se, "regret_p_value": p_value, "noise_rule": rule,
-                     # Picking the best is always "within noise".
-                     "within_noise": True if regret == 0 else within})
-    columns = [*by, "n", "chosen", "chosen_tied", "best", "chosen_loss", "best_loss", "regret",
+        row = _pair_row(group, x, y, scheme, y_err if use_err else None, confidence,
+                        runs=runs, keys=keys, seed=seed, run_y=run_y)
+        if row is not None:
+            rows.append({**keys, **row})
+    columns = [*by, "n", "n_candidates", "chosen", "chosen_tied", "best", "chosen_loss", "best_loss", "regret",
                "chosen_rank", "picks_best", "best_noise", "n_seeds", "regret_se", "regret_p_value", "noise_rule",
                "within_noise"]
     pairs = pd.DataFrame(rows, columns=columns)
@@ -140,7 +128,36 @@ def selection(
     )
 
 
-_Z95 = 1.959963984540054  # two-sided 95% normal quantile
+def _pair_row(group: pd.DataFrame, x: str, y: str, scheme: str, y_err: str | None, confidence: float, *,
+              runs: pd.DataFrame | None, keys: dict, seed: str, run_y: str) -> dict | None:
+    """One pair's pick (lowest x among the schemes with an x) against the best of all its schemes."""
+    xv, yv = numeric(group, x).to_numpy(), numeric(group, y).to_numpy()
+    has_y = np.isfinite(yv)
+    names = group[scheme].astype(str).to_numpy()[has_y]
+    err = numeric(group, y_err).to_numpy()[has_y] if y_err else np.full(has_y.sum(), np.nan)
+    xv, yv = xv[has_y], yv[has_y]
+    candidates = np.flatnonzero(np.isfinite(xv))
+    if len(candidates) == 0:
+        return None
+    # The pick is among the schemes the predictor has a value for; the best is over every scheme
+    # with a loss, so a predictor defined on few schemes is not judged against its own subset.
+    pick, best = int(candidates[np.argmin(xv[candidates])]), int(np.argmin(yv))
+    tied = [names[i] for i in candidates if xv[i] == xv[pick] and i != pick]
+    regret = float(yv[pick] - yv[best])
+    noise = float(err[best])
+    n_seeds, se, p_value = (_paired(runs, keys, scheme, seed, run_y, names[pick], names[best])
+                            if runs is not None else (0, math.nan, math.nan))
+    if runs is not None:
+        rule, within = "paired_se", verdicts.within_noise(regret, se, confidence)
+    else:
+        rule, within = "best_error", (regret <= noise if math.isfinite(noise) else math.nan)
+    return {"n": len(yv), "n_candidates": len(candidates), "chosen": names[pick], "chosen_tied": ";".join(tied),
+            "best": names[best], "chosen_loss": float(yv[pick]), "best_loss": float(yv[best]),
+            "regret": regret, "chosen_rank": int((yv < yv[pick]).sum()) + 1,
+            "picks_best": bool(yv[pick] == yv[best]), "best_noise": noise, "n_seeds": n_seeds,
+            "regret_se": se, "regret_p_value": p_value, "noise_rule": rule,
+            # Picking the best is always "within noise".
+            "within_noise": True if regret == 0 else within}
 
 
 def _paired(runs: pd.DataFrame, keys: dict, scheme: str, seed: str, y: str, chosen: str,

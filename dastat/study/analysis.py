@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from dastat.errors import InvalidArgumentError
+from dastat.stats import verdicts
 from dastat.study.plateau import plateau_table
 
 PAIR_KEYS = ("dataset", "teacher", "student")
@@ -37,9 +38,10 @@ class StudyAnalysis:
     compute_s: dict = field(default_factory=dict)  # probe and student time recorded in the store (any run)
     predictors: list = field(default_factory=list)  # the teacher-side predictors the table holds
     comparison: object | None = None  # stats.compare_predictors over them
-    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # predictor_verdicts(comparison)
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # comparison.verdicts()
     leave_one_out: pd.DataFrame = field(default_factory=pd.DataFrame)  # leave_one_scheme_out
     predictor_regret: pd.DataFrame = field(default_factory=pd.DataFrame)  # predictor_regret
+    confidence: float = 0.95  # the level of every interval and verdict above
 
     def write(self, out: Path, *, store, name: str) -> dict[str, Path]:
         """CSV exports, the Figure-4 grid and one ranking chart per teacher; returns their paths."""
@@ -154,10 +156,9 @@ def scheme_effect(students: pd.DataFrame) -> pd.DataFrame:
 
 
 def _oriented(table: pd.DataFrame, predictor: str, signs: dict[str, int] | None) -> np.ndarray:
-    from dastat.stats.predictors import DEFAULT_SIGNS
+    from dastat.stats.predictors import declared_sign
 
-    sign = {**DEFAULT_SIGNS, **(signs or {})}.get(predictor, 1)
-    return sign * pd.to_numeric(table[predictor], errors="coerce").to_numpy(float)
+    return declared_sign(predictor, signs) * pd.to_numeric(table[predictor], errors="coerce").to_numpy(float)
 
 
 def leave_one_scheme_out(table: pd.DataFrame, predictors: list[str], *, y: str = "s_test_loss",
@@ -205,12 +206,15 @@ def leave_one_scheme_out(table: pd.DataFrame, predictors: list[str], *, y: str =
 
 
 def predictor_regret(table: pd.DataFrame, predictors: list[str], *, runs: pd.DataFrame | None = None,
-                     signs: dict[str, int] | None = None) -> pd.DataFrame:
+                     signs: dict[str, int] | None = None, confidence: float = 0.95) -> pd.DataFrame:
     """The selection of every predictor: the scheme its lowest (oriented) value picks, and the regret.
 
     One :func:`dastat.stats.selection` per predictor (its ``pairs`` rows with a ``predictor`` column),
-    plus ``regret_ci_low``/``regret_ci_high`` (regret ± 1.96 paired standard errors over the shared
-    seeds) and ``random_regret``: the expected regret of a scheme drawn at random (mean loss − lowest).
+    plus ``regret_ci_low``/``regret_ci_high`` (regret ± z paired standard errors over the shared
+    seeds, z from ``confidence``) and ``random_regret``: the expected regret of a scheme drawn at
+    random (mean loss − lowest). Every regret, the random one included, is measured against the
+    best of all the pair's schemes, also for a predictor defined on fewer of them (``consistency``
+    is NaN for mixing schemes and picks among the rest).
     A predictor that is constant within a pair (e.g. the floor where every scheme shares it) picks
     nothing there and has no row.
     """
@@ -222,60 +226,20 @@ def predictor_regret(table: pd.DataFrame, predictors: list[str], *, runs: pd.Dat
         varies = oriented.groupby(list(PAIR_KEYS))["_x"].transform("nunique") > 1
         if not varies.any():
             continue
-        pairs = stats.selection(oriented[varies], x="_x", runs=runs).pairs
+        pairs = stats.selection(oriented[varies], x="_x", runs=runs, confidence=confidence).pairs
         if pairs.empty:
             continue
         frames.append(pairs.assign(predictor=predictor))
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
-    half = _Z95 * out["regret_se"]
+    half = verdicts.critical_value(confidence) * out["regret_se"]
     out["regret_ci_low"], out["regret_ci_high"] = out["regret"] - half, out["regret"] + half
     losses = table.groupby(list(PAIR_KEYS))["s_test_loss"].agg(["mean", "min"])
     random = (losses["mean"] - losses["min"]).rename("random_regret").reset_index()
     out = out.merge(random, on=list(PAIR_KEYS), how="left")
     first = [*PAIR_KEYS, "predictor"]
     return out[first + [c for c in out.columns if c not in first]]
-
-
-def holm(p_values: pd.Series) -> pd.Series:
-    """Holm's step-down adjustment of a family of p-values (NaN stays NaN and is not counted)."""
-    p = pd.to_numeric(p_values, errors="coerce")
-    ok = p.dropna().sort_values()
-    m = len(ok)
-    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * ok.to_numpy()))
-    return pd.Series(adjusted, index=ok.index).reindex(p.index)
-
-
-# The test of each level and method that the report reads a predictor difference by.
-VERDICT_TESTS = {("pair", "pearson"): "williams_t", ("pair", "spearman"): "bootstrap_schemes",
-                 ("pooled", "pearson"): "meta_steiger_z", ("pooled", "spearman"): "bootstrap_schemes_stratified"}
-
-
-def predictor_verdicts(comparison, alpha: float = 0.05) -> pd.DataFrame:
-    """Every predictor difference of :data:`VERDICT_TESTS`, with Holm's adjustment within each family.
-
-    A family is one level, pair (the by keys) and method: all its pairwise differences are tested at
-    once, so ``distinguishable`` asks for ``p_holm < alpha``; ``distinguishable_raw`` is the
-    unadjusted reading. ``better`` names the predictor with the larger oriented correlation when
-    distinguishable.
-    """
-    d = comparison.differences
-    if d.empty:
-        return pd.DataFrame()
-    wanted = d.apply(lambda r: VERDICT_TESTS.get((r["level"], r["method"])) == r["test"], axis=1)
-    d = d[wanted].copy()
-    keys = [k for k in ("level", *PAIR_KEYS, "method") if k in d.columns]
-    d["p_holm"] = d.groupby(keys, dropna=False)["p_value"].transform(holm)
-    d["distinguishable_raw"] = (d["p_value"] < alpha).fillna(False).astype(bool)
-    d["distinguishable"] = (d["p_holm"] < alpha).fillna(False).astype(bool)
-    d["better"] = np.where(d["distinguishable"], np.where(d["diff"] > 0, d["predictor_a"], d["predictor_b"]), "")
-    cols = [*keys, "test", "predictor_a", "predictor_b", "n", "r_a", "r_b", "r_ab", "diff", "ci_low", "ci_high",
-            "p_value", "p_holm", "distinguishable_raw", "distinguishable", "better"]
-    return d[[c for c in cols if c in d.columns]].reset_index(drop=True)
-
-
-_Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
 def _spearman(stats, frame: pd.DataFrame) -> float:
@@ -285,7 +249,8 @@ def _spearman(stats, frame: pd.DataFrame) -> float:
                                    method="spearman", n_resamples=0).r)
 
 
-def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -> StudyAnalysis:
+def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0,
+            confidence: float = 0.95) -> StudyAnalysis:
     """Every table of the report from a study's store.
 
     Parameters
@@ -298,6 +263,8 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
         Fewer resamples (CI runs); the numbers are then rougher but computed the same way.
     seed : int
         Seeds the bootstraps and permutation tests.
+    confidence : float
+        The level of every interval; verdicts are read at 1 - confidence.
     """
     from dastat import stats
     from dastat.stats.predictors import available_predictors
@@ -313,39 +280,44 @@ def analyse(store, *, protocols=("fast",), quick: bool = False, seed: int = 0) -
     chosen = students[students["randomness"].isna() | (students["randomness"] == randomness)] \
         if "randomness" in students else students
     predictors: list[str] = []
-    comparison, verdicts, loo, regret = None, empty, empty, empty
+    comparison, verdict_table, loo, regret = None, empty, empty, empty
     if table.empty:
         correlations = run_correlations = pooled = empty
         selection = None
     else:
-        correlations = stats.correlate(table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed)
+        correlations = stats.correlate(table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed,
+                                       confidence=confidence)
         runs = store.runs()
         runs = runs[(runs["kind"] == "student") | (runs["protocol"] == main)]
-        run_correlations = stats.correlate_runs(runs, by=PAIR_KEYS, n_resamples=min(n_resamples, 2000), seed=seed)
+        run_correlations = stats.correlate_runs(runs, by=PAIR_KEYS, n_resamples=min(n_resamples, 2000), seed=seed,
+                                                confidence=confidence)
         try:
-            pooled = stats.pooled(table, by=PAIR_KEYS, standardize=True)
+            pooled = stats.pooled(table, by=PAIR_KEYS, standardize=True, confidence=confidence,
+                                  n_resamples=n_resamples, seed=seed)
         except InvalidArgumentError as err:  # too few points to pool: say so in the table, not as a failure
             pooled = pd.DataFrame([{"model": "pooled", "term": "slope", "estimate": math.nan, "reason": str(err)}])
-        selection = stats.selection(table, by=PAIR_KEYS, runs=chosen)
+        selection = stats.selection(table, by=PAIR_KEYS, runs=chosen, confidence=confidence)
         predictors = available_predictors(table)
         if len(predictors) >= 2:
+            # The same resamples as correlate: one Spearman, one interval, in every section.
             comparison = stats.compare_predictors(table, predictors, by=PAIR_KEYS, runs=runs,
-                                                  n_resamples=min(n_resamples, 4999), seed=seed)
-            verdicts = predictor_verdicts(comparison)
+                                                  n_resamples=n_resamples, seed=seed, confidence=confidence)
+            verdict_table = comparison.verdicts(alpha=1 - confidence)
         loo = leave_one_scheme_out(table, predictors)
-        regret = predictor_regret(table, predictors, runs=chosen)
+        regret = predictor_regret(table, predictors, runs=chosen, confidence=confidence)
     paper = empty
     if "paper" in protocols and main != "paper":
         paper_table = store.table(protocol="paper", randomness="batch", set_size=None)
         if not paper_table.empty:
-            paper = stats.correlate(paper_table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed)
+            paper = stats.correlate(paper_table, by=PAIR_KEYS, n_resamples=n_resamples, seed=seed,
+                                    confidence=confidence)
     plateau = plateau_table(students, store.curves()) if not students.empty else empty
     floor = floor_effect(table, probes) if not table.empty else empty
     return StudyAnalysis(table=table, correlations=correlations, run_correlations=run_correlations, pooled=pooled,
                          selection=selection, probes=probes, floor_effect=floor, plateau=plateau,
                          paper_correlations=paper, compute_s=_compute_s(probes, students),
-                         predictors=predictors, comparison=comparison, verdicts=verdicts, leave_one_out=loo,
-                         predictor_regret=regret,
+                         predictors=predictors, comparison=comparison, verdicts=verdict_table, leave_one_out=loo,
+                         predictor_regret=regret, confidence=confidence,
                          scheme_effect=scheme_effect(students) if not students.empty else empty)
 
 
@@ -361,5 +333,5 @@ def _compute_s(probes: pd.DataFrame, students: pd.DataFrame) -> dict[str, float]
     return {"probes": probe_s, "students": student_s, "student_runs": len(students)}
 
 
-__all__ = ["MIXING", "VERDICT_TESTS", "StudyAnalysis", "analyse", "floor_effect", "holm", "leave_one_scheme_out",
-           "predictor_regret", "predictor_verdicts", "scheme_effect"]
+__all__ = ["MIXING", "StudyAnalysis", "analyse", "floor_effect", "leave_one_scheme_out", "predictor_regret",
+           "scheme_effect"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from dastat.stats import verdicts as vocab
 from dastat.study.analysis import MIXING
 
 
@@ -34,29 +37,17 @@ def _markdown(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str
     return "\n".join(lines)
 
 
-def _strength(r: float, ci_low: float, ci_high: float) -> str:
-    """Cohen-style words for |r|, and only when the interval excludes zero (else the data cannot tell)."""
-    if not (ci_low > 0 or ci_high < 0):  # covers zero, or NaN
-        return "an inconclusive"
-    a = abs(r)
-    for limit, word in ((0.1, "a negligible"), (0.3, "a weak"), (0.5, "a moderate"), (0.7, "a strong")):
-        if a < limit:
-            return word
-    return "a very strong"
-
-
-def _excludes_zero(low: float, high: float) -> bool:
-    return low > 0 or high < 0  # False for NaN
-
-
-def correlation_words(r: float, ci_low: float, ci_high: float, p_value: float = 0.0) -> str:
+def correlation_words(r: float, ci_low: float, ci_high: float, p_value: float = 0.0, *,
+                      alpha: float = 0.05) -> str:
     """One correlation read from its interval and test: strength and direction only where both agree.
 
     An interval that covers zero (or is missing) reads as a null at this n, whatever the estimate;
     an estimate of |r| >= 0.3 then says which way it leans, without a strength word. An interval
-    that excludes zero next to a test that does not reject (``p_value`` >= 0.05) is weak evidence.
+    that excludes zero next to a test that does not reject (``p_value`` >= ``alpha``) is weak
+    evidence. The strength word is that of the interval's end nearest zero
+    (:func:`dastat.stats.verdicts.strength`), not of the estimate.
     """
-    if not _excludes_zero(ci_low, ci_high):
+    if not vocab.excludes_zero(ci_low, ci_high):
         if math.isnan(ci_low) or math.isnan(ci_high):
             return "no interval, so no reading"
         text = f"a null at this n (the interval covers zero, from {ci_low:+.2f} to {ci_high:+.2f})"
@@ -65,33 +56,35 @@ def correlation_words(r: float, ci_low: float, ci_high: float, p_value: float = 
                      "which these data cannot confirm")
         return text
     direction = "in the paper's direction" if r > 0 else "against the paper's direction"
-    if not p_value < 0.05:
+    if not p_value < alpha:
         return (f"weak evidence of a correlation {direction}: the interval excludes zero but the test does not "
                 f"reject none (p = {_f(p_value, '{:.3g}')})")
-    return f"{_strength(r, ci_low, ci_high)} correlation {direction} (the interval excludes zero)"
+    near = ci_low if r > 0 else ci_high
+    return (f"a correlation {direction}, {vocab.strength(ci_low, ci_high)} at the least (the interval excludes "
+            f"zero; its end nearest zero is {near:+.2f})")
 
 
-def _rank_direction(sp) -> str | None:
+def _rank_direction(sp, alpha: float = 0.05) -> str | None:
     """``"paper"`` or ``"reversed"`` where a Spearman row claims a direction (its interval excludes zero and
     its permutation test rejects), else None."""
-    if not (_excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < 0.05):
+    if not (vocab.excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < alpha):
         return None
     return "paper" if sp.r > 0 else "reversed"
 
 
-def pair_reading(sp, pe) -> str:
+def pair_reading(sp, pe, alpha: float = 0.05) -> str:
     """The reading of one pair's Spearman and Pearson rows (r, ci_low, ci_high, p_value, p_perm).
 
     Spearman is read with its permutation test (exact at n <= 9), Pearson with its t-test; a
     direction is claimed only where the rank interval excludes zero and the permutation test rejects.
     """
-    rank = _rank_direction(sp) is not None
-    linear = _excludes_zero(pe.ci_low, pe.ci_high) and pe.p_value < 0.05
+    rank = _rank_direction(sp, alpha) is not None
+    linear = vocab.excludes_zero(pe.ci_low, pe.ci_high) and pe.p_value < alpha
     text = (f"Spearman {sp.r:+.3f} [{sp.ci_low:+.3f}, {sp.ci_high:+.3f}] (p = {_f(sp.p_value, '{:.3g}')}, "
             f"permutation p = {_f(sp.p_perm, '{:.3g}')}): "
-            f"{correlation_words(sp.r, sp.ci_low, sp.ci_high, sp.p_perm)}. "
+            f"{correlation_words(sp.r, sp.ci_low, sp.ci_high, sp.p_perm, alpha=alpha)}. "
             f"Pearson {pe.r:+.3f} [{pe.ci_low:+.3f}, {pe.ci_high:+.3f}] (p = {_f(pe.p_value, '{:.3g}')}): "
-            f"{correlation_words(pe.r, pe.ci_low, pe.ci_high, pe.p_value)}. ")
+            f"{correlation_words(pe.r, pe.ci_low, pe.ci_high, pe.p_value, alpha=alpha)}. ")
     if rank:
         text += ("T. stddev orders the students' test losses in the paper's direction (lower T. stddev, lower loss)."
                  if sp.r > 0 else "T. stddev orders them against the paper's claim (lower T. stddev, *higher* loss).")
@@ -100,7 +93,7 @@ def pair_reading(sp, pe) -> str:
                  "(see the leave-one-scheme-out check).")
     else:
         text += "T. stddev's order of the students is not told apart from no order here."
-    if not _excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < 0.05:
+    if not vocab.excludes_zero(sp.ci_low, sp.ci_high) and sp.p_perm < alpha:
         text += (f" The permutation test alone rejects no correlation (p = {sp.p_perm:.3g}) while the bootstrap "
                  "interval covers zero: weak evidence at this n.")
     return text
@@ -137,7 +130,7 @@ def _reading(analysis, config) -> list[str]:
         if sp is None or pe is None or math.isnan(sp.r):
             lines.append(f"- **{pair}**: too few schemes for a correlation ({group['n'].iloc[0]}).")
             continue
-        lines.append(f"- **{pair}** (n = {sp.n} schemes): " + pair_reading(sp, pe))
+        lines.append(f"- **{pair}** (n = {sp.n} schemes): " + pair_reading(sp, pe, 1 - analysis.confidence))
     rc = analysis.run_correlations
     if not rc.empty:
         sp = rc[rc["method"] == "spearman"]
@@ -150,7 +143,8 @@ def _reading(analysis, config) -> list[str]:
     sel = analysis.selection
     if sel is not None and not sel.pairs.empty:
         picks = [f"{r.teacher} → {r.student}: picks {r.chosen} (rank {r.chosen_rank} of {r.n}; best {r.best}, "
-                 f"regret {_regret_text(r.regret, r.regret_se)})" for r in sel.pairs.itertuples(index=False)]
+                 f"regret {_regret_text(r.regret, r.regret_se, analysis.confidence)})"
+                 for r in sel.pairs.itertuples(index=False)]
         lines.append("- Selection (lowest T. stddev as the choice): " + "; ".join(picks) + ".")
     fe = analysis.floor_effect
     for r in fe.itertuples(index=False):
@@ -173,13 +167,13 @@ def _reading(analysis, config) -> list[str]:
     return lines
 
 
-def _regret_text(regret: float, se: float) -> str:
-    """A regret with its paired 95% interval (regret ± 1.96 SE over the shared seeds) where there is one."""
+def _regret_text(regret: float, se: float, confidence: float) -> str:
+    """A regret with its paired interval (regret ± z SE over the shared seeds, z from ``confidence``)."""
     if regret == 0:
         return "0 (the best scheme)"
     if not math.isfinite(se):
         return f"{regret:.4f}"
-    half = 1.959963984540054 * se
+    half = vocab.critical_value(confidence) * se
     return f"{regret:.4f} [{regret - half:+.4f}, {regret + half:+.4f}]"
 
 
@@ -204,38 +198,100 @@ def predictor_table(correlations: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def predictor_lines(verdicts: pd.DataFrame, correlations: pd.DataFrame) -> list[str]:
-    """Which predictors are told apart, per pair and pooled (Holm-adjusted within each), and which are not."""
+def _tested(family: pd.DataFrame, column: str) -> pd.Series:
+    """A family's detectable differences over its tested comparisons; inf where none reaches 80% power."""
+    return family.loc[family["p_value"].notna(), column].fillna(math.inf)
+
+
+def _span(values: pd.Series) -> str:
+    """The range of detectable differences, with how many comparisons reach 80% power at no difference."""
+    finite = values[np.isfinite(values)]
+    none = len(values) - len(finite)
+    text = "–" if finite.empty else (f"{finite.min():.2f}" if finite.min() == finite.max()
+                                     else f"{finite.min():.2f}–{finite.max():.2f}")
+    return text + (f" ({none} none)" if none else "")
+
+
+def _median(values: pd.Series) -> str:
+    middle = float(np.median(values)) if len(values) else math.nan
+    return "none" if middle == math.inf else _f(middle, "{:.2f}")
+
+
+def _families(verdicts: pd.DataFrame):
+    frame = verdicts.assign(where=_where(verdicts))
+    return frame.groupby(["where", "method", "comparison"], sort=False)
+
+
+def head_to_head_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One row per family (pair or pooled, method, comparison): how many differences were tested and told
+    apart, how many cannot be decided, and the differences the test could detect with 80% power."""
+    rows = []
+    for (where, method, comparison), family in _families(verdicts):
+        rows.append({"where": where, "method": method, "comparison": comparison, "test": family["test"].iloc[0],
+                     "n": int(family["n_power"].max()) if family["n_power"].notna().any() else int(family["n"].max()),
+                     "tested": int(family["m"].max()), "told_apart": int((family["verdict"] == vocab.TOLD_APART).sum()),
+                     "cannot_decide": int((family["verdict"] == vocab.CANNOT_DECIDE).sum()),
+                     "untested": int((family["verdict"] == vocab.UNTESTED).sum()),
+                     "detectable": _span(_tested(family, "detectable_diff")),
+                     "detectable_holm": _span(_tested(family, "detectable_diff_holm"))})
+    return pd.DataFrame(rows)
+
+
+def _told_apart(family: pd.DataFrame) -> str:
+    told = family[family["verdict"] == vocab.TOLD_APART]
+    return "; ".join(
+        f"{vocab.comparison_words(r.comparison, r.winner, r.loser)} (r_{r.winner} − r_{r.loser} = "
+        f"{r.diff_winner:+.2f} [{r.ci_low_winner:+.2f}, {r.ci_high_winner:+.2f}], p_holm = {r.p_holm:.2g})"
+        for r in told.itertuples(index=False))
+
+
+def predictor_lines(verdicts: pd.DataFrame, correlations: pd.DataFrame, *, alpha: float = 0.05) -> list[str]:
+    """Per family, which predictors are told apart after Holm's adjustment, and what a null means at this n."""
     if verdicts.empty:
         return ["No two predictors could be compared (fewer than two predictors with values)."]
     lines = []
-    for (where, method), rows in verdicts.assign(where=_where(verdicts)).groupby(["where", "method"], sort=False):
-        tested = rows[rows["p_value"].notna()]
-        told = tested[tested["distinguishable"]]
-        text = f"- {where}, {method} ({rows['test'].iloc[0]}, n = {int(rows['n'].max())} schemes): "
-        text += (f"{len(told)} of {len(tested)} tested predictor differences are distinguishable after Holm's "
-                 "adjustment" if len(told) else
-                 f"none of the {len(tested)} tested predictor differences is distinguishable after Holm's "
-                 "adjustment (a null)")
-        if len(told):
-            text += ": " + "; ".join(
-                f"{r.better} over {r.predictor_b if r.better == r.predictor_a else r.predictor_a} "
-                f"(Δr {abs(r.diff):.2f}, interval [{r.ci_low:+.2f}, {r.ci_high:+.2f}] for r_a − r_b, "
-                f"p_holm = {r.p_holm:.3g})" for r in told.itertuples(index=False))
-        if 0 < len(told) < len(tested):
-            text += "; the others are not told apart at this n"
-        raw = int(tested["distinguishable_raw"].sum()) - len(told)
-        if raw > 0:
-            text += f" ({raw} more only before the adjustment for {len(tested)} comparisons)"
-        if len(rows) > len(tested):
-            text += f"; {len(rows) - len(tested)} without a test (collinear or constant predictors)"
+    for (where, method, comparison), family in _families(verdicts):
+        m = int(family["m"].max())
+        told = int((family["verdict"] == vocab.TOLD_APART).sum())
+        text = f"- {where}, {method}, {comparison} ({family['test'].iloc[0]}): "
+        text += (f"{told} of {m} tested differences told apart after Holm's adjustment: " + _told_apart(family)
+                 if told else f"none of the {m} tested differences is told apart after Holm's adjustment")
+        near = int(((family["p_value"] < alpha) & (family["verdict"] == vocab.NOT_TOLD_APART)).sum())
+        if near:
+            text += f" ({near} more only before the adjustment for {m} comparisons)"
+        undecided = int((family["verdict"] == vocab.CANNOT_DECIDE).sum())
+        if undecided:
+            text += f"; {undecided} cannot be decided (Williams' t and Steiger's z disagree)"
+        untested = int((family["verdict"] == vocab.UNTESTED).sum())
+        if untested:
+            text += f"; {untested} without a test (collinear predictors, or too few schemes)"
+        holm, raw = _tested(family, "detectable_diff_holm"), _tested(family, "detectable_diff")
+        if len(holm):
+            needed = _median(holm)
+            needed = ("more than the predictors' own correlation allows, for most of them" if needed == "none"
+                      else f"{needed} (median over the tested comparisons)")
+            text += (f". Power: 80% power after Holm's adjustment needs a true difference of {needed}; range "
+                     f"{_span(holm)}; at α = {alpha:g} alone {_median(raw)}. Smaller differences are not detectable "
+                     "at this n")
         lines.append(text + ".")
     spearman = correlations[correlations["method"] == "spearman"]
     for where, rows in spearman.assign(where=_where(spearman)).groupby("where", sort=False):
-        ok = [r.predictor for r in rows.itertuples(index=False) if _excludes_zero(r.ci_low, r.ci_high)]
+        ok = [r.predictor for r in rows.itertuples(index=False) if vocab.excludes_zero(r.ci_low, r.ci_high)]
         lines.append(f"- {where}: predictors whose Spearman interval excludes zero: "
                      + (", ".join(ok) if ok else "none (a null for every predictor)") + ".")
     return lines
+
+
+def orientation_table(correlations: pd.DataFrame) -> pd.DataFrame:
+    """Per predictor: its declared sign, and in each pair the sign that fits the data (Pearson)."""
+    corr = correlations[(correlations["method"] == "pearson") & (correlations["level"] == "pair")]
+    rows = []
+    for predictor, group in corr.groupby("predictor", sort=False):
+        fitted = ["–" if not math.isfinite(r.r) else ("declared" if r.r >= 0 else "reversed")
+                  for r in group.itertuples(index=False)]
+        rows.append({"predictor": predictor, "declared_sign": int(group["sign"].iloc[0]),
+                     **{w: f for w, f in zip(_where(group), fitted)}})
+    return pd.DataFrame(rows)
 
 
 def loo_lines(loo: pd.DataFrame) -> list[str]:
@@ -258,12 +314,13 @@ def loo_lines(loo: pd.DataFrame) -> list[str]:
     return lines
 
 
-def regret_lines(regret: pd.DataFrame) -> list[str]:
-    """Per predictor: picks, regrets with intervals, against a scheme drawn at random."""
+def regret_lines(regret: pd.DataFrame, confidence: float = 0.95) -> list[str]:
+    """Per predictor: picks, regrets with intervals, against a scheme drawn at random (same yardstick)."""
     lines = []
     for predictor, rows in regret.groupby("predictor", sort=False):
-        parts = [f"{r.teacher} → {r.student} picks {r.chosen} (rank {r.chosen_rank} of {r.n}), regret "
-                 f"{_regret_text(r.regret, r.regret_se)} vs {r.random_regret:.4f} for a random scheme"
+        parts = [f"{r.teacher} → {r.student} picks {r.chosen} (among {r.n_candidates} schemes; rank {r.chosen_rank} "
+                 f"of all {r.n}), regret {_regret_text(r.regret, r.regret_se, confidence)} vs "
+                 f"{r.random_regret:.4f} for a random scheme"
                  for r in rows.itertuples(index=False)]
         within = rows["within_noise"].dropna()
         lines.append(f"- {predictor}: " + "; ".join(parts)
@@ -276,16 +333,32 @@ def _predictor_section(analysis, exports: dict[str, Path]) -> list[str]:
     comparison = analysis.comparison
     if comparison is None:
         return []
-    corr = comparison.correlations
+    corr, level = comparison.correlations, f"{analysis.confidence:.0%}"
+    alpha = 1 - analysis.confidence
     lines = ["## Which predictor", "",
-             f"The teacher-side predictors of the store ({', '.join(analysis.predictors)}), each oriented so that "
-             "r > 0 means \"a lower value goes with a lower student loss\" (dastat.stats.compare_predictors; "
-             "docs/method.md, \"T. stddev and its estimator\"), with 95% intervals (Pearson: Fisher z; Spearman: "
-             "bootstrap over schemes). Two predictors are told apart when the difference of their correlations "
-             "with the same losses is significant after Holm's adjustment over all the pairs of predictors of one "
-             "pair and method (Pearson: Williams' t; Spearman: bootstrap over schemes; pooled: a random-effects "
-             "meta-analysis of Steiger's z, and a stratified bootstrap).", "",
-             _markdown(predictor_table(corr)), "", *predictor_lines(analysis.verdicts, corr), ""]
+             f"The teacher-side predictors of the store ({', '.join(analysis.predictors)}), each with the orientation "
+             "declared for it in advance (docs/method.md, \"Teacher-side predictors\"), so that r > 0 means \"a lower "
+             f"value goes with a lower student loss, as declared\", with {level} intervals (Pearson: Fisher z; "
+             "Spearman: BCa bootstrap over schemes, the same numbers as in the correlation table above). Pooled rows "
+             "are a fixed-effect summary of these pairs: the per-pair coefficients averaged with weights n, the "
+             "schemes resampled jointly across pairs (the pairs share them).", "",
+             _markdown(predictor_table(corr)), "",
+             "Which way each predictor went, against its declared orientation (Pearson, per pair):", "",
+             _markdown(orientation_table(corr)), "",
+             "### Head to head", "",
+             "Every two predictors are compared twice, each comparison with its own test and Holm family (one "
+             "family per pair or pool, method and comparison). **Oriented**: r_a − r_b with the declared signs, "
+             "\"which one follows its declared direction more closely\"; two predictors of opposite observed signs "
+             "differ here by about |r_a| + |r_b|, a difference of sign. **Strength**: |r_a| − |r_b|, each predictor "
+             "in the direction that fits the data (stated in `sign_a`/`sign_b` of `verdicts.csv`): \"which one "
+             "orders the losses more closely\". Tests: Williams' t per pair (Pearson; not read below 8 schemes, and "
+             "\"cannot decide\" where Steiger's z disagrees), a bootstrap over schemes (Spearman), a joint "
+             f"bootstrap pooled. `detectable` is the smallest true difference the test finds with 80% power at "
+             f"α = {alpha:g}, `detectable_holm` at α / (tested comparisons), simulated from each comparison's "
+             "observed correlations (Williams' t; the rank bootstrap has no more power; pooled at n = the distinct "
+             "schemes); \"none\": no difference that the predictors' own correlation allows reaches 80%.", "",
+             _markdown(head_to_head_table(analysis.verdicts)), "",
+             *predictor_lines(analysis.verdicts, corr, alpha=alpha), ""]
     if "predictor_grid" in exports:
         lines += [f"![Predictors against student loss]({exports['predictor_grid'].name})", ""]
     if not analysis.leave_one_out.empty:
@@ -295,13 +368,35 @@ def _predictor_section(analysis, exports: dict[str, Path]) -> list[str]:
                             {"r": "{:+.3f}", "r_min": "{:+.3f}", "r_max": "{:+.3f}", "r_without_pivot": "{:+.3f}",
                              "p_value": "{:.3g}", "p_max": "{:.3g}"}), ""]
     if not analysis.predictor_regret.empty:
+        z = vocab.critical_value(analysis.confidence)
         lines += ["### Selection regret of every predictor", "",
-                  "Each predictor picks the scheme with its lowest oriented value; the regret is that scheme's mean "
-                  "student loss minus the lowest, with a paired 95% interval over the seeds (regret ± 1.96 SE). The "
-                  "best scheme is itself picked from noisy means, so regrets are biased up by a similar amount for "
-                  "every predictor; a scheme drawn at random would cost the mean loss minus the lowest.", "",
-                  *regret_lines(analysis.predictor_regret), ""]
+                  "Each predictor picks the scheme with its lowest oriented value among the schemes it has a value "
+                  "for; the regret is that scheme's mean student loss minus the lowest of all the pair's schemes, "
+                  f"with a paired {level} interval over the seeds (regret ± {z:.2f} SE). The best scheme is itself "
+                  "picked from noisy means, so regrets are biased up by a similar amount for every predictor; a "
+                  "scheme drawn at random would cost the mean loss minus the lowest.", "",
+                  *regret_lines(analysis.predictor_regret, analysis.confidence), ""]
     return lines
+
+
+def power_lines(verdicts: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+    """The discussion's power statement: what the strength comparison of each pair could detect at its n."""
+    if verdicts.empty or "detectable_diff_holm" not in verdicts:
+        return []
+    rows = verdicts[(verdicts["method"] == "pearson") & (verdicts["comparison"] == "strength")]
+    parts = []
+    for where, family in rows.assign(where=_where(rows)).groupby("where", sort=False):
+        raw, holm = _tested(family, "detectable_diff"), _tested(family, "detectable_diff_holm")
+        if raw.empty:
+            continue
+        parts.append(f"{where} (n = {int(family['n_power'].max())} schemes): |r| differences of {_median(raw)} "
+                     f"(median; {_span(raw)}) at α = {alpha:g} alone, {_median(holm)} after Holm over "
+                     f"{int(family['m'].max())} comparisons ({_span(holm)})")
+    if not parts:
+        return []
+    return ["- **Power of the head-to-head.** The smallest strength difference Williams' t detects with 80% power, "
+            "simulated from each comparison's observed correlations: " + "; ".join(parts) + ". A predictor "
+            "comparison that is not told apart reads \"not detectable at this n\", not \"equal\"."]
 
 
 def _teacher_line(best: float, num_classes: int | None) -> str:
@@ -330,6 +425,7 @@ def _discussion(analysis, config, teachers, num_classes: int | None = None) -> l
         _teacher_line(best, num_classes),
         f"- **Few points per panel.** {len(config.schemes)} schemes per pair give wide intervals for any "
         "correlation (at n = 9 a Spearman of about 0.7 is needed for p < 0.05).",
+        *power_lines(getattr(analysis, "verdicts", pd.DataFrame()), 1 - getattr(analysis, "confidence", 0.95)),
         *_noise_lines(analysis.scheme_effect),
         f"- **Training length.** Students trained {config.epochs} epochs "
         "(" + ("the Plateau section says what the test loss did at the end" if not config.quick
@@ -451,13 +547,11 @@ def _pool_line(result) -> list[str]:
             "paper-protocol value would depend on the pool's size.", ""]
 
 
-def write_report(result, *, exports: dict[str, Path]) -> Path:
-    """Write ``result.out / "report.md"`` from a :class:`dastat.study.StudyResult`."""
-    config, analysis = result.config, result.analysis
-    out = result.out
-    lines = [f"# dastat study: {config.name}{' (quick)' if config.quick else ''}", ""]
+def _header_lines(result, exports: dict[str, Path]) -> list[str]:
+    config = result.config
     pairs = ", ".join(f"{p['teacher']} → {p['student']}" for p in config.pairs)
-    lines += [
+    lines = [
+        f"# dastat study: {config.name}{' (quick)' if config.quick else ''}", "",
         f"Dataset `{config.data}`" + (f" at {config.image_size} px" if config.image_size else "") +
         f"; pairs {pairs}; {len(config.schemes)} schemes × {len(config.seeds)} seeds; students "
         f"{config.epochs} epochs (batch {config.batch_size}, paper recipe with milestones scaled); probe protocols "
@@ -477,41 +571,47 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
     lines += _pool_line(result)
     if result.failed:
         lines += ["**Failed jobs:**", ""] + [f"- `{f['job']}`: {f['error']}" for f in result.failed] + [""]
-    lines += ["## Reading", "", *_reading(analysis, config), ""]
-    if "fig4" in exports:
-        lines += ["## Figure 4 on this data", "", f"![Figure 4 grid]({exports['fig4'].name})", ""]
-    lines += ["## Teachers", "", _markdown(pd.DataFrame([t.to_dict() for t in result.teachers])[
+    return lines
+
+
+def _probe_lines(result, exports: dict[str, Path]) -> list[str]:
+    analysis = result.analysis
+    lines = ["## Teachers", "", _markdown(pd.DataFrame([t.to_dict() for t in result.teachers])[
         ["arch", "origin", "epochs", "test_acc1", "test_loss", "elapsed_s"]]), ""]
     lines += ["## T. stddev per scheme, against the label-composition floor", "",
               "`floor` is the same estimator on the one-hot labels of the same sets "
               "(docs/method.md, \"The floor\"); `t_stddev_rel` = T. stddev / floor. Below 1 means the teacher's "
               "mean probability varies *less* than the labels of the sets do, which happens when x' mixes "
               "classes.", ""]
-    probes = analysis.probes.copy()
+    probes = analysis.probes
     if not probes.empty:
         lines += [_markdown(probes[["teacher", "protocol", "scheme", "t_stddev", "ci_low", "ci_high", "floor",
                                     "t_stddev_rel", "n_sets", "teacher_acc_xprime", "mean_entropy_xprime"]],
                             {"t_stddev": "{:.6f}", "ci_low": "{:.6f}", "ci_high": "{:.6f}", "floor": "{:.6f}",
                              "t_stddev_rel": "{:.3f}", "teacher_acc_xprime": "{:.3f}",
                              "mean_entropy_xprime": "{:.3f}"}), ""]
-    for name in exports:
-        if name.startswith("ranking_"):
-            lines += [f"![{name}]({exports[name].name})", ""]
-    lines += ["### How much of the ranking is the floor", "", _markdown(analysis.floor_effect), ""]
-    lines += ["## Students (mean over seeds; `_err` = stddev over seeds)", "",
-              _markdown(analysis.table[[c for c in ("teacher", "student", "scheme", "t_stddev", "s_test_loss",
-                                                    "s_test_loss_err", "s_test_acc1", "n_runs")
-                                        if c in analysis.table.columns]],
-                        {"t_stddev": "{:.6f}", "s_test_loss": "{:.4f}", "s_test_loss_err": "{:.4f}",
-                         "s_test_acc1": "{:.2f}"}), ""]
-    plateau = analysis.plateau
-    if not plateau.empty:
-        lines += ["## Plateau", "", *_plateau_lines(plateau), ""]
+    lines += [f"![{name}]({path.name})\n" for name, path in exports.items() if name.startswith("ranking_")]
+    return [*lines, "### How much of the ranking is the floor", "", _markdown(analysis.floor_effect), ""]
+
+
+def _student_lines(analysis) -> list[str]:
+    lines = ["## Students (mean over seeds; `_err` = stddev over seeds)", "",
+             _markdown(analysis.table[[c for c in ("teacher", "student", "scheme", "t_stddev", "s_test_loss",
+                                                   "s_test_loss_err", "s_test_acc1", "n_runs")
+                                       if c in analysis.table.columns]],
+                       {"t_stddev": "{:.6f}", "s_test_loss": "{:.4f}", "s_test_loss_err": "{:.4f}",
+                        "s_test_acc1": "{:.2f}"}), ""]
+    if not analysis.plateau.empty:
+        lines += ["## Plateau", "", *_plateau_lines(analysis.plateau), ""]
+    return lines
+
+
+def _correlation_lines(analysis) -> list[str]:
     corr = analysis.correlations
     corr_cols = [c for c in ("teacher", "student", "method", "n", "r", "ci_low", "ci_high", "ci_method", "p_value",
                              "p_perm") if c in corr.columns]
-    lines += ["## Correlations per pair (over schemes)", "", _markdown(corr[corr_cols]) if not corr.empty
-              else "_(none)_", ""]
+    lines = ["## Correlations per pair (over schemes)", "", _markdown(corr[corr_cols]) if not corr.empty
+             else "_(none)_", ""]
     if not analysis.run_correlations.empty:
         lines += ["### With the seed noise of both axes (run bootstrap)", "",
                   _markdown(analysis.run_correlations[[c for c in ("teacher", "student", "method", "n", "r", "ci_low",
@@ -524,22 +624,40 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
     if not analysis.pooled.empty:
         pooled = analysis.pooled[[c for c in ("model", "term", "estimate", "ci_low", "ci_high", "p_value", "n",
                                               "n_groups", "reason") if c in analysis.pooled.columns]]
-        if "reason" in pooled:  # statsmodels' optimiser warnings run long: their first sentence says it
-            pooled = pooled.assign(reason=pooled["reason"].fillna("").map(lambda text: text.split("; ")[0]))
-        lines += ["## Pooled across pairs (x and y standardised within each pair)", "", _markdown(pooled), ""]
-    if analysis.selection is not None:
-        sel = analysis.selection
-        lines += ["## Selection: does the lowest T. stddev pick the best scheme?", "",
-                  f"Across {sel.n_pairs} pairs: picks the best in {sel.frac_best:.0%}, within seed noise in "
-                  f"{_f(sel.frac_within_noise, '{:.0%}')}; mean regret {sel.mean_regret:.4f}, max "
-                  f"{sel.max_regret:.4f} (test loss). Within noise means a regret of at most 1.96 paired "
-                  "standard errors over the seeds both schemes were trained with (`regret_se`; "
-                  "`regret_p_value` is the paired t-test, stricter at few seeds).", "",
-                  _markdown(sel.pairs[[c for c in ("teacher", "student", "n", "chosen", "best", "chosen_loss",
-                                                   "best_loss", "regret", "regret_se", "regret_p_value",
-                                                   "chosen_rank", "within_noise")
-                                       if c in sel.pairs.columns]]), ""]
-    lines += _predictor_section(analysis, exports)
+        lines += ["## Pooled across pairs (x and y standardised within each pair)", "",
+                  "The pairs share their schemes, so the row to read is the fixed-effect summary with schemes "
+                  "resampled jointly (`fixed_effect_joint_bootstrap_pearson`); a mixed model that did not converge, "
+                  "cluster-robust errors with fewer than 10 clusters and a random-effects pool of fewer than 5 pairs "
+                  "give no interval or p-value (`reason` says which).", "", _markdown(pooled), ""]
+    return lines
+
+
+def _selection_lines(analysis) -> list[str]:
+    sel = analysis.selection
+    if sel is None:
+        return []
+    z = vocab.critical_value(analysis.confidence)
+    return ["## Selection: does the lowest T. stddev pick the best scheme?", "",
+            f"Across {sel.n_pairs} pairs: picks the best in {sel.frac_best:.0%}, within seed noise in "
+            f"{_f(sel.frac_within_noise, '{:.0%}')}; mean regret {sel.mean_regret:.4f}, max "
+            f"{sel.max_regret:.4f} (test loss). Within noise means a regret of at most {z:.2f} paired "
+            f"standard errors ({analysis.confidence:.0%}) over the seeds both schemes were trained with "
+            "(`regret_se`; `regret_p_value` is the paired t-test, stricter at few seeds).", "",
+            _markdown(sel.pairs[[c for c in ("teacher", "student", "n", "chosen", "best", "chosen_loss",
+                                             "best_loss", "regret", "regret_se", "regret_p_value",
+                                             "chosen_rank", "within_noise")
+                                 if c in sel.pairs.columns]]), ""]
+
+
+def write_report(result, *, exports: dict[str, Path]) -> Path:
+    """Write ``result.out / "report.md"`` from a :class:`dastat.study.StudyResult`."""
+    config, analysis = result.config, result.analysis
+    lines = _header_lines(result, exports)
+    lines += ["## Reading", "", *_reading(analysis, config), ""]
+    if "fig4" in exports:
+        lines += ["## Figure 4 on this data", "", f"![Figure 4 grid]({exports['fig4'].name})", ""]
+    lines += _probe_lines(result, exports) + _student_lines(analysis) + _correlation_lines(analysis)
+    lines += _selection_lines(analysis) + _predictor_section(analysis, exports)
     lines += ["## Discussion", "", *_discussion(analysis, config, result.teachers, result.num_classes), ""]
     lines += ["## Deviations from the paper's setting", "",
               "- `cutmixpick_s` is probed with one scorer per teacher: the plain-KD (identity) student of the "
@@ -549,9 +667,41 @@ def write_report(result, *, exports: dict[str, Path]) -> Path:
               "max_sets) unless the paper protocol is listed above.",
               "- Epochs are scaled down from 240 with the same milestone proportions." if config.epochs < 240 else
               "- 240 epochs, the paper's recipe.", ""]
-    path = out / "report.md"
+    path = result.out / "report.md"
     path.write_text("\n".join(lines))
     return path
 
 
-__all__ = ["write_report"]
+def rewrite_report(out: str | Path) -> Path:
+    """Recompute a finished study's statistics from its store and write its exports and ``report.md`` again.
+
+    Nothing is trained or probed: the store (``out/dastat.sqlite``), ``config.yaml`` and the teachers and
+    timings of ``summary.json`` are read as the study left them, so a change to the statistics or the
+    report reaches a committed study in seconds.
+    """
+    from dastat import data
+    from dastat import store as store_mod
+    from dastat.jsonable import json_ready
+    from dastat.study.analysis import analyse
+    from dastat.study.config import load_config
+    from dastat.study.pipeline import STORE_NAME, StudyResult
+    from dastat.study.teachers import TeacherInfo
+
+    out = Path(out)
+    summary = json.loads((out / "summary.json").read_text())
+    config = load_config(out / "config.yaml")
+    store = store_mod.open(out / STORE_NAME)
+    analysis = analyse(store, protocols=config.probe.protocols, quick=config.quick)
+    exports = analysis.write(out, store=store, name=config.name)
+    result = StudyResult(out=out, config=config, teachers=[TeacherInfo(**t) for t in summary["teachers"]],
+                         analysis=analysis, report=out / "report.md", elapsed_s=summary["elapsed_s"],
+                         stage_s=summary["stage_s"], failed=summary["failed"], skipped_jobs=summary["jobs_skipped"],
+                         ran_jobs=summary["jobs_ran"],
+                         num_classes=data.load(config.data, split="test", root=config.root,
+                                               image_size=config.image_size, **config.data_options).num_classes)
+    path = write_report(result, exports=exports)
+    (out / "summary.json").write_text(json.dumps(json_ready(result.to_dict()), indent=2, default=str))
+    return path
+
+
+__all__ = ["rewrite_report", "write_report"]

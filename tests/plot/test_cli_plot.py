@@ -53,7 +53,8 @@ def test_correlate_predictors_all_compares_every_known_column(tmp_path, capsys):
                  "--predictors", "all", "--json"]) == 0
     differences = json.loads(capsys.readouterr().out)["predictors"]["differences"]
     assert {(d["predictor_a"], d["predictor_b"]) for d in differences} == {("t_stddev", "floor")}
-    assert {d["test"] for d in differences} == {"williams_t", "steiger_z", "meta_steiger_z"}
+    assert {d["test"] for d in differences} == {"williams_t", "steiger_z", "joint_bootstrap_schemes",
+                                                "random_effects_steiger_z"}  # 8 pairs: random effects too
     assert main(["correlate", "--csv", str(csv), "--n-resamples", "0", "--predictors", "t_stddev"]) == 2
     assert "at least two columns" in capsys.readouterr().err
     out = tmp_path / "predictors.png"

@@ -146,7 +146,12 @@ def test_scheme_bootstrap_level_at_thirty_schemes():
         assert rate <= 0.05 + _mc_margin(0.05, reps), (method, rate)
 
 
-def test_bootstrap_p_value_counts_both_tails():
-    assert dependent.bootstrap_p_value(np.array([1.0, 2.0, 3.0, -1.0])) == pytest.approx(0.5)
-    assert dependent.bootstrap_p_value(np.array([1.0, 2.0])) == 0.0
+def test_bootstrap_p_value_counts_both_tails_and_is_never_zero():
+    # One of 4 draws below 0: 2 (1 + 1) / (4 + 1). A tie at 0 counts half on each side.
+    assert dependent.bootstrap_p_value(np.array([1.0, 2.0, 3.0, -1.0])) == pytest.approx(0.8)
+    assert dependent.bootstrap_p_value(np.array([1.0, 0.0, 3.0, 2.0])) == pytest.approx(2 * 1.5 / 5)
+    # Every draw on one side: the smallest p-value B draws can give, 2 / (B + 1), not 0 (a "p_holm = 0"
+    # in a report came from here).
+    draws = np.arange(1.0, 1000.0)
+    assert dependent.bootstrap_p_value(draws) == pytest.approx(2 / 1000) and dependent.bootstrap_p_value(draws) > 0
     assert math.isnan(dependent.bootstrap_p_value(np.array([np.nan])))

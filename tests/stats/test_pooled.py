@@ -23,8 +23,18 @@ def _row(out, model, term):
     return out[(out["model"] == model) & (out["term"] == term)].iloc[0]
 
 
-def test_fixed_effects_equal_statsmodels_with_cluster_robust_se(paper):
-    table, out = paper
+def _many_pairs(n_pairs=12, n=9, seed=3):
+    rng = np.random.default_rng(seed)
+    rows = [{"dataset": "d", "teacher": f"t{p}", "student": "s", "scheme": f"s{i}", "t_stddev": x,
+             "s_test_loss": 0.1 * p + 0.5 * x + 0.3 * rng.standard_normal()}
+            for p in range(n_pairs) for i, x in enumerate(rng.standard_normal(n))]
+    table = pd.DataFrame(rows)
+    return table.assign(pair=table["teacher"])
+
+
+def test_fixed_effects_equal_statsmodels_with_cluster_robust_se():
+    table = _many_pairs()
+    out = pooled(table, n_resamples=0)
     groups = table["pair"].astype("category").cat.codes
     fit = smf.ols("s_test_loss ~ t_stddev + C(pair)", data=table).fit(
         cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
@@ -33,7 +43,41 @@ def test_fixed_effects_equal_statsmodels_with_cluster_robust_se(paper):
     assert row["se"] == pytest.approx(fit.bse["t_stddev"], rel=1e-10)
     assert row["p_value"] == pytest.approx(fit.pvalues["t_stddev"], rel=1e-8)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(fit.conf_int().loc["t_stddev"]), rel=1e-10)
-    assert row["n"] == 72 and row["n_groups"] == 8
+    assert row["n"] == 108 and row["n_groups"] == 12
+
+
+def test_cluster_robust_errors_with_few_clusters_give_no_p_value(paper):
+    table, out = paper
+    fit = smf.ols("s_test_loss ~ t_stddev + C(pair)", data=table).fit()
+    row = _row(out, "ols_fixed_effects", "slope")
+    assert row["estimate"] == pytest.approx(fit.params["t_stddev"], rel=1e-10)
+    assert np.isnan([row["se"], row["ci_low"], row["p_value"]]).all()
+    assert "only 8 cluster(s), fewer than 10" in row["reason"]
+
+
+def test_a_mixed_model_that_did_not_converge_gives_no_p_value(paper):
+    table, _ = paper
+    out = pooled(table, standardize=True, n_resamples=0)  # on this data statsmodels' optimiser does not converge
+    for _, row in out[out["model"].str.startswith("mixed")].iterrows():
+        assert not row["converged"] and np.isnan(row["p_value"]) and np.isnan(row["ci_low"])
+        assert row["reason"].startswith("did not converge")
+
+
+def test_random_effects_need_five_pairs():
+    table = _many_pairs(n_pairs=4)
+    row = _row(pooled(table, n_resamples=0), "meta_fisher_z_pearson", "r")
+    assert np.isnan(row["estimate"]) and "fewer than 5" in row["reason"]
+
+
+def test_joint_bootstrap_fixed_effect_is_the_weighted_mean_r_with_an_interval(paper):
+    table, out = paper
+    row = _row(out, "fixed_effect_joint_bootstrap_pearson", "r")
+    rs = table.groupby("pair").apply(lambda g: np.corrcoef(g["t_stddev"], g["s_test_loss"])[0, 1],
+                                     include_groups=False)
+    ns = table.groupby("pair").size()
+    assert row["estimate"] == pytest.approx(float((rs * ns).sum() / ns.sum()))
+    assert row["ci_low"] < row["estimate"] < row["ci_high"] and row["p_value"] >= 2 / 10000
+    assert "fixed-effect summary of these 8 pairs" in row["reason"]
 
 
 def test_mixed_intercept_equals_statsmodels(paper):

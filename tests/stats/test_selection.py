@@ -78,3 +78,25 @@ def test_runs_must_have_the_seed_column():
     runs = _runs("t", {"s0": [0.5], "s1": [0.4]}).drop(columns="seed")
     with pytest.raises(InvalidArgumentError, match="seed"):
         selection(_pair("t", [1, 2], [0.5, 0.4]), runs=runs)
+
+
+def test_a_predictor_defined_on_some_schemes_is_judged_against_the_best_of_all():
+    # Like consistency, NaN for the mixing schemes: it picks among the schemes it has, but its regret
+    # is against the best of every scheme of the pair, the same yardstick as a random pick's.
+    table = _pair("t", [0.1, 0.2, np.nan, np.nan], [0.50, 0.55, 0.30, 0.40])
+    row = selection(table).pairs.iloc[0]
+    assert row["chosen"] == "s0" and row["best"] == "s2"
+    assert row["regret"] == pytest.approx(0.20) and row["chosen_rank"] == 3
+    assert row["n"] == 4 and row["n_candidates"] == 2 and not row["picks_best"]
+
+
+def test_within_noise_reads_the_confidence_it_is_given():
+    runs = pd.DataFrame([{"dataset": "d", "teacher": "t", "student": "s", "scheme": s, "seed": k, "test_loss": v}
+                         for s, values in (("s0", [0.61, 0.64, 0.60]), ("s1", [0.60, 0.60, 0.59]))
+                         for k, v in enumerate(values)])
+    table = _pair("t", [1, 2], [runs[runs.scheme == "s0"].test_loss.mean(), runs[runs.scheme == "s1"].test_loss.mean()])
+    loose = selection(table, runs=runs, confidence=0.999).pairs.iloc[0]
+    tight = selection(table, runs=runs, confidence=0.5).pairs.iloc[0]
+    assert loose["regret"] == pytest.approx(0.02)
+    # regret / se is about 1.73: within noise at 99.9% (z = 3.29), not at 50% (z = 0.67).
+    assert loose["within_noise"] and not tight["within_noise"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
@@ -12,8 +13,15 @@ import scipy.stats
 from statsmodels.stats.multitest import multipletests
 
 from dastat import stats
-from dastat.study.analysis import holm, leave_one_scheme_out, predictor_regret, predictor_verdicts
-from dastat.study.report import correlation_words, pair_reading, predictor_lines, predictor_table
+from dastat.study.analysis import leave_one_scheme_out, predictor_regret
+from dastat.study.report import (
+    correlation_words,
+    head_to_head_table,
+    pair_reading,
+    predictor_lines,
+    predictor_table,
+    regret_lines,
+)
 
 SCHEMES = [f"s{i}" for i in range(9)]
 
@@ -72,13 +80,7 @@ def test_regret_of_each_predictor_with_its_paired_interval_and_a_random_pick():
     assert u["chosen"] == "s0" and u["regret"] == pytest.approx(0.10)
 
 
-def test_holm_matches_statsmodels_and_keeps_nan():
-    p = pd.Series([0.01, np.nan, 0.04, 0.03, 0.2])
-    ok = p.notna()
-    expected = multipletests(p[ok], method="holm")[1]
-    assert np.allclose(holm(p)[ok], expected) and math.isnan(holm(p)[1])
-
-
+@functools.lru_cache(maxsize=1)
 def _comparison(seed: int = 0):
     rng = np.random.default_rng(seed)
     frames = []
@@ -90,38 +92,55 @@ def _comparison(seed: int = 0):
     return stats.compare_predictors(table, ["t_stddev", "t_ce_stddev", "teacher_acc_xprime"], n_resamples=999)
 
 
-def test_verdicts_adjust_within_each_pair_and_method():
-    verdicts = predictor_verdicts(_comparison())
+def test_verdicts_adjust_within_each_pair_method_and_comparison():
+    verdicts = _comparison().verdicts()
     assert set(zip(verdicts["level"], verdicts["method"], verdicts["test"])) == {
         ("pair", "pearson", "williams_t"), ("pair", "spearman", "bootstrap_schemes"),
-        ("pooled", "pearson", "meta_steiger_z"), ("pooled", "spearman", "bootstrap_schemes_stratified")}
-    for _, family in verdicts.groupby(["level", "teacher", "method"], dropna=False):
+        ("pair", "kendall", "bootstrap_schemes"), ("pooled", "pearson", "joint_bootstrap_schemes"),
+        ("pooled", "spearman", "joint_bootstrap_schemes"), ("pooled", "kendall", "joint_bootstrap_schemes")}
+    for _, family in verdicts.groupby(["level", "teacher", "method", "comparison"], dropna=False):
         assert len(family) == 3  # three predictors: three differences per family
         assert np.allclose(family["p_holm"], multipletests(family["p_value"], method="holm")[1])
-    told = verdicts[verdicts["distinguishable"]]
+    told = verdicts[verdicts["verdict"] == "told apart"]
     assert (told["p_holm"] < 0.05).all() and (verdicts["p_holm"] >= verdicts["p_value"]).all()
     # t_stddev tracks y closely, t_ce_stddev is noise: the Pearson difference is told apart in each pair.
-    pearson = told[(told["level"] == "pair") & (told["method"] == "pearson")]
-    assert {(r.predictor_a, r.predictor_b, r.better) for r in pearson.itertuples()} >= {
+    pearson = told[(told["level"] == "pair") & (told["method"] == "pearson") & (told["comparison"] == "oriented")]
+    assert {(r.predictor_a, r.predictor_b, r.winner) for r in pearson.itertuples()} >= {
         ("t_stddev", "t_ce_stddev", "t_stddev")}
 
 
-def test_which_predictor_lines_name_the_distinguishable_and_the_nulls():
+def test_which_predictor_lines_name_the_winner_first_inside_its_own_interval():
     comparison = _comparison()
-    lines = predictor_lines(predictor_verdicts(comparison), comparison.correlations)
-    text = "\n".join(lines)
-    assert "t_stddev over t_ce_stddev" in text and "after Holm's adjustment" in text
+    verdicts = comparison.verdicts()
+    text = "\n".join(predictor_lines(verdicts, comparison.correlations))
+    assert "t_stddev follows its declared direction more closely than t_ce_stddev (r_t_stddev − r_t_ce_stddev = +" \
+        in text and "after Holm's adjustment" in text and "better at predicting" not in text
+    assert "Smaller differences are not detectable at this n" in text
+    for r in verdicts[verdicts["verdict"] == "told apart"].itertuples():
+        assert r.ci_low_winner <= r.diff_winner <= r.ci_high_winner and r.diff_winner > 0
+        assert "p_holm = 0)" not in text and "p_holm = 0 " not in text
+    table = head_to_head_table(verdicts)
+    assert set(table["comparison"]) == {"oriented", "strength"} and (table["tested"] == 3).all()
     wide = predictor_table(comparison.correlations)
     assert set(wide["where"]) == {"t → s", "u → s", "pooled"} and {"pearson", "spearman"} <= set(wide.columns)
     null = comparison.correlations.assign(ci_low=-0.5, ci_high=0.5)
-    assert "none (a null for every predictor)" in "\n".join(predictor_lines(predictor_verdicts(comparison), null))
+    assert "none (a null for every predictor)" in "\n".join(predictor_lines(verdicts, null))
+
+
+def test_regret_lines_say_among_how_many_schemes_the_pick_was_made():
+    table = pd.concat([_table(np.array([0.3, 0.1, np.nan]), np.array([0.50, 0.60, 0.40]), floor=0.5)])
+    out = predictor_regret(table, ["t_stddev"])
+    row = out.iloc[0]
+    assert row["best"] == "s2" and row["regret"] == pytest.approx(0.20) and row["random_regret"] == pytest.approx(0.1)
+    assert "(among 2 schemes; rank 3 of all 3), regret 0.2000" in regret_lines(out)[0]
 
 
 @pytest.mark.parametrize(("r", "low", "high", "p", "must", "must_not"), [
     (0.65, -0.05, 0.96, 0.06, "a null at this n", "strong"),  # the old report said "a strong ... covers zero"
     (0.05, -0.7, 0.75, 0.9, "a null at this n", "leans"),
     (0.65, 0.14, 0.99, 0.07, "weak evidence", "strong"),      # interval and test disagree
-    (0.72, 0.12, 0.94, 0.03, "a very strong correlation in the paper's direction", "null"),
+    (0.72, 0.12, 0.94, 0.03, "a correlation in the paper's direction, weak at the least", "very strong"),
+    (-0.73, -1.00, -0.24, 0.02, "weak at the least", "very strong"),  # once "very strong" for this interval
     (-0.6, -0.9, -0.2, 0.01, "against the paper's direction", "null"),
 ])
 def test_correlation_words_follow_the_interval_and_the_test(r, low, high, p, must, must_not):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from dastat.study.report import _discussion, _strength, teacher_quality
+from dastat.study.report import _discussion, teacher_quality
 
 
 @pytest.mark.parametrize(("acc1", "classes", "word"), [
@@ -21,13 +21,6 @@ from dastat.study.report import _discussion, _strength, teacher_quality
 ])
 def test_teacher_quality_reads_accuracy_against_chance(acc1, classes, word):
     assert teacher_quality(acc1, classes) == word
-
-
-def test_strength_needs_an_interval_that_excludes_zero():
-    assert _strength(-0.5, -0.98, 0.6) == "an inconclusive"  # Spearman -0.5 at n = 3
-    assert _strength(0.9, math.nan, math.nan) == "an inconclusive"
-    assert _strength(0.9, 0.4, 0.99) == "a very strong"
-    assert _strength(-0.6, -0.9, -0.2) == "a strong"
 
 
 def test_a_teacher_at_chance_is_not_called_near_perfect():

@@ -100,3 +100,17 @@ def test_reprobe_replaces_the_probes_and_keeps_the_students(quick_study, tmp_pat
     assert [f["job"] for f in result.failed] == ["probe cutmixpick_s for resnet20"]
     report = (copy / "report.md").read_text()
     assert "cutmixpick_s has no probe" in report and "fewer than 20 sets' worth" in report
+
+
+def test_rewrite_report_recomputes_the_statistics_from_the_store_alone(quick_study):
+    from dastat.study.report import rewrite_report
+
+    out, _ = quick_study
+    before = (out / "correlations.csv").read_text()
+    (out / "report.md").unlink()
+    (out / "correlations.csv").unlink()
+    assert rewrite_report(out) == out / "report.md"
+    assert "## Reading" in (out / "report.md").read_text()
+    assert (out / "correlations.csv").read_text() == before  # seeded by the data: the same numbers again
+    store = store_mod.open(out / "dastat.sqlite")
+    assert len(store.students()) == 3  # nothing was trained
