@@ -23,6 +23,7 @@ def register(sub) -> None:
                    "the same N runs one after another; writes train_cohort.json")
     p.add_argument("--out", default="results/bench", type=checks.OutputFolder(), help="folder for the JSON results")
     p.add_argument("--method", action="append", default=[], metavar="NAME",
+                   type=checks.Name("method", "dastat.train.methods:methods", also=("all",)),
                    help="train: img/s of each distillation method's step against plain KD, resnet32x4 -> "
                    "resnet8x4 (repeatable; `all` for every method), instead of the trainer benchmark")
     add_device(p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 
 from dastat.cli import common
@@ -59,9 +60,10 @@ def load_inputs(args: argparse.Namespace):
 
 
 def open_store(args: argparse.Namespace):
-    """The store the results will go to, opened and checked before any compute (None with --no-record)."""
+    """The store the results will go to, opened and checked before any compute, as a context that closes it
+    however the command ends, so that no -wal/-shm is left beside it (it gives None with --no-record)."""
     if args.no_record:
-        return None
+        return contextlib.nullcontext()
     from dastat import store as results_store
 
     return results_store.open(args.store)
@@ -79,14 +81,18 @@ def record(db, results) -> str | None:
 
 def register(sub) -> None:
     p = common.add_command(sub, "probe", _run, help="T. stddev of one DA scheme for a teacher, with its interval")
-    p.add_argument("--scheme", required=True, help="DA scheme (see `dastat info`)")
+    p.add_argument("--scheme", required=True, type=common.scheme_name(), help="DA scheme (see `dastat info`)")
     add_probe_options(p)
 
 
 def _run(args: argparse.Namespace) -> int:
+    with open_store(args) as db:
+        return _probe(args, db)
+
+
+def _probe(args: argparse.Namespace, db) -> int:
     from dastat import probe
 
-    db = open_store(args)
     teacher, dataset, student = load_inputs(args)
     result = probe.measure_scheme(teacher, dataset, args.scheme, student=student, **probe_options(args))
     where = record(db, [result])

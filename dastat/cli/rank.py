@@ -17,6 +17,8 @@ def register(sub) -> None:
         help="rank DA schemes for a teacher by T. stddev (lower is better); runs on the embedded default",
     )
     p.add_argument("--schemes", default="all",
+                   type=common.checks.Names("scheme", "dastat.augment:list_schemes", lookup="dastat.augment:get",
+                                            also=("all",)),
                    help="comma-separated scheme names, or 'all' (the paper's schemes that need no student, "
                         "plus cutmixpick_s with --student)")
     p.add_argument("--resolve", action="store_true",
@@ -31,10 +33,14 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    with open_store(args) as db:
+        return _rank(args, db)
+
+
+def _rank(args: argparse.Namespace, db) -> int:
     from dastat import plot, probe
     from dastat import store as results_store
 
-    db = open_store(args)
     teacher, dataset, student = load_inputs(args)
     schemes = "all" if args.schemes == "all" else [s.strip() for s in args.schemes.split(",") if s.strip()]
     ranking = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve, min_diff=args.min_diff,

@@ -9,6 +9,7 @@ import shlex
 import sqlite3
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -176,8 +177,7 @@ class Store:
                 self._connect_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-                self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+                self._connect(self.path)
             self._quick_check()
             if readonly:
                 self._check_readable_version()
@@ -224,8 +224,14 @@ class Store:
         self._stamp = self._file_stamp()
         self._immutable = not any(_holds_bytes(Path(f"{self.path}{side}")) for side in ("-wal", "-journal"))
         mode = "mode=ro&immutable=1" if self._immutable else "mode=ro"
-        self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{mode}", uri=True,
-                                     timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        self._connect(f"{self.path.resolve().as_uri()}?{mode}", uri=True)
+
+    def _connect(self, target: str | Path, uri: bool = False) -> None:
+        self._conn = sqlite3.connect(target, uri=uri, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        # sqlite3 keeps each connection in a reference cycle (its statement cache), so only the garbage collector
+        # would close one left open when an exception passes a Store: close it when the Store goes instead, so
+        # that no -wal/-shm stays beside the file.
+        weakref.finalize(self, self._conn.close)
         self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
 
     def _file_stamp(self) -> tuple[int, int, int]:

@@ -79,3 +79,13 @@ def test_a_file_that_holds_no_store_is_refused_for_reading(tmp_path, content, me
     with pytest.raises(StoreError, match=message):
         results_store.open(path, readonly=True)
     assert path.read_bytes() == content and _beside(path) == []
+
+
+def test_a_store_dropped_unclosed_leaves_no_side_files(tmp_path):
+    # An exception passing an open Store drops it unclosed; sqlite3 alone would keep the file open (and its
+    # -wal/-shm beside it) until the garbage collector ran.
+    db = results_store.open(tmp_path / "s.sqlite")
+    db.add_probe(_PROBE)
+    assert _beside(tmp_path / "s.sqlite") == ["s.sqlite-shm", "s.sqlite-wal"]
+    del db
+    assert _beside(tmp_path / "s.sqlite") == []
