@@ -206,10 +206,12 @@ class FileOrName(_PathCheck):
 
 
 def _call(ref: str, *args: object) -> object:
-    """``"module:function"`` called with ``args`` (``"module:NAME"``, a constant, as it is): a registry is
-    imported only when its option is given."""
-    module, _, name = ref.partition(":")
-    found = getattr(importlib.import_module(module), name)
+    """``"module:function"`` (or ``"module:REGISTRY.get"``) called with ``args``; ``"module:NAME"``, a constant,
+    as it is. A registry is imported only when its option is given."""
+    module, _, path = ref.partition(":")
+    found = importlib.import_module(module)
+    for name in path.split("."):
+        found = getattr(found, name)
     return found(*args) if callable(found) else found
 
 

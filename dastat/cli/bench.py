@@ -7,7 +7,7 @@ import importlib
 from pathlib import Path
 
 from dastat.cli import _checks as checks
-from dastat.cli.common import add_command, add_device, print_json
+from dastat.cli.common import add_command, add_device, method_name, print_json
 
 # Each target is a module with ``run(device=..., quick=...) -> dict``.
 _TARGETS = {"augment": "dastat.bench.augment", "probe": "dastat.bench.probe", "train": "dastat.bench.train"}
@@ -23,7 +23,7 @@ def register(sub) -> None:
                    "the same N runs one after another; writes train_cohort.json")
     p.add_argument("--out", default="results/bench", type=checks.OutputFolder(), help="folder for the JSON results")
     p.add_argument("--method", action="append", default=[], metavar="NAME",
-                   type=checks.Name("method", "dastat.train.methods:methods", also=("all",)),
+                   type=method_name("all"),
                    help="train: img/s of each distillation method's step against plain KD, resnet32x4 -> "
                    "resnet8x4 (repeatable; `all` for every method), instead of the trainer benchmark")
     add_device(p)

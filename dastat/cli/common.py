@@ -79,20 +79,31 @@ def print_frame(frame, *, floatfmt: str = "{:.6g}") -> None:
     print(with_fmt.to_string(index=False))
 
 
+# Name options, each checked by its registry's own lookup (its message, its nearest names).
 def dataset_name() -> checks.Name:
-    return checks.Name("dataset", "dastat.data:list_datasets", also=("digits",))
+    return checks.Name("dataset", "dastat.data:list_datasets", lookup="dastat.data:DATASETS.get", also=("digits",))
 
 
 def model_name(*default: str) -> checks.Name:
-    return checks.Name("model", "dastat.models:list_models", also=default)
+    return checks.Name("model", "dastat.models:list_models", lookup="dastat.models:MODELS.get", also=default)
 
 
 def scheme_name(*default: str) -> checks.Name:
     return checks.Name("scheme", "dastat.augment:list_schemes", lookup="dastat.augment:get", also=default)
 
 
+def scheme_names() -> checks.Names:
+    return checks.Names("scheme", "dastat.augment:list_schemes", lookup="dastat.augment:get", also=("all",))
+
+
 def method_name(*default: str) -> checks.Name:
-    return checks.Name("method", "dastat.train.methods:methods", also=default)
+    return checks.Name("distillation method", "dastat.train.methods:methods",
+                       lookup="dastat.train.methods:get_method", also=default)
+
+
+def method_names() -> checks.Names:
+    return checks.Names("distillation method", "dastat.train.methods:methods",
+                        lookup="dastat.train.methods:get_method")
 
 
 def add_data(p: argparse.ArgumentParser) -> None:

@@ -17,8 +17,7 @@ def register(sub) -> None:
         help="rank DA schemes for a teacher by T. stddev (lower is better); runs on the embedded default",
     )
     p.add_argument("--schemes", default="all",
-                   type=common.checks.Names("scheme", "dastat.augment:list_schemes", lookup="dastat.augment:get",
-                                            also=("all",)),
+                   type=common.scheme_names(),
                    help="comma-separated scheme names, or 'all' (the paper's schemes that need no student, "
                         "plus cutmixpick_s with --student)")
     p.add_argument("--resolve", action="store_true",
