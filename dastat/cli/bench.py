@@ -30,6 +30,12 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dastat.errors import InvalidArgumentError
+
+    for flag, given in (("--method", args.method), ("--cohort", args.cohort)):
+        if given and args.targets and "train" not in args.targets:
+            raise InvalidArgumentError(f"{flag} measures the train target; add `train` to the targets "
+                                       f"({' '.join(args.targets)}) or leave {flag} out")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -53,4 +59,18 @@ def _run(args: argparse.Namespace) -> int:
         results[target] = module.run(device=args.device, quick=args.quick, out=out / f"{target}.json")
     if args.json:
         print_json(results)
+        return 0
+    for name, result in results.items():
+        print(_summary(name, result, out))
     return 0
+
+
+def _summary(name: str, result: dict, out: Path) -> str:
+    """One line per target: its targets met (where it has any), what was left out, and the file written."""
+    lines = []
+    targets = result.get("targets") if isinstance(result, dict) else None
+    if isinstance(targets, list) and targets:
+        lines.append(f"{name}: {sum(bool(t.get('met')) for t in targets)} of {len(targets)} targets met")
+    lines += [f"{name}: {note}" for note in (result.get("left_out") or [] if isinstance(result, dict) else [])]
+    lines.append(f"{name}: wrote {out / f'{name}.json'}")
+    return "\n".join(lines)
