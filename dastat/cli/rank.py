@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from dastat.cli import common
-from dastat.cli.probe import add_probe_options, load_inputs, open_store, probe_options, record
+from dastat.cli.probe import add_probe_options, load_inputs, open_store, probe_options, record, say, warnings_for
 
 
 def register(sub) -> None:
@@ -51,8 +51,10 @@ def _rank(args: argparse.Namespace, db) -> int:
     )
     chart.parent.mkdir(parents=True, exist_ok=True)
     plot.ranking(table).savefig(chart, dpi=120, bbox_inches="tight")
+    warnings = warnings_for(results, num_classes=dataset.num_classes, args=args)
     if args.json:
-        common.print_json({"ranking": table.to_dict(orient="records"), "store": where, "plot": str(chart)})
+        common.print_json({"ranking": table.to_dict(orient="records"), "store": where, "plot": str(chart),
+                           "warnings": warnings})
         return 0
     first = results[0]
     print(f"T. stddev ranking on {dataset.name} (teacher {first.teacher or 'custom'}, protocol {first.protocol}, "
@@ -64,6 +66,7 @@ def _rank(args: argparse.Namespace, db) -> int:
     if where:
         print(f"recorded in {where}")
     print(f"chart: {chart}")
+    say(warnings, "rank")
     return 0
 
 

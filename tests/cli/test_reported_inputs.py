@@ -76,3 +76,13 @@ def test_a_missing_teacher_is_reported_before_torch_is_imported(tmp_path):
                           timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "typo.pth' does not exist" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_teacher_at_chance_and_a_capped_wide_interval_are_warned_of(capsys):
+    # A teacher normalised into saturation predicts one class (chance), and 3 sets cannot reach --rtol 0.05.
+    code = main(["probe", "--scheme", "flip", "--max-sets", "3", "--no-record", "--device", "cpu", "--max-images",
+                 "200", "--mean", "0.9", "0.9", "0.9", "--std", "0.001", "0.001", "0.001"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "warning: the teacher's top-1 on x is" in err and "near chance for 10 classes" in err
+    assert "wider than --rtol 0.05; raise --max-sets" in err
