@@ -67,13 +67,13 @@ def test_reported_input_ends_in_one_line(argv, files, capsys):
 
 def test_a_missing_teacher_is_reported_before_torch_is_imported(tmp_path):
     # A typo used to be reported after 35-55 s of imports and data loading; now the parser reports it.
-    import subprocess
     import sys
+
+    import waiting
 
     code = ("import sys; from dastat.cli import main; code = main(['rank', '--teacher', sys.argv[1]]); "
             "assert 'torch' not in sys.modules and 'pandas' not in sys.modules; sys.exit(code)")
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "typo.pth")], capture_output=True, text=True,
-                          timeout=60)
+    proc = waiting.run([sys.executable, "-c", code, str(tmp_path / "typo.pth")])
     assert proc.returncode == 2, proc.stderr
     assert "typo.pth' does not exist" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
