@@ -208,7 +208,7 @@ class Store:
         writable = os.access(self.path, os.W_OK) if self.path.exists() else True
         if not (writable and os.access(folder if not self.path.exists() else self.path.parent, os.W_OK)):
             raise StoreError(f"the results store {where!r} is read-only (the file or its folder); reading "
-                             "commands (export, correlate, plot) can still read it; to write results, "
+                             "commands (export, correlate, plot, info) can still read it; to write results, "
                              "give --store a writable copy or a new file name")
 
     def _connect_readonly(self) -> None:
