@@ -77,3 +77,17 @@ def check_class_count(found: int | None, expected: int, *, model: str, against: 
         raise ClassCountError(
             f"class-count mismatch: {model} has {found} classes but {against} has {expected}; {fix}"
         )
+
+
+def split_outside_parentheses(text: str, sign: str = ",") -> list[str]:
+    """``text`` split at each ``sign`` outside parentheses: ``"a,b(x=1,y=2)"`` -> ``["a", "b(x=1,y=2)"]``.
+
+    Parts are returned as written (unstripped, empty ones kept), for the caller to clean or refuse.
+    """
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == sign and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]

@@ -130,12 +130,16 @@ def test_one_distributed_module_reads_the_world_for_probe_and_trainer(monkeypatc
 
 def test_one_teacher_loader_for_every_command():
     from dastat.cli import build_parser, common
+    from dastat.errors import InvalidArgumentError
 
     ds = data.load("digits")
     mean = ["0.25", "0.5", "0.75"]
     for command in (["train"], ["probe", "--scheme", "flip"], ["rank"]):
         args = build_parser().parse_args([*command, "--arch", "resnet8", "--mean", *mean, "--trust-checkpoint"])
         assert args.arch == "resnet8" and args.trust_checkpoint
+        with pytest.raises(InvalidArgumentError, match="--arch resnet8 names the architecture of a --teacher"):
+            common.load_teacher(args, ds, "cpu")  # --arch is the --teacher file's: alone it would be ignored
+        args.arch = None
         teacher = common.load_teacher(args, ds, "cpu")  # the embedded teacher takes --mean too
         assert teacher.mean == (0.25, 0.5, 0.75) and teacher.std == models.embedded_teacher().std
 

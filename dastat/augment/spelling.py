@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dastat.checks import split_outside_parentheses
 from dastat.errors import InvalidArgumentError
 from dastat.registry import Registry
 
@@ -72,23 +73,12 @@ def _value(text: str, where: str) -> Any:
     )
 
 
-def _split(text: str, sign: str) -> list[str]:
-    """``text`` split at each ``sign`` outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == sign and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return [*parts, text[start:]]
-
-
 def split_names(text: str) -> list[str]:
     """Scheme names from a comma-separated list (``--schemes``), commas inside parentheses kept.
 
     ``split_names("mixup,randaugment(n=2,m=9)") == ["mixup", "randaugment(n=2,m=9)"]``; blanks dropped.
     """
-    return [part.strip() for part in _split(text, ",") if part.strip()]
+    return [part.strip() for part in split_outside_parentheses(text) if part.strip()]
 
 
 def _read_stage(text: str, where: str) -> tuple[str, list[tuple[str, Any]]]:
@@ -170,7 +160,7 @@ def parse(name: str, registry: Registry, extra: Mapping[str, Any] | None = None)
         raise InvalidArgumentError(f"a scheme name must be a non-empty string such as 'mixup' or "
                                    f"'mixup(alpha=0.2)'; got {name!r}")
     where = name.strip()
-    read = [_read_stage(part, where) for part in _split(where, "+")]
+    read = [_read_stage(part, where) for part in split_outside_parentheses(where, "+")]
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
     if extra:
         if len(read) > 1:

@@ -27,6 +27,8 @@ def _command_modules() -> list[str]:
 class _Parser(argparse.ArgumentParser):
     """argparse with its usage errors on one line (the usage itself is one ``--help`` away)."""
 
+    commands: dict[str, argparse.ArgumentParser]  # the sub-commands' parsers, by name (set by build_parser)
+
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _command_modules():
         importlib.import_module(f"dastat.cli.{name}").register(sub)
+    parser.commands = sub.choices
     return parser
 
 
@@ -48,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 partial failure, 2 usage or input error)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # said by the sub-command that was given them (`dastat study: error: ... --store`)
+            parser.commands.get(getattr(args, "command", None), parser).error(
+                f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as done:  # --help and --version exit 0 as usual; a usage error is returned
         if done.code in (0, None):
             raise

@@ -1,4 +1,4 @@
-"""argparse ``type=`` checks: every number and path is checked where it is parsed, before any work.
+"""argparse ``type=`` checks: every number, path and name is checked where it is parsed, before any work.
 
 Each check is a small callable object (so the bad-input tests can find every option's kind from the
 parser) that returns the cleaned value or raises ``argparse.ArgumentTypeError`` with the rule broken,
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import abc
 import argparse
+import difflib
+import importlib
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 # Upper bounds of arguments whose memory or work grows with them; each message states it.
@@ -187,11 +190,159 @@ class StoreFile(_PathCheck):
 
 
 class FileOrName(_PathCheck):
-    """A name (checked by whoever reads it) or, when it looks like a path, an existing readable file."""
+    """A name (checked by ``names``, a :class:`Name`) or, when it looks like a path, an existing readable file."""
 
     kind = "name or file"
+
+    def __init__(self, names: Name):
+        self.names = names
 
     def check(self, path: Path) -> None:
         looks_like_file = path.suffix.lower() in (".yaml", ".yml") or len(path.parts) > 1 or path.exists()
         if looks_like_file:
             InputFile().check(path)
+        else:
+            self.names.check(str(path))
+
+
+def _call(ref: str, *args: object) -> object:
+    """``"module:function"`` (or ``"module:REGISTRY.get"``) called with ``args``; ``"module:NAME"``, a constant,
+    as it is. A registry is imported only when its option is given."""
+    module, _, path = ref.partition(":")
+    found = importlib.import_module(module)
+    for name in path.split("."):
+        found = getattr(found, name)
+    return found(*args) if callable(found) else found
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Name:
+    """A name that must exist, checked by its registry's own lookup; an empty string is refused.
+
+    ``known`` is a ``"module:function"`` listing the names (or the names themselves); ``lookup``, a
+    ``"module:function"`` that raises a ``DastatError`` for a name that does not exist (the registry's
+    own ``get``, which knows parameterised names such as ``mixup(alpha=0.2)``), replaces the listing
+    for the check. ``also`` are words accepted without asking (the option's default, ``all``), so an
+    option left at its default imports nothing.
+    """
+
+    def __init__(self, what: str, known: str | Sequence[str], *, lookup: str | None = None,
+                 also: Sequence[str] = ()):
+        self.what, self.known, self.lookup, self.also = what, known, lookup, tuple(also)
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([*self.also, *(_call(self.known) if isinstance(self.known, str) else self.known)]))
+
+    def known_text(self) -> str:
+        names = self.names()
+        return f" Known {self.what}s: {', '.join(names)}" if names else ""
+
+    def check(self, name: str) -> str:
+        if not name:
+            raise argparse.ArgumentTypeError(f"needs a {self.what} name; got an empty one.{self.known_text()}")
+        if name in self.also:
+            return name
+        from dastat.errors import DastatError, UnknownNameError
+
+        if self.lookup is None:
+            if name not in self.names():
+                raise argparse.ArgumentTypeError(_one_line(str(UnknownNameError(self.what, name, self.names()))))
+            return name
+        try:
+            _call(self.lookup, name)
+        except DastatError as err:
+            raise argparse.ArgumentTypeError(_one_line(str(err))) from None
+        return name
+
+    def __call__(self, text: str) -> str:
+        return self.check(text.strip())
+
+
+class Names(Name):
+    """A comma-separated list of names (``all`` and the like whole); a comma inside parentheses belongs to
+    its name (``mixup(alpha=0.2,beta=1)``). Returns the text, every name in it checked."""
+
+    def __call__(self, text: str) -> str:
+        names = split_names(text)
+        if text.strip() not in self.also and (not any(names) or not all(names)):
+            raise argparse.ArgumentTypeError(f"needs comma-separated {self.what} names; got {_shown(text)}."
+                                             f"{self.known_text()}")
+        if text.strip() not in self.also:
+            for name in names:
+                self.check(name)
+        return text.strip()
+
+
+def split_names(text: str) -> list[str]:
+    """``"a, b(x=1,y=2)"`` -> ``["a", "b(x=1,y=2)"]``; empty items stay (as ``""``) for the caller to refuse."""
+    from dastat.checks import split_outside_parentheses
+
+    return [part.strip() for part in split_outside_parentheses(text)]
+
+
+class Device:
+    """``auto``, ``cpu`` or ``cuda[:N]``, and present here (checked by dastat.device, which imports torch)."""
+
+    what = "device"
+    also = ("auto",)
+
+    def __call__(self, text: str) -> str:
+        spec = text.strip()
+        if spec in self.also:  # the default: nothing to import
+            return spec
+        kinds = ("auto", "cpu", "cuda", "cuda:N")
+        if not spec:
+            raise argparse.ArgumentTypeError(f"needs a device; got an empty one. Known devices: {', '.join(kinds)}")
+        if spec.lower().partition(":")[0] not in ("cpu", "cuda"):
+            near = difflib.get_close_matches(spec.lower(), kinds, n=2)
+            hint = f" Did you mean {' or '.join(map(repr, near))}?" if near else ""
+            raise argparse.ArgumentTypeError(f"unknown device {spec!r}.{hint} Known devices: {', '.join(kinds)}")
+        from dastat.errors import DastatError
+
+        try:
+            _call("dastat.device:resolve_device", spec)
+        except DastatError as err:
+            raise argparse.ArgumentTypeError(_one_line(str(err))) from None
+        return spec
+
+
+class Column(Name):
+    """A column (or a value of one) of the results table: non-empty here; whether the table has it is
+    checked once the table is read (:func:`dastat.cli.correlate.read_source`), against what it holds."""
+
+    def __init__(self, what: str):
+        super().__init__(what, ())
+
+    def check(self, name: str) -> str:
+        if not name:
+            raise argparse.ArgumentTypeError(f"needs a {self.what}; got an empty one")
+        return name
+
+
+class Columns(Names, Column):
+    """A comma-separated list of :class:`Column`; ``also`` words (``all``) are taken whole."""
+
+    def __init__(self, what: str, also: Sequence[str] = ()):
+        Column.__init__(self, what)
+        self.also = tuple(also)
+
+    def names(self) -> list[str]:
+        return []  # the table's columns, known once it is read
+
+
+class KeyValue:
+    """``KEY=VALUE`` with a non-empty key; ``keys`` (a :class:`Name`) checks the key when given."""
+
+    def __init__(self, example: str, keys: Name | None = None):
+        self.example, self.keys = example, keys
+
+    def __call__(self, text: str) -> str:
+        key, sep, _ = text.partition("=")
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(f"takes KEY=VALUE, e.g. {self.example}; got {_shown(text)}")
+        if self.keys is not None:
+            self.keys.check(key.strip())
+        return text

@@ -22,7 +22,8 @@ def add_command(sub, name: str, func, help: str, description: str | None = None)
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--device", default="auto", type=checks.Device(),
+                   help="auto (CUDA when present), cpu or cuda[:N] (default: auto)")
 
 
 def add_store(p: argparse.ArgumentParser) -> None:
@@ -78,8 +79,36 @@ def print_frame(frame, *, floatfmt: str = "{:.6g}") -> None:
     print(with_fmt.to_string(index=False))
 
 
+# Name options, each checked by its registry's own lookup (its message, its nearest names).
+def dataset_name() -> checks.Name:
+    return checks.Name("dataset", "dastat.data:list_datasets", lookup="dastat.data:DATASETS.get", also=("digits",))
+
+
+def model_name(*default: str) -> checks.Name:
+    return checks.Name("model", "dastat.models:list_models", lookup="dastat.models:MODELS.get", also=default)
+
+
+def scheme_name(*default: str) -> checks.Name:
+    return checks.Name("scheme", "dastat.augment:list_schemes", lookup="dastat.augment:get", also=default)
+
+
+def scheme_names() -> checks.Names:
+    return checks.Names("scheme", "dastat.augment:list_schemes", lookup="dastat.augment:get", also=("all",))
+
+
+def method_name(*default: str) -> checks.Name:
+    return checks.Name("distillation method", "dastat.train.methods:methods",
+                       lookup="dastat.train.methods:get_method", also=default)
+
+
+def method_names() -> checks.Names:
+    return checks.Names("distillation method", "dastat.train.methods:methods",
+                        lookup="dastat.train.methods:get_method")
+
+
 def add_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="digits", help="dataset name (default: digits, the embedded default)")
+    p.add_argument("--data", default="digits", type=dataset_name(),
+                   help="dataset name (default: digits, the embedded default)")
     add_root(p)
     add_image_size(p)
     p.add_argument("--max-images", type=checks.integer(1), default=None,
@@ -108,7 +137,8 @@ def add_batch_size(p: argparse.ArgumentParser, default: int = 64) -> None:
 def add_teacher(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", default=None, type=checks.InputFile(),
                    help="teacher checkpoint (default: the embedded digits teacher)")
-    p.add_argument("--arch", default=None, help="teacher architecture, when the checkpoint does not say")
+    p.add_argument("--arch", default=None, type=model_name(),
+                   help="teacher architecture, when the --teacher checkpoint does not say")
     add_normalisation(p)
     add_trust(p)
 
@@ -127,7 +157,11 @@ def load_teacher(args: argparse.Namespace, dataset, device):
     over the teacher's own normalisation (for the embedded teacher too), ``--trust-checkpoint``.
     """
     from dastat import models
+    from dastat.errors import InvalidArgumentError
 
+    if args.teacher is None and args.arch is not None:
+        raise InvalidArgumentError(f"--arch {args.arch} names the architecture of a --teacher checkpoint; give "
+                                   "--teacher PATH too, or leave --arch out for the embedded teacher")
     if args.teacher is None:
         teacher = models.embedded_teacher(device=device)
         if args.mean or args.std:

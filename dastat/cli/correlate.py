@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from dastat.cli import _checks as checks
+from dastat.cli._checks import split_names
 from dastat.cli.common import add_command, add_seed, print_frame, print_json
+from dastat.errors import InvalidArgumentError
 
 _SHOWN = ("method", "n", "r", "ci_low", "ci_high", "ci_method", "p_value", "p_perm", "printed")
 
@@ -19,12 +22,12 @@ def add_source(p: argparse.ArgumentParser) -> None:
                         help="a CSV/Parquet/JSON table with the columns of the store's table")
     source.add_argument("--reference", default=None, choices=["paper"],
                         help="bundled reference data: 'paper' = the points of the paper's Figure 4")
-    p.add_argument("--dataset", default=None, help="keep only rows of this dataset")
-    p.add_argument("--teacher", default=None, help="keep only rows of this teacher")
-    p.add_argument("--student", default=None, help="keep only rows of this student")
-    p.add_argument("--x", default="t_stddev", help="x column (default: t_stddev)")
-    p.add_argument("--y", default="s_test_loss", help="y column (default: s_test_loss)")
-    p.add_argument("--by", default="dataset,teacher,student",
+    p.add_argument("--dataset", default=None, type=checks.Column("dataset"), help="keep only rows of this dataset")
+    p.add_argument("--teacher", default=None, type=checks.Column("teacher"), help="keep only rows of this teacher")
+    p.add_argument("--student", default=None, type=checks.Column("student"), help="keep only rows of this student")
+    p.add_argument("--x", default="t_stddev", type=checks.Column("column"), help="x column (default: t_stddev)")
+    p.add_argument("--y", default="s_test_loss", type=checks.Column("column"), help="y column (default: s_test_loss)")
+    p.add_argument("--by", default="dataset,teacher,student", type=checks.Columns("column"),
                    help="comma-separated group keys, one panel each (default: dataset,teacher,student)")
     add_probe_kind(p)
 
@@ -32,8 +35,11 @@ def add_source(p: argparse.ArgumentParser) -> None:
 def add_probe_kind(p: argparse.ArgumentParser) -> None:
     """--protocol/--randomness/--set-size: which probes the store's table joins (shared with export)."""
     unsaid = "default: the only one in the store, else"
-    p.add_argument("--protocol", default=None, help=f"probe protocol: fast, paper or any ({unsaid} fast)")
-    p.add_argument("--randomness", default=None, help=f"probe randomness: sample, batch or any ({unsaid} sample)")
+    p.add_argument("--protocol", default=None,
+                   type=checks.Name("protocol", "dastat.constants:PROTOCOLS", also=("any",)),
+                   help=f"probe protocol: fast, paper or any ({unsaid} fast)")
+    p.add_argument("--randomness", default=None, type=checks.Name("randomness", ("sample", "batch"), also=("any",)),
+                   help=f"probe randomness: sample, batch or any ({unsaid} sample)")
     p.add_argument("--set-size", type=checks.SetSize(), default=None,
                    help=f"probe set size, or any ({unsaid} 640)")
 
@@ -42,13 +48,45 @@ def probe_kind(args: argparse.Namespace) -> dict:
     return {"protocol": args.protocol, "randomness": args.randomness, "set_size": args.set_size}
 
 
-def read_source(args: argparse.Namespace, view: str = "table"):
-    """The filtered table that ``add_source``'s options name."""
+def read_source(args: argparse.Namespace, view: str = "table", uses: tuple[str, ...] = ("x", "y", "by")):
+    """The filtered table that ``add_source``'s options name, with every column the options in ``uses``
+    (and the row filters) name checked against what the table holds."""
     from dastat.stats.sources import read_results, select_rows
 
     table = read_results(store=args.store, csv=args.csv, reference=args.reference, view=view,
                          **probe_kind(args))
-    return select_rows(table, dataset=args.dataset, teacher=args.teacher, student=args.student)
+    where = _source_words(args)
+    filters = {key: getattr(args, key) for key in ("dataset", "teacher", "student")}
+    named = {f"--{key}": [key] for key, value in filters.items() if value is not None}
+    for option in uses:
+        given = getattr(args, option)
+        if given is not None and given != "all":
+            named[f"--{option}"] = split_names(given)
+    columns = [str(c) for c in table.columns]
+    for option, names in named.items():
+        for name in names:
+            if name not in columns:
+                raise InvalidArgumentError(f"{option} names column {name!r}, which {where} lacks."
+                                           f"{_near(name, columns)} Its columns: {', '.join(columns)}")
+    for key, value in filters.items():
+        held = sorted(table[key].dropna().astype(str).unique()) if value is not None else []
+        if value is not None and value not in held:
+            raise InvalidArgumentError(f"--{key} {value}: {where} has no rows of that {key}.{_near(value, held)} "
+                                       f"Its {key}s: {', '.join(held) or 'none'}")
+    return select_rows(table, **filters)
+
+
+def _source_words(args: argparse.Namespace) -> str:
+    if args.csv is not None:
+        return f"the table in --csv {args.csv}"
+    if args.reference is not None:
+        return f"--reference {args.reference}"
+    return "the store's table" if args.store is None else f"the table of --store {args.store}"
+
+
+def _near(name: str, known: list[str]) -> str:
+    near = difflib.get_close_matches(name, known, n=2)
+    return f" Did you mean {' or '.join(map(repr, near))}?" if near else ""
 
 
 def register(sub) -> None:
@@ -58,7 +96,9 @@ def register(sub) -> None:
                     "test loss per (dataset, teacher, student), with intervals, scipy's p-values and "
                     "permutation p-values; optionally pooled models and the scheme-selection check.")
     add_source(p)
-    p.add_argument("--methods", default="pearson,spearman,kendall", help="comma-separated methods")
+    p.add_argument("--methods", default="pearson,spearman,kendall",
+                   type=checks.Names("correlation method", "dastat.stats.coefficients:METHODS"),
+                   help="comma-separated methods: pearson, spearman, kendall (default: all three)")
     p.add_argument("--confidence", type=checks.Number(0, 1, open_low=True, open_high=True), default=0.95,
                    help="interval level (default: 0.95)")
     p.add_argument("--n-resamples", type=checks.integer(0, 10**6), default=9999,
@@ -70,7 +110,7 @@ def register(sub) -> None:
                    help="also check whether the lowest T. stddev picks the lowest-loss scheme")
     p.add_argument("--runs", action="store_true",
                    help="also the run-level bootstrap interval (needs --store: reads store.runs())")
-    p.add_argument("--predictors", default=None, metavar="LIST",
+    p.add_argument("--predictors", default=None, metavar="LIST", type=checks.Columns("predictor column", also=("all",)),
                    help="also compare these teacher-side predictors head to head (comma-separated columns, "
                    "or 'all' for every known one the table holds): correlations and their differences; "
                    "with --runs also the run bootstrap of each difference")
@@ -79,7 +119,7 @@ def register(sub) -> None:
 def _run(args: argparse.Namespace) -> int:
     from dastat.stats import correlate, correlate_runs, format_printed, pooled, selection
 
-    table = read_source(args)
+    table = read_source(args, uses=("x", "y", "by", "predictors"))
     result = correlate(table, x=args.x, y=args.y, by=args.by, methods=args.methods,
                        confidence=args.confidence, n_resamples=args.n_resamples, seed=args.seed,
                        alternative=args.alternative)

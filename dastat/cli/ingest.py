@@ -41,8 +41,8 @@ def register(sub) -> None:
                     description="Read files and folders (recursively) into the results store. Exit 0 when "
                     "every file was read, 1 when some were skipped, 2 on a usage error.")
     p.add_argument("paths", nargs="+", metavar="PATH", type=checks.InputPath(), help="files or folders to read")
-    p.add_argument("--map", action="append", metavar="COLUMN=FIELD",
+    p.add_argument("--map", action="append", metavar="COLUMN=FIELD", type=checks.KeyValue("--map loss=test_loss"),
                    help="for tables: read COLUMN as record FIELD (repeatable), e.g. --map loss=test_loss")
-    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", type=checks.KeyValue("--set dataset=cifar100"),
                    help="set FIELD on every record read (repeatable), e.g. --set dataset=cifar100")
     add_store(p)

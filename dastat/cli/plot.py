@@ -29,9 +29,9 @@ def _run(args: argparse.Namespace) -> int:
     from dastat.plot import fig4, predictor_grid, ranking, save_figure
 
     if args.kind == "ranking":
-        figure = ranking(read_source(args, view="probes"), x=args.x, duplicates="latest")
+        figure = ranking(_one_teacher(read_source(args, view="probes", uses=("x",))), x=args.x, duplicates="latest")
     elif args.kind == "predictors":
-        figure = predictor_grid(read_source(args), y=args.y, by=args.by)
+        figure = predictor_grid(read_source(args, uses=("y", "by")), y=args.y, by=args.by)
     else:
         figure = fig4(read_source(args), x=args.x, y=args.y, by=args.by, ncols=args.ncols)
     path = save_figure(figure, args.out, dpi=args.dpi)
@@ -40,3 +40,15 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {path}")
     return 0
+
+
+def _one_teacher(probes):
+    """A ranking is of one teacher on one dataset: say which option picks one when the probes hold more."""
+    from dastat.errors import InvalidArgumentError
+
+    for key in ("dataset", "teacher"):
+        held = sorted(probes[key].dropna().astype(str).unique()) if key in probes.columns else []
+        if len(held) > 1:
+            raise InvalidArgumentError(f"--kind ranking draws one teacher on one dataset, and these probes hold "
+                                       f"{len(held)} {key}s ({', '.join(held)}); pick one with --{key} NAME")
+    return probes

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import sys
 
 from dastat.cli import common
 from dastat.constants import PROTOCOLS
@@ -59,9 +61,10 @@ def load_inputs(args: argparse.Namespace):
 
 
 def open_store(args: argparse.Namespace):
-    """The store the results will go to, opened and checked before any compute (None with --no-record)."""
+    """The store the results will go to, opened and checked before any compute, as a context that closes it
+    however the command ends, so that no -wal/-shm is left beside it (it gives None with --no-record)."""
     if args.no_record:
-        return None
+        return contextlib.nullcontext()
     from dastat import store as results_store
 
     return results_store.open(args.store)
@@ -87,21 +90,53 @@ def set_line(result) -> str:
     return f"{result.n_sets} sets of {result.set_size} rows ({result.set_size // 2} images and their x'){units}"
 
 
+# A teacher whose top-1 on x is below this multiple of chance (1 / classes) is about as good as a guess.
+_NEAR_CHANCE = 1.5
+
+
+def warnings_for(results, *, num_classes: int, args: argparse.Namespace) -> list[str]:
+    """What a user should hear beside the numbers: a teacher near chance, an interval wider than the --rtol
+    asked for because the probe stopped at --max-sets first."""
+    said = []
+    acc = min(r.teacher_acc_x for r in results)
+    if acc < _NEAR_CHANCE / num_classes:
+        said.append(f"the teacher's top-1 on x is {100 * acc:.1f}%, near chance for {num_classes} classes "
+                    f"({100 / num_classes:.1f}%): its T. stddev says little about the schemes; check --teacher, "
+                    "--arch, --mean/--std and --data")
+    for result in results:
+        capped = args.max_sets is not None and result.n_sets >= args.max_sets
+        if args.protocol == "fast" and capped and result.rel_halfwidth > args.rtol:
+            said.append(f"{result.scheme}: the 95% interval is ±{100 * result.rel_halfwidth:.0f}% of T. stddev "
+                        f"after {result.n_sets} sets, wider than --rtol {args.rtol:g}; raise --max-sets for a "
+                        "value that can rank schemes")
+    return said
+
+
+def say(warnings: list[str], command: str) -> None:
+    for line in warnings:
+        print(f"dastat {command}: warning: {line}", file=sys.stderr)
+
+
 def register(sub) -> None:
     p = common.add_command(sub, "probe", _run, help="T. stddev of one DA scheme for a teacher, with its interval")
-    p.add_argument("--scheme", required=True, help="DA scheme (see `dastat info`)")
+    p.add_argument("--scheme", required=True, type=common.scheme_name(), help="DA scheme (see `dastat info`)")
     add_probe_options(p)
 
 
 def _run(args: argparse.Namespace) -> int:
+    with open_store(args) as db:
+        return _probe(args, db)
+
+
+def _probe(args: argparse.Namespace, db) -> int:
     from dastat import probe
 
-    db = open_store(args)
     teacher, dataset, student = load_inputs(args)
     result = probe.measure_scheme(teacher, dataset, args.scheme, student=student, **probe_options(args))
     where = record(db, [result])
+    warnings = warnings_for([result], num_classes=dataset.num_classes, args=args)
     if args.json:
-        common.print_json({**result.to_dict(), "store": where})
+        common.print_json({**result.to_dict(), "store": where, "warnings": warnings})
         return 0
     print(f"{result.scheme} on {result.dataset} (teacher {result.teacher}, protocol {result.protocol}, "
           f"randomness {result.randomness}, seed {result.seed})")
@@ -121,4 +156,5 @@ def _run(args: argparse.Namespace) -> int:
         print(POOL_NOTE)
     if where:
         print(f"  recorded in {where}")
+    say(warnings, "probe")
     return 0

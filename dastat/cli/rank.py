@@ -8,7 +8,17 @@ import re
 from pathlib import Path
 
 from dastat.cli import common
-from dastat.cli.probe import POOL_NOTE, add_probe_options, load_inputs, open_store, probe_options, record, set_line
+from dastat.cli.probe import (
+    POOL_NOTE,
+    add_probe_options,
+    load_inputs,
+    open_store,
+    probe_options,
+    record,
+    say,
+    set_line,
+    warnings_for,
+)
 
 
 def register(sub) -> None:
@@ -17,6 +27,7 @@ def register(sub) -> None:
         help="rank DA schemes for a teacher by T. stddev (lower is better); runs on the embedded default",
     )
     p.add_argument("--schemes", default="all",
+                   type=common.scheme_names(),
                    help="comma-separated scheme names, or 'all' (the paper's schemes that need no student, "
                         "plus cutmixpick_s with --student)")
     p.add_argument("--resolve", action="store_true",
@@ -31,10 +42,14 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    with open_store(args) as db:
+        return _rank(args, db)
+
+
+def _rank(args: argparse.Namespace, db) -> int:
     from dastat import augment, plot, probe
     from dastat import store as results_store
 
-    db = open_store(args)
     teacher, dataset, student = load_inputs(args)
     schemes = "all" if args.schemes == "all" else augment.split_names(args.schemes)
     ranking = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve, min_diff=args.min_diff,
@@ -46,8 +61,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     chart.parent.mkdir(parents=True, exist_ok=True)
     plot.ranking(table).savefig(chart, dpi=120, bbox_inches="tight")
+    warnings = warnings_for(results, num_classes=dataset.num_classes, args=args)
     if args.json:
-        common.print_json({"ranking": table.to_dict(orient="records"), "store": where, "plot": str(chart)})
+        common.print_json({"ranking": table.to_dict(orient="records"), "store": where, "plot": str(chart),
+                           "warnings": warnings})
         return 0
     first = results[0]
     print(f"T. stddev ranking on {dataset.name} (teacher {first.teacher or 'custom'}, protocol {first.protocol}, "
@@ -62,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     if where:
         print(f"recorded in {where}")
     print(f"chart: {chart}")
+    say(warnings, "rank")
     return 0
 
 

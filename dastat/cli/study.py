@@ -6,7 +6,15 @@ import argparse
 import sys
 
 from dastat.cli import _checks as checks
-from dastat.cli.common import add_command, add_device, add_root, print_json, show_progress
+from dastat.cli.common import (
+    add_command,
+    add_device,
+    add_root,
+    method_names,
+    print_json,
+    scheme_names,
+    show_progress,
+)
 from dastat.constants import EXECUTORS
 
 
@@ -14,15 +22,17 @@ def register(sub) -> None:
     p = add_command(sub, "study", _run, help="run the paper's experiment end to end (teacher to report)",
                     description="Teacher (given or trained), T. stddev of every scheme, students for every "
                     "scheme x seed (skipping finished ones), correlations, Figure 4 and report.md, all under --out.")
-    p.add_argument("--preset", default="digits", type=checks.FileOrName(),
+    p.add_argument("--preset", default="digits",
+                   type=checks.FileOrName(checks.Name("preset", "dastat.study:list_presets", also=("digits",))),
                    help="digits (default, embedded data), cifar100, tinyimagenet, or a study YAML file "
                    "(preset: NAME plus keys to override)")
     p.add_argument("--seeds", type=checks.integer(1, 1000), default=None,
                    help="number of student seeds per scheme (0..N-1), 1..1000")
     p.add_argument("--schemes", default=None,
+                   type=scheme_names(),
                    help="'all' or a comma-separated list of schemes (default: the preset's)")
     p.add_argument("--epochs", type=checks.integer(1), default=None, help="student epochs (default: the preset's)")
-    p.add_argument("--methods", default=None,
+    p.add_argument("--methods", default=None, type=method_names(),
                    help="comma-separated distillation methods of the students, e.g. kd,crd (default: kd)")
     p.add_argument("--teacher-dir", default=None, type=checks.InputFolder(),
                    help="folder of RepDistiller teachers <arch>_vanilla/ckpt_epoch_240.pth (missing ones are trained)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from dastat.cli import _checks as checks
 from dastat.cli.common import (
@@ -14,9 +15,13 @@ from dastat.cli.common import (
     add_seed,
     add_store,
     add_teacher,
+    dataset_name,
     key_values,
     load_teacher,
+    method_name,
+    model_name,
     print_json,
+    scheme_name,
     show_progress,
 )
 
@@ -30,18 +35,21 @@ def register(sub) -> None:
                     "KL(x')), tau 4, SGD, 240 epochs x factor. With no --teacher/--data: the embedded digits "
                     "teacher on the digits data.")
     add_teacher(p)
-    p.add_argument("--student", default="resnet8", help="student architecture (default: resnet8)")
-    p.add_argument("--data", default=None, help="dataset name (default: digits)")
+    p.add_argument("--student", default="resnet8", type=model_name("resnet8"),
+                   help="student architecture (default: resnet8)")
+    p.add_argument("--data", default=None, type=dataset_name(), help="dataset name (default: digits)")
     add_root(p)
     add_image_size(p)
-    p.add_argument("--scheme", default="identity", help="DA scheme making x' (default: identity)")
-    p.add_argument("--method", default="kd",
+    p.add_argument("--scheme", default="identity", type=scheme_name("identity"),
+                   help="DA scheme making x' (default: identity)")
+    p.add_argument("--method", default="kd", type=method_name("kd"),
                    help="distillation method adding beta*L_method(x) (default: kd; see `dastat info`)")
     p.add_argument("--gamma", type=checks.Number(0), default=None, help="weight of CE on x (default 0.1)")
     p.add_argument("--alpha", type=checks.Number(0), default=None, help="weight of KL(x) + KL(x') (default 0.9)")
     p.add_argument("--beta", type=checks.Number(0), default=None,
                    help="weight of the method's term (default: RepDistiller's published value per method)")
     p.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
+                   type=checks.KeyValue("--method-option nce_k=4096"),
                    help="an option of the method's builder, e.g. nce_k=4096 for crd (repeatable)")
     p.add_argument("--init-epochs", type=checks.integer(0, 100000), default=None,
                    help="epochs of AB's/FT's/FSP's pre-training stage (default 30 x epochs / 240)")
@@ -66,21 +74,39 @@ def register(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dastat import data
-    from dastat.distributed import detect_world
+    from dastat import store as store_module
     from dastat.errors import InvalidArgumentError
-    from dastat.train import distill
 
-    if args.resume and not args.out:
-        raise InvalidArgumentError("--resume needs --out, the run directory to continue")
+    if args.resume:
+        _check_resumable(args.out)
     name = args.data or "digits"
     if args.teacher is None and args.data is not None:
         raise InvalidArgumentError(f"--data {name} needs --teacher PATH (the embedded teacher knows only digits)")
-    store = None
-    if args.store is not None or args.record:  # opened and checked before the training
-        from dastat import store as store_mod
+    recording = args.store is not None or args.record
+    with (store_module.open(args.store) if recording else contextlib.nullcontext()) as store:  # checked first
+        return _train(args, store)
 
-        store = store_mod.open(args.store)
+
+def _check_resumable(out: str | None) -> None:
+    """--resume continues a run: refuse, rather than start a new one, where there is none to continue."""
+    from pathlib import Path
+
+    from dastat.errors import InvalidArgumentError
+    from dastat.train.checkpoint import CHECKPOINT_NAME
+
+    if not out:
+        raise InvalidArgumentError("--resume needs --out, the run directory to continue")
+    if not (Path(out) / CHECKPOINT_NAME).is_file():
+        raise InvalidArgumentError(f"--resume: {out} holds no run to continue (no {CHECKPOINT_NAME}); leave --resume "
+                                   "out to start a new run there, or give --out the run's directory")
+
+
+def _train(args: argparse.Namespace, store) -> int:
+    from dastat import data
+    from dastat.distributed import detect_world
+    from dastat.train import distill
+
+    name = args.data or "digits"
     train_set = data.load(name, root=args.root, split="train", image_size=args.image_size)
     test_set = data.load(name, root=args.root, split="test", image_size=args.image_size)
     teacher = load_teacher(args, train_set, "cpu")  # distill moves it to --device

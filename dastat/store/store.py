@@ -9,6 +9,7 @@ import shlex
 import sqlite3
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -53,6 +54,14 @@ TABLE_COLUMNS = (
 )
 _EXPORT_FORMATS = ("csv", "parquet", "json")
 _BUSY_TIMEOUT_S = 120.0
+_REREADS = 5  # an immutable read overtaken by a writer is repeated at most this often
+
+
+def _holds_bytes(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def default_path() -> Path:
@@ -162,25 +171,23 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self._check_path()
+        self._conn: sqlite3.Connection | None = None
         try:
             if readonly:
-                self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                             timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+                self._connect_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-            self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+                self._connect(self.path)
             self._quick_check()
-            if readonly and self.schema_version < SCHEMA_VERSION:
-                raise StoreError(
-                    f"the results store {str(self.path)!r} has schema version {self.schema_version} "
-                    f"(this dastat reads {SCHEMA_VERSION}); open it once with a writing command "
-                    "(e.g. `dastat ingest`) to upgrade it, or upgrade a writable copy")
-            if not readonly:
+            if readonly:
+                self._check_readable_version()
+            else:
                 self._set_wal()
                 self._conn.execute("PRAGMA foreign_keys = ON")
                 migrate(self._conn)
-        except (sqlite3.DatabaseError, OSError) as err:
+        except (sqlite3.DatabaseError, OSError, StoreError) as err:
+            if self._conn is not None:  # closed now, so that a refused open leaves no -wal/-shm behind
+                self._conn.close()
             raise self._error(err) from err
 
     def _check_path(self) -> None:
@@ -201,8 +208,46 @@ class Store:
         writable = os.access(self.path, os.W_OK) if self.path.exists() else True
         if not (writable and os.access(folder if not self.path.exists() else self.path.parent, os.W_OK)):
             raise StoreError(f"the results store {where!r} is read-only (the file or its folder); reading "
-                             "commands (export, correlate, plot) can still read it; to write results, "
+                             "commands (export, correlate, plot, info) can still read it; to write results, "
                              "give --store a writable copy or a new file name")
+
+    def _connect_readonly(self) -> None:
+        """Open for reading without writing anything beside the store (docs/store.md, "Reading").
+
+        While a writer has the store open, its write-ahead log (``-wal``) holds pages the file does not:
+        read through it as an ordinary reader (the side files exist already). Otherwise the file alone
+        holds every committed page: open it ``immutable`` (no locks, no ``-wal``/``-shm``), which also
+        reads a store in a folder nobody may write. :meth:`_frame` reopens when the file changes meanwhile.
+        """
+        if self._conn is not None:
+            self._conn.close()
+        self._stamp = self._file_stamp()
+        self._immutable = not any(_holds_bytes(Path(f"{self.path}{side}")) for side in ("-wal", "-journal"))
+        mode = "mode=ro&immutable=1" if self._immutable else "mode=ro"
+        self._connect(f"{self.path.resolve().as_uri()}?{mode}", uri=True)
+
+    def _connect(self, target: str | Path, uri: bool = False) -> None:
+        self._conn = sqlite3.connect(target, uri=uri, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        # sqlite3 keeps each connection in a reference cycle (its statement cache), so only the garbage collector
+        # would close one left open when an exception passes a Store: close it when the Store goes instead, so
+        # that no -wal/-shm stays beside the file.
+        weakref.finalize(self, self._conn.close)
+        self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+
+    def _file_stamp(self) -> tuple[int, int, int]:
+        info = os.stat(self.path)
+        return info.st_ino, info.st_size, info.st_mtime_ns
+
+    def _check_readable_version(self) -> None:
+        version = self.schema_version
+        if version == 0 and not self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            raise StoreError(f"{str(self.path)!r} is empty, not a results store; give --store the file that "
+                             "`dastat rank`, `dastat ingest` or `dastat train --record` wrote")
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"the results store {str(self.path)!r} has schema version {version} "
+                f"(this dastat reads {SCHEMA_VERSION}); open it once with a writing command "
+                "(e.g. `dastat ingest`) to upgrade it, or upgrade a writable copy")
 
     def _quick_check(self) -> None:
         rows = [r[0] for r in self._conn.execute("PRAGMA quick_check").fetchall()]
@@ -395,14 +440,25 @@ class Store:
     # -- reads -----------------------------------------------------------------------------------
     def _frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         try:
-            frame = pd.read_sql_query(sql, self._conn, params=params)
-        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
+            frame = self._read(sql, params)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError, OSError) as err:
             raise self._error(err) from err
         # A column with no value at all comes back as object None; numbers are NaN when unknown.
         for col in frame.columns:
             if col not in _TEXT_FIELDS and col not in _JSON_FIELDS and col not in _NON_NUMERIC:
                 frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
         return frame
+
+    def _read(self, sql: str, params: Sequence[Any]) -> pd.DataFrame:
+        """One query; an immutable read is repeated on a fresh connection when a writer changed the file."""
+        for _ in range(_REREADS):
+            if self.readonly and self._immutable and self._file_stamp() != self._stamp:
+                self._connect_readonly()
+            frame = pd.read_sql_query(sql, self._conn, params=params)
+            if not (self.readonly and self._immutable) or self._file_stamp() == self._stamp:
+                return frame
+        raise StoreError(f"the results store {str(self.path)!r} kept changing while it was read "
+                         f"({_REREADS} tries); try again when the writing command has finished")
 
     def probes(self) -> pd.DataFrame:
         """One row per probe run: ``run_id, teacher, dataset, scheme, protocol, randomness, set_size,

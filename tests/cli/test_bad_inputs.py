@@ -1,13 +1,15 @@
 """Bad and odd values for every option of every sub-command, generated from the argparse definitions.
 
-Every number gets NaN, +-inf, 0, -1 and 10^12; every path a missing path, a folder, a text file, an
-unwritable place and binary junk. Each case runs ``dastat.cli.main`` in-process with the heavy work
-(probing, training, sweeps, studies, benchmarks, evaluation) replaced by a tripwire, so a case either
-ends in the CLI's own checks or reaches the tripwire, which means its input passed every check made
-before the work starts. A case must end with exit 0, 1 or 2, no traceback, one line on stderr, and,
-when refused, nothing written. NaN and infinities are never legal. A new option is covered the day it
-is added: a number without a range check, or a text option that is neither a path nor listed below
-as a name, fails ``test_every_option_is_classified``.
+Every number gets NaN, +-inf, 0, -1, 10^12 and an empty string; every path a missing path, a folder, a
+text file, an unwritable place, binary junk, an empty string and a place in a folder nobody may write;
+every name an empty string and a name that does not exist. Each case runs ``dastat.cli.main`` in-process
+with the heavy work (probing, training, sweeps, studies, benchmarks, evaluation) replaced by a tripwire,
+so a case either ends in the CLI's own checks or reaches the tripwire, which means its input passed every
+check made before the work starts. A case must end with exit 0, 1 or 2, no traceback, one line on stderr,
+no SQLite side files (-wal, -shm) left anywhere, and, when refused, nothing written. NaN, infinities,
+empty strings and unknown names are never legal. In the read-only folder, a store is read by the reading
+commands and refused, saying so, by the writing ones. A new option is covered the day it is added: a text
+option without a dastat.cli._checks type fails ``test_every_option_is_classified``.
 """
 
 from __future__ import annotations
@@ -19,22 +21,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from read_only import read_only_folder
 
 from dastat.cli import _checks, build_parser, main
 
-NUMBERS = ("nan", "inf", "-inf", "0", "-1", "1000000000000")
-NEVER_LEGAL = {"nan", "inf", "-inf"}
-PATHS = ("missing", "folder", "file", "unwritable", "junk")
-# Text options that take a name (checked by the registry that reads it), per command; "*" is every command.
-NAMES = {
-    "*": {"--device", "--data", "--arch", "--scheme", "--schemes", "--protocol", "--randomness"},
-    "train": {"--student", "--method", "--method-option"},
-    "study": {"--methods"},
-    "bench": {"--method"},
-    "correlate": {"--dataset", "--teacher", "--student", "--x", "--y", "--by", "--methods", "--predictors"},
-    "plot": {"--dataset", "--teacher", "--student", "--x", "--y", "--by"},
-    "ingest": {"--map", "--set"},
-}
+NUMBERS = ("nan", "inf", "-inf", "0", "-1", "1000000000000", "")
+NEVER_LEGAL = {"nan", "inf", "-inf", "", "no_such_name"}  # refused (exit 2) wherever they are given
+PATHS = ("missing", "folder", "file", "unwritable", "junk", "", "readonly")
+NAMES = ("", "no_such_name")
+# Checks of text options: a name that must exist in a registry, or in the results table once it is read.
+NAME_CHECKS = (_checks.Name, _checks.Device, _checks.KeyValue)
+READING = {"export", "correlate", "plot", "info"}  # commands that only read the store
 # Arguments each command needs besides the one under test (a value is filled in by _workdir).
 BASE = {
     "probe": ["--scheme", "identity"],
@@ -69,25 +66,22 @@ def _name(action: argparse.Action) -> str:
     return action.option_strings[-1] if action.option_strings else action.dest
 
 
-def _kind(command: str, action: argparse.Action) -> str:
+def _kind(action: argparse.Action) -> str:
     if isinstance(action.type, _checks.Number):
         return "number"
     if isinstance(action.type, _checks._PathCheck):
         return "path"
-    if action.type in (int, float):
-        return "unchecked number"
-    if _name(action) in NAMES["*"] | NAMES.get(command, set()):
+    if isinstance(action.type, NAME_CHECKS):
         return "name"
-    return "unclassified"
+    return "unchecked"
 
 
 def _cases():
+    values = {"number": NUMBERS, "path": PATHS, "name": NAMES}
     for command, command_parser in _commands().items():
         for action in _options(command_parser):
-            kind = _kind(command, action)
-            values = NUMBERS if kind == "number" else PATHS if kind == "path" else ()
-            for value in values:
-                yield pytest.param(command, action, value, id=f"{command} {_name(action)} {value}")
+            for value in values.get(_kind(action), ()):
+                yield pytest.param(command, action, value, id=f"{command} {_name(action)} {value or 'empty'}")
 
 
 CASES = list(_cases())
@@ -100,10 +94,9 @@ def test_figure_suffixes_are_the_ones_save_figure_writes():
 
 
 def test_every_option_is_classified():
-    odd = [f"{command} {_name(a)}: {_kind(command, a)}" for command, p in _commands().items() for a in _options(p)
-           if _kind(command, a) not in ("number", "path", "name")]
-    assert not odd, ("give these options a dastat.cli._checks type (or list a name option in NAMES): "
-                     + "; ".join(odd))
+    odd = [f"{command} {_name(a)}" for command, p in _commands().items() for a in _options(p)
+           if _kind(a) == "unchecked"]
+    assert not odd, "give these options a dastat.cli._checks type (Number, a path, Name, ...): " + "; ".join(odd)
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +117,12 @@ def pristine_store(tmp_path_factory):
 
 @pytest.fixture()
 def tripwire(monkeypatch):
+    """What the commands call to start their work (as the CLI modules reach it), each replaced by Reached."""
     def reached(*args, **kwargs):
         raise Reached
 
     import dastat.bench.augment
+    import dastat.bench.cohort
     import dastat.bench.probe
     import dastat.bench.train
     import dastat.probe
@@ -136,10 +131,11 @@ def tripwire(monkeypatch):
     import dastat.train
     import dastat.train.evaluate
 
-    for module, name in ((dastat.probe, "rank"), (dastat.probe, "t_stddev"), (dastat.train, "distill"),
+    for module, name in ((dastat.probe, "rank"), (dastat.probe, "measure_scheme"), (dastat.train, "distill"),
                          (dastat.runs.executors, "make_executor"), (dastat.study, "run_study"),
                          (dastat.train.evaluate, "evaluate"), (dastat.bench.probe, "run"),
-                         (dastat.bench.augment, "run"), (dastat.bench.train, "run")):
+                         (dastat.bench.augment, "run"), (dastat.bench.train, "run"),
+                         (dastat.bench.train, "run_methods"), (dastat.bench.cohort, "run")):
         monkeypatch.setattr(module, name, reached)
 
 
@@ -152,15 +148,47 @@ def _workdir(root: Path, store: Path) -> dict[str, str]:
     shutil.copy(store, root / "s.sqlite")
     (root / "points.csv").write_text("teacher,student,dataset,scheme,test_loss\nresnet56,resnet20,digits,flip,1.0\n")
     (root / "sweep.yaml").write_text(_SWEEP)
+    shared = root / "ro"  # made read-only while a "readonly" case runs
+    (shared / "folder").mkdir(parents=True)
+    for name in ("s.sqlite", "points.csv", "sweep.yaml", "file.txt"):
+        shutil.copy(root / name, shared / name)
     return {"out": str(root / "out"), "sweep": str(root / "sweep.yaml"), "csv": str(root / "points.csv"),
             "missing": str(root / "missing" / "x.sqlite"), "folder": str(root / "folder"),
-            "file": str(root / "file.txt"), "unwritable": "/proc/dastat-nowhere/x", "junk": str(root / "junk.bin")}
+            "file": str(root / "file.txt"), "unwritable": "/proc/dastat-nowhere/x", "junk": str(root / "junk.bin"),
+            "ro": str(shared)}
+
+
+def _in_read_only_folder(action: argparse.Action, where: dict[str, str]) -> str:
+    """The option's kind of path, inside the read-only folder: what it reads is there, what it writes is new."""
+    check, shared = action.type, Path(where["ro"])
+    if isinstance(check, _checks.StoreFile):
+        return str(shared / "s.sqlite")
+    if isinstance(check, _checks.OutputFile):
+        return str(shared / f"new.{(check.suffixes or ('csv',))[0]}")
+    if isinstance(check, _checks.OutputFolder):
+        return str(shared / "new")
+    if isinstance(check, _checks.InputFolder):
+        return str(shared / "folder")
+    if action.dest == "config":
+        return str(shared / "sweep.yaml")
+    return str(shared / ("points.csv" if action.dest in ("csv", "paths") else "file.txt"))
 
 
 def _snapshot(root: Path) -> dict[str, str]:
-    """Every file's digest; SQLite's -wal/-shm are left out (a write reaches the store file when it closes)."""
+    """Every file's digest, SQLite's side files included: a refused command writes nothing, even beside the store."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(root.rglob("*")) if not p.name.endswith(("-wal", "-shm"))}
+            for p in sorted(root.rglob("*"))}
+
+
+def _side_files(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.name.endswith(("-wal", "-shm", "-journal"))]
+
+
+def _run(argv: list[str], read_only: Path | None) -> int:
+    if read_only is None:
+        return main(argv)
+    with read_only_folder(read_only):
+        return main(argv)
 
 
 @pytest.mark.parametrize(("command", "action", "value"), CASES)
@@ -169,7 +197,7 @@ def test_bad_values_end_in_one_line(command, action, value, tmp_path, pristine_s
     monkeypatch.chdir(tmp_path / "w")
     monkeypatch.setenv("DASTAT_STORE", str(tmp_path / "w" / "s.sqlite"))
     monkeypatch.delenv("DASTAT_DEBUG", raising=False)
-    given = where.get(value, value)
+    given = _in_read_only_folder(action, where) if value == "readonly" else where.get(value, value)
     name = _name(action)
     base = [b.format(**where) for b in BASE.get(command, [])]
     if name in base:  # the option under test replaces the base one
@@ -182,18 +210,35 @@ def test_bad_values_end_in_one_line(command, action, value, tmp_path, pristine_s
         argv = [command, *[b for b in base if b not in (where["sweep"], where["csv"])], given]
     before = _snapshot(tmp_path / "w")
     try:
-        code = main(argv)
+        code = _run(argv, Path(where["ro"]) if value == "readonly" else None)
     except Reached:
-        assert value not in NEVER_LEGAL, f"{' '.join(argv)} reached the work with {value}"
+        assert value not in NEVER_LEGAL, f"{' '.join(argv)} reached the work with {value!r}"
+        assert not _side_files(tmp_path / "w"), f"{' '.join(argv)} left {_side_files(tmp_path / 'w')}"
         return
     err = capsys.readouterr().err
     assert code in (0, 1, 2), f"{' '.join(argv)} exited {code}"
     assert "Traceback" not in err and "internal error" not in err, err
     if value in NEVER_LEGAL:
-        assert code == 2, f"{' '.join(argv)} accepted {value}"
+        assert code == 2, f"{' '.join(argv)} accepted {value!r}"
     lines = err.strip().splitlines()
     # A refusal is one line; a partial failure (exit 1: a skipped file) reports on stdout, at most a line here.
     assert len(lines) == 1 if code == 2 else len(lines) <= 1, err
     if code == 2:
         assert _snapshot(tmp_path / "w") == before, f"{' '.join(argv)} was refused but wrote"
+    assert not _side_files(tmp_path / "w"), f"{' '.join(argv)} left {_side_files(tmp_path / 'w')}"
+    if value == "readonly":
+        _check_read_only_case(command, action, argv, code, err)
     assert os.getcwd() == str(tmp_path / "w")
+
+
+def _check_read_only_case(command: str, action: argparse.Action, argv: list[str], code: int, err: str) -> None:
+    """A folder nobody may write refuses writing there, with a message that says so, and nothing else."""
+    writes = isinstance(action.type, _checks.OutputFile | _checks.OutputFolder) or (
+        isinstance(action.type, _checks.StoreFile) and command not in READING)
+    if writes:
+        assert code == 2 and ("read-only" in err or "cannot write" in err), f"{' '.join(argv)}: {err}"
+    elif code == 2:
+        assert "read-only" not in err and "cannot write" not in err and "unable to open" not in err, \
+            f"{' '.join(argv)} refused to read in a read-only folder: {err}"
+    if isinstance(action.type, _checks.StoreFile) and command in READING:
+        assert code == 0, f"{' '.join(argv)} could not read a store in a read-only folder: {err}"

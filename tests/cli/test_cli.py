@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
+import waiting
 
 from dastat.cli import build_parser, main
 
@@ -79,10 +79,8 @@ def test_rank_prints_a_ranking_and_writes_a_chart(tmp_path, capsys):
 
 def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path):
     missing = tmp_path / "nowhere" / "ckpt.pth"
-    proc = subprocess.run(
-        [sys.executable, "-m", "dastat", "probe", "--scheme", "flip", "--teacher", str(missing), "--no-record"],
-        capture_output=True, text=True, timeout=120,
-    )
+    proc = waiting.run([sys.executable, "-m", "dastat", "probe", "--scheme", "flip", "--teacher", str(missing),
+                        "--no-record"])
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert str(missing) in proc.stderr and "error" in proc.stderr

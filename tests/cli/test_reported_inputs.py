@@ -67,12 +67,44 @@ def test_reported_input_ends_in_one_line(argv, files, capsys):
 
 def test_a_missing_teacher_is_reported_before_torch_is_imported(tmp_path):
     # A typo used to be reported after 35-55 s of imports and data loading; now the parser reports it.
-    import subprocess
     import sys
+
+    import waiting
 
     code = ("import sys; from dastat.cli import main; code = main(['rank', '--teacher', sys.argv[1]]); "
             "assert 'torch' not in sys.modules and 'pandas' not in sys.modules; sys.exit(code)")
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "typo.pth")], capture_output=True, text=True,
-                          timeout=60)
+    proc = waiting.run([sys.executable, "-c", code, str(tmp_path / "typo.pth")])
     assert proc.returncode == 2, proc.stderr
     assert "typo.pth' does not exist" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_teacher_at_chance_and_a_capped_wide_interval_are_warned_of(capsys):
+    # A teacher normalised into saturation predicts one class (chance), and 3 sets cannot reach --rtol 0.05.
+    code = main(["probe", "--scheme", "flip", "--max-sets", "3", "--no-record", "--device", "cpu", "--max-images",
+                 "200", "--mean", "0.9", "0.9", "0.9", "--std", "0.001", "0.001", "0.001"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "warning: the teacher's top-1 on x is" in err and "near chance for 10 classes" in err
+    assert "wider than --rtol 0.05; raise --max-sets" in err
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["correlate", "--csv", "no_teacher.csv", "--n-resamples", "0"],
+     "--by names column 'teacher', which the table in --csv no_teacher.csv lacks"),
+    (["plot", "--csv", "no_teacher.csv", "--out", "f.png"], "--by names column 'teacher'"),
+    (["plot", "--kind", "ranking", "--csv", "probes.csv", "--out", "f.png"],
+     "--kind ranking draws one teacher on one dataset, and these probes hold 2 teachers (resnet56, vgg13); "
+     "pick one with --teacher NAME"),
+    (["study", "--store", "s.sqlite"], "dastat study: error: unrecognized arguments: --store s.sqlite"),
+    (["train", "--out", "EMPTY_DIR", "--resume"], "holds no run to continue (no checkpoint.pt)"),
+    (["rank", "--arch", "resnet8"], "--arch resnet8 names the architecture of a --teacher checkpoint"),
+])
+def test_messages_speak_of_options_and_files(argv, said, files, capsys):
+    (files / "no_teacher.csv").write_text("dataset,student,scheme,t_stddev,s_test_loss\n"
+                                          + "".join(f"digits,resnet8,s{i},0.0{i},1.{i}\n" for i in range(1, 5)))
+    (files / "probes.csv").write_text("dataset,teacher,scheme,t_stddev\ndigits,resnet56,flip,0.01\n"
+                                      "digits,vgg13,flip,0.02\n")
+    (files / "EMPTY_DIR").mkdir()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and "df " not in err and "probe_table" not in err, err

@@ -10,7 +10,7 @@ from dastat.cli.train import _options
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--method", "crdd"], "unknown distillation method 'crdd'. Did you mean 'crd'?"),
-    (["--method", "crd", "--method-option", "nce_k"], "--method-option takes KEY=VALUE"),
+    (["--method", "crd", "--method-option", "nce_k"], "--method-option: takes KEY=VALUE"),
     (["--method", "crd", "--method-option", "nce_q=4"], "takes no option 'nce_q'"),
     (["--method", "attention", "--beta", "-1"], "--beta: must be a number in [0, inf)"),
 ])

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 NUM_SETS, CHECK_EVERY, WORLD = 8, 2, 2
+STALL_S = 120  # a child rank that gets no CPU time for this long is hung (see _wait_while_progressing)
 SCHEME = "cutmixpick_t"  # a picking scheme: its scorer forwards must stay on the set's rank too
 
 
@@ -85,19 +87,54 @@ def _single_process_run() -> tuple[np.ndarray, list[str]]:
         torch.set_num_threads(threads)
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """User + system CPU time of a process in clock ticks (proc(5), fields 14 and 15); None without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _wait_while_progressing(procs: list[subprocess.Popen]) -> None:
+    """Wait for the children for as long as they make progress, however busy the machine.
+
+    A busy machine slows the children but still gives them CPU time; hung ones (a rank blocked on a peer
+    that died) get none. So the bound is on time without any CPU time used by any child, not on the
+    wall clock, and a child that fails ends the wait at once (its peer would block on it).
+    """
+    last, since = None, time.monotonic()
+    while any(p.poll() is None for p in procs):
+        if any(p.returncode not in (None, 0) for p in procs):
+            break
+        ticks = [_cpu_ticks(p.pid) for p in procs if p.poll() is None]
+        if ticks != last:
+            last, since = ticks, time.monotonic()
+        elif None not in ticks and time.monotonic() - since > STALL_S:
+            break
+        time.sleep(0.5)
+    hung = [p for p in procs if p.poll() is None]
+    for proc in hung:
+        proc.kill()
+        proc.wait()
+    assert not hung or any(p.returncode not in (None, 0) for p in procs if p not in hung), \
+        f"{len(hung)} rank(s) used no CPU time for {STALL_S} s: hung, killed"
+
+
 def test_two_gloo_ranks_compute_disjoint_sets_and_match_one_process(tmp_path):
     port = _free_port()
     procs = []
     for rank in range(WORLD):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank),
                "WORLD_SIZE": str(WORLD), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-        procs.append(subprocess.Popen([sys.executable, __file__, str(tmp_path)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        with (tmp_path / f"stderr_{rank}.txt").open("w") as err:  # a file, not a pipe: a full pipe would block
+            procs.append(subprocess.Popen([sys.executable, __file__, str(tmp_path)], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=err))
     # The reference runs here while the children start up.
     single_means, single_forwards = _single_process_run()
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+    _wait_while_progressing(procs)
+    for rank, proc in enumerate(procs):
+        assert proc.returncode == 0, (tmp_path / f"stderr_{rank}.txt").read_text()
 
     # Per set, 5 batches of 64 images: the pool of 128 (which the teacher scores) and x.
     assert len(single_forwards) == NUM_SETS * 5 * (64 + 128)

@@ -4,10 +4,11 @@ installed (in a subprocess: it replaces builtins.print), else in its exact forma
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import waiting
 
 # The argument set of the paper's train_student.py, trimmed to what dastat reads plus a few others.
 BASE_ARGS = {
@@ -62,8 +63,7 @@ def write_with_smilelogging(cwd: Path, runs: list[tuple[str, str, dict, dict | N
     subprocess; returns the log.txt paths."""
     specs = [{"args": {**args, "project_name": project, "ExpID": exp_id, "debug": False},
               "utils": utils, "lines": lines} for project, exp_id, args, utils, lines in runs]
-    subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(specs)], cwd=cwd, check=True,
-                   capture_output=True, timeout=300)
+    waiting.run([sys.executable, "-c", _DRIVER, json.dumps(specs)], cwd=cwd, check=True)
     return [cwd / "Experiments" / f"{project}_{exp_id}" / "log" / "log.txt" for project, exp_id, *_ in runs]
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+import waiting
 
 import dastat.store
 from dastat.errors import IngestError
@@ -41,7 +41,7 @@ def test_repdistiller_event_file_written_by_tensorboard_logger(tmp_path):
     """)
     # tensorboard_logger's generated protobuf code needs the pure-Python protobuf runtime.
     env = {**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True, timeout=120)
+    waiting.run([sys.executable, "-c", script], check=True, env=env)
     (event_file,) = folder.glob("events.out.tfevents*")
     store = dastat.store.open(tmp_path / "s.sqlite")
     summary = ingest([tmp_path / "save"], store, constants={"scheme": "identity"})

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pandas as pd
+from waiting import wait_while_progressing
 
 import dastat.store
 from dastat.cli import main
@@ -191,11 +192,8 @@ def test_kill_inside_the_open_transaction_leaves_nothing_of_that_file(tmp_path):
     wal_before = wal.stat().st_size if wal.exists() else 0
     proc = subprocess.Popen([sys.executable, "-c", _PAUSE_INSIDE_TRANSACTION, str(store_path), str(big), str(marker),
                              "15000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while not marker.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "the child never reached the middle of its transaction"
-        time.sleep(0.05)
+    wait_while_progressing([proc], until=marker.exists)
+    assert marker.exists(), proc.stderr.read().decode()
     wal_bytes = wal.stat().st_size if wal.exists() else 0
     proc.send_signal(signal.SIGKILL)
     proc.wait()

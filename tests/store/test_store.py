@@ -8,6 +8,7 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
+from waiting import wait_while_progressing
 
 import dastat.store
 from dastat.errors import InvalidArgumentError
@@ -152,8 +153,9 @@ def test_eight_processes_writing_at_once_lose_nothing(tmp_path):
     workers = [context.Process(target=_writer, args=(path, w, n)) for w in range(8)]
     for w in workers:
         w.start()
+    wait_while_progressing(workers)
     for w in workers:
-        w.join(timeout=300)
+        w.join()
         assert w.exitcode == 0
     store = dastat.store.open(path)
     assert sorted(store.probes()["run_id"]) == sorted(f"p{w}-{i}" for w in range(8) for i in range(n))

@@ -79,7 +79,8 @@ def test_read_only_opening_reads_and_writes_nothing(tmp_path):
         assert len(db.table()) == 0  # probes but no student runs: nothing joined
         with pytest.raises(StoreError, match="read-only"):
             db.add_probe({**_PROBE, "t_stddev": 0.1})
-    assert _digest(path) == before  # (a WAL reader may still leave SQLite's -shm/-wal beside it)
+    assert _digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]  # no -wal/-shm beside it
 
 
 def test_a_store_the_user_may_not_write_is_refused_for_writing_only(tmp_path, monkeypatch):

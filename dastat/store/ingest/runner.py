@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dastat.errors import IngestError, StoreError
+from dastat.errors import IngestError, StoreError, UnknownNameError
 from dastat.store.ingest import jsonl, mdistiller, reference_log, repdistiller, table
 from dastat.store.ingest.parsed import Parsed, fail
 from dastat.store.names import normalise_arch, normalise_scheme
-from dastat.store.store import Store
+from dastat.store.store import PROBE_FIELDS, STUDENT_FIELDS, Store
 
 # Order matters: names first (cheap and certain), then content sniffing.
 PARSERS = (repdistiller, mdistiller, reference_log, jsonl, table)
 _HEAD_BYTES = 65536
 _REQUIRED = {"probe": ("teacher", "dataset", "scheme", "t_stddev"),
              "student": ("teacher", "student", "dataset", "scheme", "test_loss")}
+# What --set FIELD and --map COLUMN=FIELD may name: the store's fields, a table's aliases of them, and the
+# inputs the parsers turn into fields (the reference code's distill, a picking scheme's criterion).
+RECORD_FIELDS = tuple(sorted({*PROBE_FIELDS, *STUDENT_FIELDS, *table.ALIASES, "run_id", "scheme_criterion",
+                              "distill"}))
 
 
 @dataclass
@@ -99,13 +104,25 @@ def _short(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else f"{text[: limit - 30]}... ({len(text)} characters)"
 
 
-def _hash(paths: Iterable[Path]) -> str:
+def _hash(paths: Iterable[Path], mapping: Mapping[str, str], constants: Mapping[str, Any]) -> str:
+    """The files' bytes and, when given, the --map/--set that tag their records (docs/store.md, "sources"):
+    the same file ingested with other tags replaces its records, so a wrong tag can be corrected."""
     digest = hashlib.sha256()
     for path in paths:
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
+    if mapping or constants:
+        digest.update(json.dumps({"map": mapping, "set": constants}, sort_keys=True, default=str).encode())
     return digest.hexdigest()
+
+
+def check_fields(mapping: Mapping[str, str], constants: Mapping[str, Any]) -> None:
+    """Every field --map and --set name is one the store knows (a typo would land unseen in ``extra``)."""
+    for option, fields in (("--map", mapping.values()), ("--set", constants)):
+        for name in fields:
+            if name not in RECORD_FIELDS:
+                raise UnknownNameError(f"{option} field", name, RECORD_FIELDS)
 
 
 def _finish(record: dict[str, Any], kind: str, constants: Mapping[str, Any], path: Path,
@@ -154,9 +171,12 @@ def ingest_file(path: Path, store: Store, *, mapping: Mapping[str, str] | None =
         raise fail(path, None, f"--map applies to tables only; this file is a {parser.NAME}")
     else:
         parsed = parser.parse(path)
+    if not parsed.probes and not parsed.students:
+        raise fail(path, None, "no rows: the file holds no probe result or student run (a header only, or a run "
+                   "that logged no epoch yet); nothing was stored")
     probes = [_finish(r, "probe", constants, path, unknown) for r in parsed.probes]
     students = [(_finish(r, "student", constants, path, unknown), c) for r, c in parsed.students]
-    content_hash = _hash([path, *parsed.extra_files])
+    content_hash = _hash([path, *parsed.extra_files], dict(mapping or {}), constants)
     status = store.replace_source(path, content_hash, parsed.parser, probes=probes, students=students)
     return {"path": str(path), "parser": parsed.parser, "status": status, "n_probes": len(probes),
             "n_students": len(students), "n_epochs": sum(len(c or ()) for _, c in students),
@@ -179,12 +199,19 @@ def ingest(paths: Iterable[str | os.PathLike], store: Store, *, mapping: Mapping
     mapping : dict, optional
         Table column -> record field (``--map``).
     constants : dict, optional
-        Record field -> value set on every record (``--set``).
+        Record field -> value set on every record (``--set``). The tags are part of a file's content
+        hash: the same file ingested again with other ``--set``/``--map`` replaces its records.
 
     Returns
     -------
     IngestSummary
+
+    Raises
+    ------
+    UnknownNameError
+        ``mapping`` or ``constants`` names a field the store does not know (before anything is read).
     """
+    check_fields(dict(mapping or {}), dict(constants or {}))
     summary = IngestSummary()
     unknown: dict[str, set[str]] = {}
     for path in _expand(paths, summary):

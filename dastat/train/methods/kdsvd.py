@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dastat.checks import check_int
+from dastat.errors import NumericalError
 from dastat.train.methods.registry import register_method
 from dastat.train.methods.term import MethodTerm, PairShapes
 
@@ -19,7 +20,16 @@ def _top_singular(feat: Tensor, n: int) -> tuple[Tensor, Tensor]:
     """Singular values [B, n] and right singular vectors [B, C, n] of each [HW, C] map, normalised."""
     b, c, h, _ = feat.shape
     x = feat.reshape(b, c, h * h).transpose(-2, -1)  # [B, HW, C]; the reference keys on H only
-    _, s, vh = torch.linalg.svd(x, full_matrices=False)
+    if x.requires_grad:
+        # The SVD's gradient is infinite where a map has repeated singular values (ReLU maps do, within a few
+        # epochs on digits): keep that sample's term out of the step, as the reference's removenan keeps the
+        # forward's NaN out (docs/method.md, "Deviations from the reference code").
+        x.register_hook(_finite)
+    try:
+        _, s, vh = torch.linalg.svd(x, full_matrices=False)
+    except torch.linalg.LinAlgError:  # non-finite features: the run diverged before this step
+        raise NumericalError("kdsvd: the feature maps became NaN/inf (the run diverged); training stopped. "
+                             "Lower the learning rate (--lr) or the method's weight (--beta)") from None
     s, v = _finite(s), _finite(vh.transpose(-2, -1))
     return F.normalize(s[:, :n], dim=1), F.normalize(v[:, :, :n], dim=1)
 
