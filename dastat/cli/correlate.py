@@ -173,7 +173,8 @@ def _print_predictors(comparison, keys: list[str]) -> None:
     print("\nPredictors of the student loss (each oriented by its sign: r > 0 = lower value, lower loss):")
     print_frame(correlations[["level", *keys, "predictor", "sign", "method", "n", "r", "ci_low",
                                          "ci_high", "p_value"]], floatfmt="{:.4g}")
-    print("\nDifferences r_a - r_b (Williams/Steiger for Pearson, bootstrap over schemes for ranks; "
-          "pooled Pearson on the Fisher-z scale):")
-    print_frame(differences[["level", *keys, "predictor_a", "predictor_b", "method", "test", "n",
-                                        "diff", "ci_low", "ci_high", "p_value"]], floatfmt="{:.4g}")
+    print("\nDifferences r_a - r_b, oriented (declared signs) and strength (|r|): Williams' t for Pearson, "
+          "bootstrap over schemes for ranks; pooled rows are a fixed-effect summary of the pairs in r, "
+          "schemes resampled jointly:")
+    print_frame(differences[["level", *keys, "comparison", "predictor_a", "predictor_b", "method", "test", "n",
+                             "diff", "ci_low", "ci_high", "p_value"]], floatfmt="{:.4g}")
