@@ -131,8 +131,9 @@ class Scheme:
         x' is x itself (``identity``): the probe scores x once for both.
     picks : bool
         The scheme runs ``base`` ``pool_factor`` times and keeps the ``kept_count(B)`` pool images
-        of highest ``score(logits)`` (:class:`dastat.augment.Pick`): the probe makes and scores
-        the pools itself, in its own forwards.
+        of highest ``score(logits)``, the pool's rows labelled by ``pool_labels(params, labels)``
+        (:class:`dastat.augment.Pick`): the probe makes and scores the pools itself, in its own
+        forwards.
     pool_factor : int
         Images the scheme makes per input image before it picks (1 for a scheme that does not pick).
 
