@@ -10,9 +10,9 @@ from __future__ import annotations
 from dastat.augment import autoaugment, compose, cutout, geometry, mixing, picking  # noqa: F401  (registers the schemes)
 from dastat.augment.geometry import standard
 from dastat.augment.picking import Pick, pick
-from dastat.augment.scheme import Scheme, canonical, fill_colour, get, list_schemes, register, scorer_for
+from dastat.augment.scheme import RowLabels, Scheme, canonical, fill_colour, get, list_schemes, register, scorer_for
 from dastat.augment.spelling import split_names
 from dastat.augment.wrapping import from_transform
 
-__all__ = ["Pick", "Scheme", "canonical", "fill_colour", "from_transform", "get", "list_schemes", "pick",
+__all__ = ["Pick", "RowLabels", "Scheme", "canonical", "fill_colour", "from_transform", "get", "list_schemes", "pick",
            "register", "scorer_for", "split_names", "standard"]

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from dastat.augment.scheme import Scheme
+from dastat.augment.scheme import RowLabels, Scheme
 from dastat.errors import InvalidArgumentError
 
 
@@ -19,10 +19,11 @@ class ComposeParams(NamedTuple):
 class Compose(Scheme):
     """``stages[-1](... stages[0](x))``, each stage drawing from the same generator in turn.
 
-    Stages keep every image in its row and its label with it: a scheme that mixes pairs of
-    images (mixup, cutmix) or picks from a pool (cutmixpick_*) cannot be a stage, as its
-    x' rows would need label weights the composition does not describe. Built by
-    :func:`dastat.augment.get` from a name such as ``flip_crop+cutout(side=4)``.
+    Every stage but one keeps each image in its row with its label; one stage may mix images
+    (``flip_crop+mixup``), and the composition's x' rows then carry that stage's labels
+    (:meth:`row_labels`). Two mixing stages would give a row more than two labels, and a scheme
+    that picks from a pool (cutmixpick_*) scores the pool with a network: neither can be a stage.
+    Built by :func:`dastat.augment.get` from a name such as ``flip_crop+cutout(side=4)``.
     """
 
     def __init__(self, stages: Sequence[Scheme]):
@@ -30,12 +31,17 @@ class Compose(Scheme):
         if len(stages) < 2 or not all(isinstance(s, Scheme) for s in stages):
             raise InvalidArgumentError(f"a composition needs two or more dastat.augment.Scheme stages; got {stages!r}")
         for stage in stages:
-            if stage.min_batch > 1 or stage.scorer is not None:
-                what = "picks images from a pool" if stage.scorer is not None else "mixes pairs of images"
+            if stage.picks or stage.scorer is not None:
                 raise InvalidArgumentError(
-                    f"scheme {stage.name!r} {what} and cannot be a stage of a composition ('+'): a "
-                    "composition chains schemes that keep each image in its row; probe it on its own"
+                    f"scheme {stage.name!r} picks images from a pool and cannot be a stage of a composition ('+'); "
+                    "probe it on its own"
                 )
+        mixing = [s.name for s in stages if s.relabels]
+        if len(mixing) > 1:
+            raise InvalidArgumentError(
+                f"schemes {' and '.join(map(repr, mixing))} both mix images: a composition ('+') may have one "
+                "stage that mixes, so that each image carries at most two labels"
+            )
         first = stages[0]
         if any(s.image_size != first.image_size or s.randomness != first.randomness for s in stages):
             raise InvalidArgumentError("the stages of a composition must share image_size and randomness")
@@ -50,3 +56,18 @@ class Compose(Scheme):
             images, params = stage._augment(images, generator, None)
             drawn.append(params)
         return images, ComposeParams(tuple(drawn))
+
+    @property
+    def min_batch(self) -> int:  # type: ignore[override]
+        return max(s.min_batch for s in self.stages)
+
+    @property
+    def relabels(self) -> bool:
+        return any(s.relabels for s in self.stages)
+
+    def row_labels(self, params: ComposeParams, labels: Tensor) -> RowLabels:
+        """The mixing stage's labels; the other stages keep each image in its row with its label."""
+        for stage, drawn in zip(self.stages, params.stages):
+            if stage.relabels:
+                return stage.row_labels(drawn, labels)
+        return RowLabels.kept(labels)

@@ -30,6 +30,8 @@ class CropParams(NamedTuple):
 class Identity(Scheme):
     """x' = x (a copy, so callers may write into it)."""
 
+    is_identity = True
+
     def apply(self, images: Tensor, params: Any) -> Tensor:
         return images.clone()
 

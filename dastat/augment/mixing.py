@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from dastat.augment import kernels, sampling
-from dastat.augment.scheme import Scheme, register
+from dastat.augment.scheme import RowLabels, Scheme, register
 from dastat.checks import check_float
 
 
@@ -41,6 +41,13 @@ class _Mixing(Scheme):
         lam = sampling.beta(self.alpha, self.alpha, self._draws(b), generator)
         return lam.to(device).expand(b)
 
+    def row_labels(self, params: MixupParams | CutMixParams, labels: Tensor) -> RowLabels:
+        """Row i: its own label weighted by λ, its partner's by 1 − λ (CutMix: λ of the pasted area)."""
+        return RowLabels(labels, labels[params.partner], self._own_weight(params).double(), None)
+
+    def _own_weight(self, params: Any) -> Tensor:
+        raise NotImplementedError
+
 
 @register("mixup")
 class Mixup(_Mixing):
@@ -57,6 +64,9 @@ class Mixup(_Mixing):
 
     def apply(self, images: Tensor, params: MixupParams) -> Tensor:
         return kernels.blend(images, params.partner, params.lam)
+
+    def _own_weight(self, params: MixupParams) -> Tensor:
+        return params.lam
 
 
 @register("cutmix")
@@ -91,3 +101,6 @@ class CutMix(_Mixing):
 
     def apply(self, images: Tensor, params: CutMixParams) -> Tensor:
         return kernels.paste_boxes(images, params.partner, params.top, params.bottom, params.left, params.right)
+
+    def _own_weight(self, params: CutMixParams) -> Tensor:
+        return params.lam_corrected

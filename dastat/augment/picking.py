@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from dastat.augment.scheme import Scheme, get, register
+from dastat.augment.scheme import RowLabels, Scheme, get, register
 from dastat.checks import check_choice, check_float, check_int
 from dastat.errors import InvalidArgumentError
 
@@ -40,6 +41,8 @@ class Pick(Scheme):
     (``scorer`` = a ``(teacher, student)`` pair). The scorers run under ``torch.no_grad`` in
     whatever train/eval mode the caller left them.
     """
+
+    picks = True
 
     def __init__(
         self,
@@ -75,6 +78,14 @@ class Pick(Scheme):
         if self.keep_count is not None:
             return min(self.keep_count, pool)  # the reference's absolute 64: all of a short batch's pool
         return max(1, math.floor(self.keep * pool + 0.5))
+
+    def pool_labels(self, pool_params: Sequence, labels: Tensor) -> RowLabels:
+        """The labels of a pool: ``base``'s rows, run after run, for a batch with ``labels``."""
+        return RowLabels.cat([self.base.row_labels(p, labels) for p in pool_params])
+
+    def row_labels(self, params: PickParams, labels: Tensor) -> RowLabels:
+        """The kept pool rows' labels, highest score first."""
+        return self.pool_labels(params.pool_params, labels).select(params.kept)
 
     def score(self, logits: Tensor | tuple[Tensor, Tensor]) -> Tensor:
         """The criterion per pool image from the scorer's logits (a (teacher, student) pair for "kl")."""

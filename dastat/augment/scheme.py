@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -78,6 +78,32 @@ def _name(scheme: object) -> str:
     return getattr(scheme, "name", None) or type(scheme).__name__
 
 
+class RowLabels(NamedTuple):
+    """The labels of a batch's x' rows (docs/method.md, "Schemes"): row i weighs ``own[i]`` by ``lam[i]``
+    and ``partner[i]`` by ``1 - lam[i]``."""
+
+    own: Tensor  # [rows] int64, the label of the image the row was made from
+    partner: Tensor  # [rows] int64, the label of the image mixed in (the own label where there is none)
+    lam: Tensor  # [rows] float64, the own label's weight
+    source: Tensor | None  # [rows] int64, the row's one source image in the batch; None where rows have two
+
+    @classmethod
+    def kept(cls, labels: Tensor) -> RowLabels:
+        """Row i is image i with its label: what a label-preserving scheme's rows carry."""
+        ones = torch.ones(labels.shape[0], dtype=torch.float64, device=labels.device)
+        return cls(labels, labels, ones, torch.arange(labels.shape[0], device=labels.device))
+
+    @classmethod
+    def cat(cls, parts: Sequence[RowLabels]) -> RowLabels:
+        """The rows of several runs on one batch, one after the other."""
+        source = None if parts[0].source is None else torch.cat([p.source for p in parts])
+        return cls(*(torch.cat([getattr(p, f) for p in parts]) for f in ("own", "partner", "lam")), source)
+
+    def select(self, rows: Tensor) -> RowLabels:
+        """The labels of ``rows`` (indices into these rows)."""
+        return RowLabels(*(None if t is None else t.index_select(0, rows) for t in self))
+
+
 class Scheme:
     """A data augmentation: a sampler (``sample``) that draws parameters and a kernel (``apply``).
 
@@ -101,6 +127,18 @@ class Scheme:
     row_params, index_params
         Set by schemes whose parameters are a NamedTuple of per-image tensors (and which of
         its fields hold image indices): :meth:`apply_batches` then stacks batches into one call.
+    is_identity : bool
+        x' is x itself (``identity``): the probe scores x once for both.
+    picks : bool
+        The scheme runs ``base`` ``pool_factor`` times and keeps the ``kept_count(B)`` pool images
+        of highest ``score(logits)``, the pool's rows labelled by ``pool_labels(params, labels)``
+        (:class:`dastat.augment.Pick`): the probe makes and scores the pools itself, in its own
+        forwards.
+    pool_factor : int
+        Images the scheme makes per input image before it picks (1 for a scheme that does not pick).
+
+    What the probe needs to know about the labels of x' rows, :meth:`row_labels` tells; a scheme
+    that mixes images overrides it (docs/method.md, "Schemes").
     """
 
     name: ClassVar[str] = "scheme"
@@ -109,6 +147,9 @@ class Scheme:
     row_params: ClassVar[bool] = False  # sample() returns a NamedTuple of tensors, one row per image
     index_params: ClassVar[tuple[str, ...]] = ()  # fields of those that index images of the batch
     takes_fill: ClassVar[bool] = True  # False: the scheme paints no colour and refuses a fill
+    is_identity: ClassVar[bool] = False
+    picks: ClassVar[bool] = False
+    pool_factor: int = 1
 
     def __init__(self, *, image_size: int = 32, randomness: str = "sample", fill: Any = None):
         self.image_size = check_int(image_size, "image_size", low=1)
@@ -132,6 +173,19 @@ class Scheme:
     def _augment(self, images: Tensor, generator: torch.Generator, scorer: Any) -> tuple[Tensor, Any]:
         params = self.sample(images, generator)
         return self.apply(images, params), params
+
+    def row_labels(self, params: Any, labels: Tensor) -> RowLabels:
+        """The labels of the x' rows made from a batch with ``labels`` [B] under drawn ``params``.
+
+        By default row i is image i with its label; a scheme whose rows mix images, or come in
+        another order or number, overrides this.
+        """
+        return RowLabels.kept(labels)
+
+    @property
+    def relabels(self) -> bool:
+        """Whether an x' row may carry another label than its own image's (the scheme overrides :meth:`row_labels`)."""
+        return type(self).row_labels is not Scheme.row_labels
 
     @property
     def samples_then_applies(self) -> bool:

@@ -34,9 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from dastat import distributed
-from dastat.augment.geometry import Identity
-from dastat.augment.mixing import CutMixParams, MixupParams
-from dastat.augment.picking import Pick, PickParams
+from dastat.augment.scheme import RowLabels, Scheme
 from dastat.data.dataset import ImageTensorDataset
 from dastat.errors import NumericalError
 from dastat.models.inference import inference_copy
@@ -63,18 +61,18 @@ class Job:
     """One scheme to probe: its key, the scheme, and what its picking needs (``augment.scorer_for``)."""
 
     name: str
-    scheme: Callable
+    scheme: Scheme
     scorer: nn.Module | tuple[nn.Module, nn.Module] | None = None
 
 
-def reuses_x(scheme: Callable) -> bool:
+def reuses_x(scheme: Scheme) -> bool:
     """Whether ``scheme``'s x' is x itself (``identity``): the engine then scores x once for both."""
-    return type(scheme) is Identity
+    return scheme.is_identity
 
 
-def reuses_pool(scheme: Callable, scorer: nn.Module | None, teacher: nn.Module) -> bool:
+def reuses_pool(scheme: Scheme, scorer: nn.Module | None, teacher: nn.Module) -> bool:
     """Whether ``scheme``'s x' is picked from a pool the teacher itself scored: its logits are then reused."""
-    return isinstance(scheme, Pick) and scheme.criterion == "teacher_entropy" and scorer is teacher
+    return scheme.picks and scheme.scorer == "teacher" and scorer is teacher
 
 
 @dataclass
@@ -178,50 +176,6 @@ def _images_scored(scorer) -> int:
 
 
 @dataclass
-class _Mix:
-    """Per row of a piece: the second label and the weight of the own one, and the source image's row in its batch."""
-
-    partner: Tensor  # [rows] label of the mixed-in image (the own label where there is none)
-    lam: Tensor  # [rows] float64 weight of the own label
-    source: Tensor | None  # [rows] the image of the batch x' was made from; None where it has two
-
-
-def _mix(params, labels: Tensor, rows: int) -> _Mix:
-    """The label weights of ``rows`` x' rows made from a batch with ``labels`` under ``params``.
-
-    Mixing parameters weight the own label by λ (CutMix's corrected area); a picking scheme's
-    rows follow its pool (run after run of the base scheme) and then its kept indices; any other
-    scheme's row i comes from image i alone.
-    """
-    if isinstance(params, PickParams):
-        return _select(_pool_mix(params.pool_params, labels), params.kept)
-    if isinstance(params, (MixupParams, CutMixParams)):
-        lam = params.lam_corrected if isinstance(params, CutMixParams) else params.lam
-        return _Mix(labels[params.partner], lam.double(), None)
-    ones = torch.ones(rows, dtype=torch.float64, device=labels.device)
-    return _Mix(labels[:rows], ones, torch.arange(rows, device=labels.device))
-
-
-def _own_labels(params, labels: Tensor) -> Tensor:
-    """Each x' row's own label: its base image's (a picking scheme's kept rows: their pool images')."""
-    if isinstance(params, PickParams):
-        return labels.repeat(len(params.pool_params)).index_select(0, params.kept)
-    return labels
-
-
-def _pool_mix(params: Sequence, labels: Tensor) -> _Mix:
-    """The label weights of a pool made by running a scheme once per entry of ``params`` on one batch."""
-    runs = [_mix(p, labels, labels.shape[0]) for p in params]
-    source = None if runs[0].source is None else torch.cat([r.source for r in runs])
-    return _Mix(torch.cat([r.partner for r in runs]), torch.cat([r.lam for r in runs]), source)
-
-
-def _select(mix: _Mix, kept: Tensor) -> _Mix:
-    source = None if mix.source is None else mix.source.index_select(0, kept)
-    return _Mix(mix.partner.index_select(0, kept), mix.lam.index_select(0, kept), source)
-
-
-@dataclass
 class _Piece:
     """Rows of one batch for one slot of one unit, scored by the teacher in the pass's forward."""
 
@@ -229,8 +183,8 @@ class _Piece:
     labels: Tensor  # each row's label: its base image's
     segment: int  # j * width + slot, for unit j of the pass
     batch: int  # the global batch index (for the NaN message)
-    pick: Pick | None = None  # a pool the teacher scores for this scheme: only its kept rows are booked
-    mix: _Mix | None = None  # each row's label weights and source image; None: x itself
+    pick: Scheme | None = None  # a pool the teacher scores for this scheme: only its kept rows are booked
+    mix: RowLabels | None = None  # each row's label weights and source image; None: x itself
 
 
 @dataclass
@@ -264,7 +218,7 @@ class _Engine:
         per_image = 1
         for job in self.jobs:
             if job.name in active and not reuses_x(job.scheme):
-                per_image += job.scheme.pool_factor if isinstance(job.scheme, Pick) else 1
+                per_image += job.scheme.pool_factor
         return per_image * self.stream.batch_size * self.batches_per_unit
 
     def units_per_pass(self, active: set[str]) -> int:
@@ -324,8 +278,9 @@ class _Engine:
                     params.append(p)
                     if scorer is not None:
                         work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + _images_scored(scorer) - before
-            work.pieces += [_Piece(xp, _own_labels(p, lab), seg, b, mix=_mix(p, lab, xp.shape[0]))
-                            for xp, p, lab, seg, b in zip(out, params, labels, segments, batches)]
+            mixes = [scheme.row_labels(p, lab) for p, lab in zip(params, labels)]
+            work.pieces += [_Piece(xp, mix.own, seg, b, mix=mix)
+                            for xp, mix, seg, b in zip(out, mixes, segments, batches)]
         return work
 
     def _pick(self, work: _Pass, job: Job, xs, gen_of, labels, segments, batches) -> None:
@@ -336,19 +291,18 @@ class _Engine:
         params = [scheme.base.sample(x, g) for x, g in zip(xs, gen_of) for _ in range(pf)]
         runs = scheme.base.apply_batches([x for x in xs for _ in range(pf)], params)
         pools = [torch.cat(runs[i * pf:(i + 1) * pf]) for i in range(len(xs))]
-        pool_labels = [lab.repeat(pf) for lab in labels]
-        mixes = [_pool_mix(params[i * pf:(i + 1) * pf], lab) for i, lab in enumerate(labels)]
+        mixes = [scheme.pool_labels(params[i * pf:(i + 1) * pf], lab) for i, lab in enumerate(labels)]
         if reuses_pool(scheme, job.scorer, self.teacher):
-            work.pieces += [_Piece(pool, lab, seg, b, pick=scheme, mix=mix)
-                            for pool, lab, seg, b, mix in zip(pools, pool_labels, segments, batches, mixes)]
+            work.pieces += [_Piece(pool, mix.own, seg, b, pick=scheme, mix=mix)
+                            for pool, seg, b, mix in zip(pools, segments, batches, mixes)]
             return
         with torch.no_grad():
             scorer = self.net if job.scorer is self.teacher else job.scorer
             logits = _chunked(scorer, torch.cat(pools), self.forward_rows).split([p.shape[0] for p in pools])
-        for pool, lab, lg, seg, b, mix in zip(pools, pool_labels, logits, segments, batches, mixes):
+        for pool, lg, seg, b, mix in zip(pools, logits, segments, batches, mixes):
             kept = scheme.score(lg).topk(scheme.kept_count(pool.shape[0] // pf)).indices
-            work.pieces.append(_Piece(pool.index_select(0, kept), lab.index_select(0, kept), seg, b,
-                                      mix=_select(mix, kept)))
+            mix = mix.select(kept)
+            work.pieces.append(_Piece(pool.index_select(0, kept), mix.own, seg, b, mix=mix))
             work.scorer_forwards[seg] = work.scorer_forwards.get(seg, 0) + pool.shape[0]
 
     def _book(self, work: _Pass, logits: Tensor, active: set[str]) -> UnitRecords:
@@ -387,7 +341,7 @@ class _Engine:
 
     def _kept_rows(self, pieces: list[_Piece], sizes: list[int], logits: Tensor) -> list[Tensor]:
         """Forward rows each teacher-scored pool keeps: one top-k over all pools of a scheme and size."""
-        groups: dict[tuple[int, int], tuple[Pick, list[int]]] = {}
+        groups: dict[tuple[int, int], tuple[Scheme, list[int]]] = {}
         start = 0
         for piece, size in zip(pieces, sizes):
             if piece.pick is not None:
@@ -508,9 +462,9 @@ def _inf_to_nan(t: Tensor) -> Tensor:
 
 
 def _picks_vectorised(job: Job) -> bool:
+    """Whether the engine makes and scores ``job``'s pools itself: a picking scheme scored by one network."""
     scheme = job.scheme
-    return (isinstance(scheme, Pick) and scheme.criterion != "kl" and isinstance(job.scorer, nn.Module)
-            and scheme.base.samples_then_applies)
+    return scheme.picks and isinstance(job.scorer, nn.Module) and scheme.base.samples_then_applies
 
 
 def _chunked(net: nn.Module, images: Tensor, rows: int) -> Tensor:

@@ -162,7 +162,7 @@ def make_job(
     if isinstance(scheme, str):
         obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill)
         name = obj.name  # the canonical spelling, before the paper protocol's keep_count joins it
-        if obj.scorer is not None and cfg.protocol == "paper":
+        if obj.picks and cfg.protocol == "paper":
             # The reference keeps an absolute 64 of each pool (docs/method.md, "Schemes"), i.e. the batch size.
             obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill,
                               keep_count=cfg.batch_size)

@@ -68,7 +68,7 @@ def test_parameters_reach_the_scheme_and_its_record():
     ("cutout(fill=3)", {}, InvalidArgumentError, "setting of the whole run"),
     ("cutout(side=4)", {"side": 6}, InvalidArgumentError, "set each once"),
     ("flip+cutout", {"side": 6}, InvalidArgumentError, "apply to one scheme"),
-    ("flip_crop+mixup", {}, InvalidArgumentError, "'mixup' mixes pairs of images and cannot be a stage"),
+    ("mixup+flip+cutmix", {}, InvalidArgumentError, "'mixup' and 'cutmix' both mix images"),
     ("flip+cutmixpick_t", {}, InvalidArgumentError, "picks images from a pool"),
 ])
 def test_bad_names_say_what_is_wrong(name, kwargs, error, match):
