@@ -10,7 +10,7 @@ import torch
 
 from dastat import data, models
 from dastat.errors import NumericalError
-from dastat.train import distill, methods
+from dastat.train import distill, list_methods
 from dastat.train.methods.kdsvd import KDSVD
 
 # Plain KD and kdsvd (whose SVD once crashed) run two epochs on every test run; the others, which
@@ -28,7 +28,7 @@ def _two_epochs(name: str, train, test, batch_size: int = 64) -> None:
     assert math.isfinite(result.record["train_loss"]) and math.isfinite(result.record["test_loss"])
 
 
-@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in methods()])
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in list_methods()])
 def test_every_method_trains_two_epochs_on_tiny_digits(name):
     # 32 training images in batches of 16: 2 steps an epoch, each method's code on real data, at its defaults.
     train, test = data.load("digits", split="train", max_images=32), data.load("digits", split="test", max_images=16)
@@ -36,7 +36,7 @@ def test_every_method_trains_two_epochs_on_tiny_digits(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", methods())
+@pytest.mark.parametrize("name", list_methods())
 def test_every_method_trains_two_epochs_on_the_embedded_default(name):
     # The whole embedded default (1,437 training images, 23 steps an epoch): kdsvd's SVD gradient first went
     # non-finite at the second step of epoch 2. About 2 CPU-minutes per method.
