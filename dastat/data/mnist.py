@@ -77,6 +77,10 @@ def find_idx_folder(name: str, root: Path) -> Path:
     for folder in candidates:
         if _file(folder, _images_stem("train")) is not None:
             return folder
+    own = _FOLDERS[name][0].split("/")[0]  # MNIST, FashionMNIST, KMNIST: torchvision's folder above raw/
+    if root.name == own and _file(root / "raw", _images_stem("train")) is not None:
+        raise DataError(f"{name}: root {root} is the {own} folder itself, one level too deep; pass its parent "
+                        f"{root.parent} as root.")
     below = sorted(p for sub in _FOLDERS[name] for p in root.glob(f"*/{sub}")
                    if _file(p, _images_stem("train")) is not None)
     if below:

@@ -153,6 +153,12 @@ def test_files_one_level_below_root_are_pointed_at(tmp_path):
     assert "one level below" in msg and f"pass {tmp_path / 'datasets'} as root" in msg
 
 
+def test_torchvisions_folder_as_root_is_one_level_too_deep(tmp_path):
+    make_idx(tmp_path / "KMNIST" / "raw")
+    msg = _message(lambda: data.load("kmnist", root=tmp_path / "KMNIST"))
+    assert "one level too deep" in msg and f"pass its parent {tmp_path} as root" in msg
+
+
 def test_a_missing_file_of_the_four_is_named(tmp_path):
     make_idx(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
