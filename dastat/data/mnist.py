@@ -41,6 +41,10 @@ LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension [N]
 STEMS = {"train": "train", "test": "t10k"}
 HOW_TO_GET = "docs/method.md, \"Data on disk\", says where to get the four files"
 
+# MNIST's class counts (LeCun et al.; the same as get_mnist.py checks and as the files load here): the other two
+# datasets share its file names and sizes, so these counts are what tells MNIST's files apart from theirs.
+MNIST_COUNTS = {"train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+                "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)}
 # Class names as torchvision gives them; KMNIST's are the romanised hiragana of its class map.
 _CLASSES = {
     "mnist": [str(d) for d in range(10)],
@@ -144,6 +148,13 @@ def _read_images(path: Path) -> np.ndarray:
     return images
 
 
+def _not_mnist_files(name: str, split: str, path: Path, labels: np.ndarray) -> None:
+    if name != "mnist" and tuple(np.bincount(labels, minlength=10).tolist()) == MNIST_COUNTS[split]:
+        raise DataError(f"{name}: {path} holds MNIST's labels (its class counts are MNIST's), not {name}'s; the "
+                        f"four files share their names across datasets. Put {name}'s files in "
+                        f"{' or '.join(_FOLDERS[name])} under root, or pass the folder that holds them ({HOW_TO_GET}).")
+
+
 def _read_labels(path: Path, images_path: Path, num_images: int, num_classes: int) -> np.ndarray:
     labels = read_idx(path, magic=LABELS_MAGIC, what="labels")
     if len(labels) != num_images:
@@ -165,9 +176,10 @@ def to_rgb32(grey: np.ndarray, image_size: int) -> Tensor:
     return padded.expand(-1, 3, -1, -1).contiguous()
 
 
-def _decode(split: str, image_size: int, num_classes: int, paths: dict[str, Path]) -> tuple:
+def _decode(name: str, split: str, image_size: int, num_classes: int, paths: dict[str, Path]) -> tuple:
     grey = _read_images(paths["images"])
     labels = _read_labels(paths["labels"], paths["images"], len(grey), num_classes)
+    _not_mnist_files(name, split, paths["labels"], labels)
     images = to_rgb32(grey, image_size)
     # docs/method.md, "Data on disk": both splits are normalised with the training split's statistics.
     train_images = images if split == "train" else to_rgb32(_read_images(paths["train_images"]), image_size)
@@ -203,7 +215,7 @@ def _source(name: str, root: Path | None, split: str, image_size: int | None) ->
         std=None,
         params={"format": "idx", "image_size": size, "rule": "pad 2 px with zeros, grey to 3 channels"},
         files=files,
-        decode_all=lambda: _decode(split, size, len(classes), paths),
+        decode_all=lambda: _decode(name, split, size, len(classes), paths),
         info={"folder": str(folder), "image_size": size, "native_size": NATIVE,
               "rule": "28x28 padded with 2 px of zeros to 32x32, copied to 3 channels"
               + ("" if size == PADDED else f", resized to {size} px (bilinear, antialiased)")},

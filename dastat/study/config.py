@@ -119,6 +119,7 @@ DIGITS_FEW_NOTES = (
 # docs/method.md, "Testbed": MNIST across data regimes. One pair, its teacher trained on all 60,000 training
 # images; the students distil on a class-stratified pool, one preset per pool size, so that each size is a
 # study of its own (store, probes, blocked ANOVA, correlations, regret) and the sizes share the teacher.
+# jobs=3: on the CPU the students train as one cohort per seed, so three seeds keep two cores busy to the end.
 MNIST_PAIRS = ({"teacher": "resnet20", "student": "resnet8"},)
 MNIST_POOL_EPOCHS = {100: 150, 1000: 60, None: 15}  # students' epochs by pool size (None: all 60,000)
 MNIST_NOTES = (
@@ -141,7 +142,7 @@ def _mnist(train_images: int | None) -> StudyConfig:
                                steps=f"{epochs * -(-images // 64):,}")
     return StudyConfig(name=name, data="mnist", image_size=16, train_images=train_images, pairs=MNIST_PAIRS,
                        teacher_epochs=teacher_epochs, epochs=epochs, seeds=(0, 1, 2),
-                       probe=ProbeSettings(max_sets=200), checkpoint_every=10, jobs=2, notes=notes)
+                       probe=ProbeSettings(max_sets=200), checkpoint_every=10, jobs=3, notes=notes)
 
 
 PRESETS: dict[str, StudyConfig] = {

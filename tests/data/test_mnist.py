@@ -222,3 +222,15 @@ def test_labels_out_of_range_are_refused(tmp_path):
     _write(tmp_path / "train-labels-idx1-ubyte", _idx(0x00000801, np.full(12, 10, np.uint8)), gz=False)
     msg = _message(lambda: data.load("mnist", root=tmp_path))
     assert "label 10" in msg and "10 classes" in msg
+
+
+def test_mnists_own_files_are_not_taken_for_another_dataset(tmp_path):
+    # The three datasets share file names and sizes; MNIST's class counts tell its files apart.
+    counts = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)  # MNIST's test split
+    make_idx(tmp_path, gz=False)
+    labels = np.repeat(np.arange(10, dtype=np.uint8), counts)
+    _write(tmp_path / "t10k-labels-idx1-ubyte", _idx(0x00000801, labels), gz=False)
+    _write(tmp_path / "t10k-images-idx3-ubyte", _idx(0x00000803, np.zeros((len(labels), 28, 28), np.uint8)), gz=False)
+    assert torch.bincount(data.load("mnist", root=tmp_path, split="test").labels).tolist() == list(counts)
+    msg = _message(lambda: data.load("kmnist", root=tmp_path, split="test"))
+    assert "holds MNIST's labels" in msg and "KMNIST/raw or kmnist" in msg
