@@ -1,13 +1,14 @@
 """Datasets as uint8 tensors [N,3,H,W] with int64 labels: ``dastat.data.load(name, ...)``.
 
 Sources (one module each, registered by name): ``cifar100``, ``cifar10``, ``tinyimagenet``,
-``imagefolder``, ``digits`` (the embedded default) and ``synthetic``.
+``imagefolder``, ``mnist``, ``fashion_mnist``, ``kmnist`` (IDX files), ``digits`` (the embedded
+default) and ``synthetic``.
 """
 
 from __future__ import annotations
 
 # Importing a source module registers its datasets.
-from dastat.data import cifar, digits, imagefolder, synthetic, tinyimagenet  # noqa: F401
+from dastat.data import cifar, digits, imagefolder, mnist, synthetic, tinyimagenet  # noqa: F401
 from dastat.data.budget import parse_bytes
 from dastat.data.cache import default_cache_dir
 from dastat.data.dataset import ImageTensorDataset

@@ -51,7 +51,7 @@ def load(
     ----------
     name : str
         A registered dataset (:func:`list_datasets`): cifar100, cifar10, tinyimagenet,
-        imagefolder, digits, synthetic.
+        imagefolder, mnist, fashion_mnist, kmnist, digits, synthetic.
     root : path, optional
         The folder holding the data (see each dataset's layout); defaults to ``$DASTAT_DATA``.
         Ignored by digits and synthetic.

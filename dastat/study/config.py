@@ -128,6 +128,39 @@ DIGITS_LADDER_SCHEMES = (
     "flip_crop+cutout", "crop+cutout(side=8)", "flip_crop+randaugment",
 )
 
+
+# docs/method.md, "Testbed": MNIST across data regimes. One pair, its teacher trained on all 60,000 training
+# images; the students distil on a class-stratified pool, one preset per pool size, so that each size is a
+# study of its own (store, probes, blocked ANOVA, correlations, regret) and the sizes share the teacher.
+# jobs=3: on the CPU the students train as one cohort per seed, so three seeds keep two cores busy to the end.
+# 16 px because a student's every epoch ends with the whole 10,000-image test split: measured at 16 px, a
+# student costs 2.05 CPU-s of testing per epoch and 0.098 CPU-s per SGD step (32 px: 9.7 and 0.32), so
+# mnist_100 and mnist_1000 together fit about 3 hours on 2 cores at 16 px and would not at 32 px.
+MNIST_PAIRS = ({"teacher": "resnet20", "student": "resnet8"},)
+MNIST_POOL_EPOCHS = {100: 150, 1000: 60, None: 15}  # students' epochs by pool size (None: all 60,000)
+MNIST_NOTES = (
+    "MNIST (LeCun et al. 1998) at 16 px: the 28x28 digits padded to 32 px (docs/method.md, \"Data on disk\") and "
+    "halved, a quarter of the compute, as the digits presets do. The teacher (resnet20) trains {teacher_epochs} "
+    "epochs on all 60,000 training images; the students (resnet8) distil for {epochs} epochs ({steps} SGD steps) "
+    "on {pool}; every student is tested on the whole test split (10,000 images). The mnist_100, "
+    "mnist_1000 and mnist_full presets differ only in the students' pool and epochs, so they share one teacher."
+)
+
+
+def _mnist(train_images: int | None) -> StudyConfig:
+    name = "mnist_full" if train_images is None else f"mnist_{train_images}"
+    epochs, teacher_epochs = MNIST_POOL_EPOCHS[train_images], 10
+    images = 60_000 if train_images is None else train_images
+    pool = ("all 60,000 training images" if train_images is None else
+            f"a seeded class-stratified pool of {train_images:,} ({train_images // 10:,} a class), "
+            "which the probes read")
+    notes = MNIST_NOTES.format(teacher_epochs=teacher_epochs, pool=pool, epochs=epochs,
+                               steps=f"{epochs * -(-images // 64):,}")
+    return StudyConfig(name=name, data="mnist", image_size=16, train_images=train_images, pairs=MNIST_PAIRS,
+                       teacher_epochs=teacher_epochs, epochs=epochs, seeds=(0, 1, 2),
+                       probe=ProbeSettings(max_sets=200), checkpoint_every=10, jobs=3, notes=notes)
+
+
 PRESETS: dict[str, StudyConfig] = {
     # Digits are 8x8 images: 16 px keeps every pixel of information and costs a quarter of 32 px on a
     # CPU. 30 student epochs (milestones 19/22/26) bring every student's test loss to its plateau: from
@@ -170,6 +203,7 @@ PRESETS: dict[str, StudyConfig] = {
         name="tinyimagenet", data="tinyimagenet", pairs=PAPER_PAIRS, teacher_epochs=240, epochs=240,
         probe=ProbeSettings(max_sets=2000),
     ),
+    **{config.name: config for config in map(_mnist, MNIST_POOL_EPOCHS)},
 }
 
 # --quick: the same code path on a tiny grid (one pair, three schemes incl. the student-scored one,

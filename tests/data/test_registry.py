@@ -11,7 +11,8 @@ from dastat.errors import UnknownNameError
 
 
 def test_all_sources_listed():
-    assert data.list_datasets() == ["cifar10", "cifar100", "digits", "imagefolder", "synthetic", "tinyimagenet"]
+    assert data.list_datasets() == ["cifar10", "cifar100", "digits", "fashion_mnist", "imagefolder", "kmnist", "mnist",
+                                    "synthetic", "tinyimagenet"]
     assert data.list_datasets("cifar*") == ["cifar10", "cifar100"]
 
 
