@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from dastat.cli import _checks as checks
+from dastat.constants import MAX_BATCH
 from dastat.jsonable import json_ready
 
 
@@ -130,7 +131,7 @@ def add_seed(p: argparse.ArgumentParser, help: str = "random seed (default: 0)")
 
 
 def add_batch_size(p: argparse.ArgumentParser, default: int = 64) -> None:
-    p.add_argument("--batch-size", type=checks.integer(1, checks.MAX_BATCH), default=default,
+    p.add_argument("--batch-size", type=checks.integer(1, MAX_BATCH), default=default,
                    help=f"images per batch (default: {default})")
 
 
