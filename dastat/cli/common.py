@@ -98,12 +98,12 @@ def scheme_names() -> checks.Names:
 
 
 def method_name(*default: str) -> checks.Name:
-    return checks.Name("distillation method", "dastat.train.methods:methods",
+    return checks.Name("distillation method", "dastat.train.methods:list_methods",
                        lookup="dastat.train.methods:get_method", also=default)
 
 
 def method_names() -> checks.Names:
-    return checks.Names("distillation method", "dastat.train.methods:methods",
+    return checks.Names("distillation method", "dastat.train.methods:list_methods",
                         lookup="dastat.train.methods:get_method")
 
 
