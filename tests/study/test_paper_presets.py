@@ -21,7 +21,8 @@ def test_cifar100_preset_uses_a_repdistiller_teacher_from_teacher_dir(tmp_path, 
     study_file.write_text(
         f"preset: cifar100\nroot: {tmp_path / 'data'}\nteacher_dir: {tmp_path / 'save'}\n"
         "pairs: [{teacher: resnet8, student: resnet8}]\nquick: true\n"
-        "schemes: [identity, flip, cutmix]\nseeds: [0]\nepochs: 1\nbatch_size: 8\nprobe: {max_sets: 2, min_sets: 2, batch_size: 8}\n")
+        "schemes: [identity, flip, cutmix]\nseeds: [0]\nepochs: 1\nbatch_size: 8\n"
+        "probe: {max_sets: 2, min_sets: 2, batch_size: 8}\n")
     config = load_config(study_file)
     assert config.data == "cifar100" and config.epochs == 1
     result = run_study(config, tmp_path / "out", device="cpu")
