@@ -50,9 +50,9 @@ def _run(
         student = student.to(dev).eval()
     cfg = protocols.plan(options, len(dataset))
     fill = augment.fill_colour(teacher, dataset)
-    jobs = [protocols.make_slot(s, dataset=dataset, teacher=teacher, student=student, cfg=cfg, fill=fill)
+    slots = [protocols.make_slot(s, dataset=dataset, teacher=teacher, student=student, cfg=cfg, fill=fill)
             for s in schemes]
-    names = [job.name for job in jobs]
+    names = [slot.name for slot in slots]
     if len(set(names)) != len(names):
         raise InvalidArgumentError(f"schemes must be distinct; got {names}")
     # x is always the per-sample standard crop + flip (the reference's data loader, docs/method.md, "Protocols").
@@ -67,7 +67,7 @@ def _run(
     bar = RoundProgress(cfg, names, enabled=progress and world.is_main)
     with bar:
         out = engine.run(
-            teacher, dataset, jobs, base=base, stream=cfg.stream(dev), batches_per_unit=cfg.batches_per_unit,
+            teacher, dataset, slots, base=base, stream=cfg.stream(dev), batches_per_unit=cfg.batches_per_unit,
             units_per_set=cfg.units_per_set, seed=cfg.seed, max_units=cfg.max_sets * cfg.units_per_set,
             check_every=cfg.check_every * cfg.units_per_set,
             controller=None if cfg.protocol == "paper" else controller, amp=cfg.amp, on_round=bar.update,
@@ -86,9 +86,9 @@ def _run(
         "pool_dependent": cfg.pool_dependent,
     }
     results = [
-        summarise(out, job.name, confidence=cfg.confidence, ci_method="jackknife", return_sets=return_sets,
-                  scheme_params=protocols.scheme_params(job), **common)
-        for job in jobs
+        summarise(out, slot.name, confidence=cfg.confidence, ci_method="jackknife", return_sets=return_sets,
+                  scheme_params=protocols.scheme_params(slot), **common)
+        for slot in slots
     ]
     if out.interrupted:
         raise ProbeInterrupted(results)

@@ -144,10 +144,10 @@ def make_slot(
     return engine.SchemeSlot(name, obj, augment.scorer_for(obj, teacher, student))
 
 
-def scheme_params(job: engine.SchemeSlot) -> dict:
+def scheme_params(slot: engine.SchemeSlot) -> dict:
     """The scheme's settings for the record (plain values only)."""
     params = {}
-    for key, value in vars(job.scheme).items():
+    for key, value in vars(slot.scheme).items():
         if not key.startswith("_") and isinstance(value, int | float | str | bool | tuple | type(None)):
             params[key] = list(value) if isinstance(value, tuple) else value
     return params
