@@ -11,6 +11,9 @@ PAPER_SCHEMES: tuple[str, ...] = ("identity", "flip", "flip_crop", "cutout", "au
 STUDENT_FREE: tuple[str, ...] = tuple(s for s in PAPER_SCHEMES if s != "cutmixpick_s")
 #: The two probe protocols (docs/method.md, "Protocols").
 PROTOCOLS: tuple[str, ...] = ("fast", "paper")
+#: Upper bounds of the seed and the batch size, the same for the API and the CLI (each message states them).
+MAX_SEED = 2**32 - 1
+MAX_BATCH = 65536
 #: Where sweeps and studies run their jobs: here, or through submitit.
 EXECUTORS: tuple[str, ...] = ("local", "slurm", "submitit-local", "debug")
 

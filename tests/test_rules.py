@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from dastat import augment, data, models
-from dastat.probe import protocols
+from dastat.probe import ProbeOptions, protocols
 from dastat.train.distill import scheme_of
 
 MEAN, STD = (0.2, 0.4, 0.6), (0.25, 0.25, 0.25)
@@ -23,8 +23,7 @@ def _teacher(dataset, mean=MEAN, std=STD):
 
 
 def _probe_settings():
-    return protocols.settings("fast", 32, batch_size=8, set_blocks=2, epochs=1, rtol=0.1, max_sets=None,
-                              min_sets=2, check_every=None, confidence=0.95, randomness=None, seed=0, amp=False)
+    return protocols.plan(ProbeOptions(batch_size=8, set_blocks=2, rtol=0.1, min_sets=2), 32)
 
 
 def test_fill_is_the_teachers_mean_in_probe_and_trainer():
@@ -33,7 +32,7 @@ def test_fill_is_the_teachers_mean_in_probe_and_trainer():
     want = tuple(round(255 * m) for m in MEAN)
     assert augment.fill_colour(teacher, ds) == want
     for name in ("cutout", "autoaugment"):
-        probed = protocols.make_job(name, dataset=ds, teacher=teacher, student=None, cfg=_probe_settings(),
+        probed = protocols.make_slot(name, dataset=ds, teacher=teacher, student=None, cfg=_probe_settings(),
                                     fill=augment.fill_colour(teacher, ds)).scheme
         trained = scheme_of(name, ds, teacher)
         assert probed.fill == trained.fill == want
@@ -86,7 +85,7 @@ def test_one_scorer_wiring_for_probe_and_trainer():
     cfg = _probe_settings()
     for name, want in (("flip", None), ("cutmixpick_t", "teacher"), ("cutmixpick_s", "student"),
                        ("cutmixpick_kl", "pair")):
-        job = protocols.make_job(name, dataset=ds, teacher=teacher, student=student, cfg=cfg, fill=(0, 0, 0))
+        job = protocols.make_slot(name, dataset=ds, teacher=teacher, student=student, cfg=cfg, fill=(0, 0, 0))
         trained = scorer_for(augment.get(name), teacher, student)
         if want is None:
             assert job.scorer is None and trained is None
@@ -99,7 +98,7 @@ def test_one_scorer_wiring_for_probe_and_trainer():
             assert trained[0] is teacher and trained[1].student is student
     for scheme in ("cutmixpick_s", augment.pick("flip", criterion="kl")):
         with pytest.raises(DastatError, match=r"needs a student: pass student= \(API\) or --student PATH"):
-            protocols.make_job(scheme, dataset=ds, teacher=teacher, student=None, cfg=cfg, fill=(0, 0, 0))
+            protocols.make_slot(scheme, dataset=ds, teacher=teacher, student=None, cfg=cfg, fill=(0, 0, 0))
 
 
 def test_a_kl_picking_scheme_probes_with_a_student():
@@ -176,29 +175,23 @@ def test_shared_constants_are_written_once():
         assert set(homes) <= {"constants.py", "bench/augment.py"}, (pattern, homes)  # the bench times crop too
 
 
-def test_rank_returns_one_result_object_and_old_call_patterns_warn():
-    import warnings
-
+def test_rank_returns_one_result_object_that_is_not_a_data_frame():
     import pandas as pd
 
     from dastat import probe
+    from dastat.errors import InvalidArgumentError
 
     ds = _synthetic()
     teacher = _teacher(ds)
-    fast = dict(max_sets=3, min_sets=3, check_every=3, rtol=1e-9, device="cpu", batch_size=8, set_blocks=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        ranking = probe.rank(teacher, ds, ["identity", "flip"], **fast)
-        assert isinstance(ranking, probe.Ranking) and isinstance(ranking.table, pd.DataFrame)
-        assert sorted(ranking.table["scheme"]) == sorted(r.scheme for r in ranking.results) == ["flip", "identity"]
-    with pytest.warns(DeprecationWarning, match=r"ranking\.table"):
-        assert list(ranking["scheme"]) == list(ranking.table["scheme"])
-    with pytest.warns(DeprecationWarning, match=r"ranking\.table"):
-        assert ranking.iloc[0]["rank"] == 1 and len(ranking) == 2
-    with pytest.warns(DeprecationWarning, match=r"return_results"):
-        table, results = probe.rank(teacher, ds, ["identity", "flip"], return_results=True, **fast)
-    pd.testing.assert_frame_equal(table.drop(columns="elapsed_s"), ranking.table.drop(columns="elapsed_s"))
-    assert [r.t_stddev for r in results] == [r.t_stddev for r in ranking.results]
+    options = ProbeOptions(max_sets=3, min_sets=3, check_every=3, rtol=1e-9, batch_size=8, set_blocks=2)
+    ranking = probe.rank(teacher, ds, ["identity", "flip"], options, device="cpu")
+    assert isinstance(ranking, probe.Ranking) and isinstance(ranking.table, pd.DataFrame)
+    assert sorted(ranking.table["scheme"]) == sorted(r.scheme for r in ranking.results) == ["flip", "identity"]
+    for frame_use in (lambda: ranking["scheme"], lambda: ranking.iloc, lambda: len(ranking)):
+        with pytest.raises((TypeError, AttributeError)):
+            frame_use()
+    with pytest.raises(InvalidArgumentError, match="unknown probe option"):
+        probe.rank(teacher, ds, ["identity", "flip"], options, return_results=True)
 
 
 def test_registration_is_spelt_register_everywhere():
@@ -241,15 +234,10 @@ def test_the_two_interval_classes_have_two_names():
     assert intervals.fisher_z(0.5, 10, 0.95).method == "fisher_z"
 
 
-def test_t_stddev_names_the_statistic_and_field_and_old_spellings_warn():
+def test_t_stddev_names_the_statistic_and_the_field_only():
     from dastat import probe
     from dastat.probe import estimator
 
+    assert not hasattr(probe, "t_stddev") and not hasattr(estimator, "t_stddev")
     means = torch.rand(5, 3, dtype=torch.float64)
-    with pytest.warns(DeprecationWarning, match="stddev_of_means"):
-        old = estimator.t_stddev
-    assert old is estimator.stddev_of_means
-    with pytest.warns(DeprecationWarning, match="measure_scheme"):
-        result = probe.t_stddev(models.embedded_teacher(), data.load("digits"), "flip", max_sets=2, min_sets=2,
-                                rtol=1e-9, device="cpu")
-    assert result.t_stddev > 0 and float(estimator.stddev_of_means(means)) > 0
+    assert float(estimator.stddev_of_means(means)) > 0

@@ -186,8 +186,8 @@ def _paper(plan: Plan, teacher: nn.Module, dataset, device: torch.device) -> dic
     amp = device.type == "cuda"
     # Warm-up: first-call allocations and kernel selection belong to no timing.
     measure_scheme(teacher, dataset, plan.paper_scheme, max_sets=3, min_sets=3, device=device, amp=amp, seed=0)
-    wall, result = _wall(lambda: measure_scheme(teacher, dataset, plan.paper_scheme, "paper", epochs=plan.paper_epochs,
-                                                device=device, amp=amp, seed=0), device)
+    wall, result = _wall(lambda: measure_scheme(teacher, dataset, plan.paper_scheme, protocol="paper",
+                                                epochs=plan.paper_epochs, device=device, amp=amp, seed=0), device)
     alone = _forwards_alone(teacher, plan, device)
     images_per_s = result.n_teacher_forwards / wall
     ratio = images_per_s / alone["best_images_per_s"]

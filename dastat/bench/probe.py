@@ -391,8 +391,8 @@ def run(device: str = "auto", quick: bool = False, out: str | Path = "results/be
     report["targets"] = _targets(report)
     report["notes"] = [
         "efficiency ratio = (teacher forwards alone on pre-made tensors, the same rows in forwards of the engine's "
-        "size, plus the scorer's forwards on a picking scheme's pool) / (wall time of probe.t_stddev closing the same "
-        "sets); the minimum of the alternating repeats of each side is used; ratio_engine_loop leaves out "
+        "size, plus the scorer's forwards on a picking scheme's pool) / (wall time of probe.measure_scheme closing "
+        "the same sets); the minimum of the alternating repeats of each side is used; ratio_engine_loop leaves out "
         "the call's input checks and result summary; ratio_cpu compares this process's CPU seconds "
         "instead of wall seconds (on a shared CPU it is the steadier figure)",
         f"the paper protocol on CIFAR-100 closes {PAPER_SETS} sets of {PAPER_ROWS_PER_SET} rows "

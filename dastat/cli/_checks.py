@@ -17,10 +17,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from dastat.constants import MAX_SEED
+
 # Upper bounds of arguments whose memory or work grows with them; each message states it.
-MAX_SEED = 2**32 - 1
 MAX_IMAGE_SIZE = 1024
-MAX_BATCH = 65536
 FIGURE_SUFFIXES = ("png", "svg", "pdf")  # dastat.plot.save_figure's formats (a test keeps them equal)
 
 

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from dastat.cli import _checks as checks
+from dastat.constants import MAX_BATCH
 from dastat.jsonable import json_ready
 
 
@@ -97,12 +98,12 @@ def scheme_names() -> checks.Names:
 
 
 def method_name(*default: str) -> checks.Name:
-    return checks.Name("distillation method", "dastat.train.methods:methods",
+    return checks.Name("distillation method", "dastat.train.methods:list_methods",
                        lookup="dastat.train.methods:get_method", also=default)
 
 
 def method_names() -> checks.Names:
-    return checks.Names("distillation method", "dastat.train.methods:methods",
+    return checks.Names("distillation method", "dastat.train.methods:list_methods",
                         lookup="dastat.train.methods:get_method")
 
 
@@ -130,7 +131,7 @@ def add_seed(p: argparse.ArgumentParser, help: str = "random seed (default: 0)")
 
 
 def add_batch_size(p: argparse.ArgumentParser, default: int = 64) -> None:
-    p.add_argument("--batch-size", type=checks.integer(1, checks.MAX_BATCH), default=default,
+    p.add_argument("--batch-size", type=checks.integer(1, MAX_BATCH), default=default,
                    help=f"images per batch (default: {default})")
 
 

@@ -6,39 +6,45 @@ import argparse
 import contextlib
 import math
 import sys
+from dataclasses import fields
 
 from dastat.cli import common
-from dastat.constants import PROTOCOLS
+from dastat.probe import ProbeOptions
 
 
-def add_probe_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``probe`` and ``rank``."""
+def add_probe_options(p: argparse.ArgumentParser, *, rank: bool = False) -> None:
+    """Options shared by ``probe`` and ``rank``: the inputs, and :class:`dastat.probe.ProbeOptions`'s fields
+    (names, types, ranges and defaults from the fields themselves; ``resolve`` and ``min_diff`` with ``rank``)."""
     common.add_teacher(p)
     common.add_data(p)
     p.add_argument("--student", default=None, type=common.checks.InputFile(),
                    help="student checkpoint (needed by cutmixpick_s, cutmixpick_kl)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="fast",
-                   help="fast: stop at --rtol (default); paper: the reference procedure, --epochs passes")
-    p.add_argument("--rtol", type=common.checks.Number(0, 1, open_low=True, open_high=True), default=0.05,
-                   help="stop when the 95%% interval's half-width is at most this fraction (default 0.05)")
-    p.add_argument("--max-sets", type=common.checks.integer(2), default=None,
-                   help="stop after this many sets (fast; default 2000)")
-    p.add_argument("--epochs", type=common.checks.integer(1), default=10,
-                   help="passes over the data (paper protocol; default 10)")
-    p.add_argument("--randomness", choices=("sample", "batch"), default=None,
-                   help="draw scheme parameters per image or once per batch (default: per protocol)")
-    common.add_batch_size(p)
-    common.add_seed(p)
-    p.add_argument("--amp", action="store_true", help="bf16 autocast for the teacher (CUDA, or a CPU with fast bf16)")
+    for f in fields(ProbeOptions):
+        if f.metadata["cli"] and (rank or not f.metadata["rank_only"]):
+            _add_field(p, f)
     p.add_argument("--no-record", action="store_true", help="do not write the result to the store")
     common.add_device(p)
     common.add_store(p)
 
 
-def probe_options(args: argparse.Namespace) -> dict:
-    return {"protocol": args.protocol, "rtol": args.rtol, "max_sets": args.max_sets, "epochs": args.epochs,
-            "randomness": args.randomness, "batch_size": args.batch_size, "seed": args.seed,
-            "device": args.device, "amp": args.amp, "progress": common.show_progress(args)}
+def _add_field(p: argparse.ArgumentParser, f) -> None:
+    """``--name`` for field ``f`` of ProbeOptions."""
+    meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+    if isinstance(f.default, bool):
+        p.add_argument(flag, action="store_true", help=meta["help"])
+        return
+    shown = "" if f.default is None else f" (default: {f.default})"
+    if meta["choices"] is not None:
+        p.add_argument(flag, choices=meta["choices"], default=f.default, help=meta["help"] + shown)
+        return
+    kind = common.checks.Number(meta["low"], meta["high"], integer=isinstance(f.default, int),
+                                open_low=meta["open_low"], open_high=meta["open_high"])
+    p.add_argument(flag, type=kind, default=f.default, help=f"{meta['help']}, {kind.rule}{shown}".replace("%", "%%"))
+
+
+def probe_options(args: argparse.Namespace) -> ProbeOptions:
+    """The ProbeOptions of the command line (the fields its parser has)."""
+    return ProbeOptions(**{f.name: getattr(args, f.name) for f in fields(ProbeOptions) if hasattr(args, f.name)})
 
 
 def load_inputs(args: argparse.Namespace):
@@ -104,7 +110,7 @@ def warnings_for(results, *, num_classes: int, args: argparse.Namespace) -> list
                     f"({100 / num_classes:.1f}%): its T. stddev says little about the schemes; check --teacher, "
                     "--arch, --mean/--std and --data")
     for result in results:
-        capped = args.max_sets is not None and result.n_sets >= args.max_sets
+        capped = result.n_sets >= args.max_sets
         if args.protocol == "fast" and capped and result.rel_halfwidth > args.rtol:
             said.append(f"{result.scheme}: the 95% interval is ±{100 * result.rel_halfwidth:.0f}% of T. stddev "
                         f"after {result.n_sets} sets, wider than --rtol {args.rtol:g}; raise --max-sets for a "
@@ -132,7 +138,8 @@ def _probe(args: argparse.Namespace, db) -> int:
     from dastat import probe
 
     teacher, dataset, student = load_inputs(args)
-    result = probe.measure_scheme(teacher, dataset, args.scheme, student=student, **probe_options(args))
+    result = probe.measure_scheme(teacher, dataset, args.scheme, probe_options(args), student=student,
+                                  device=args.device, progress=common.show_progress(args))
     where = record(db, [result])
     warnings = warnings_for([result], num_classes=dataset.num_classes, args=args)
     if args.json:

@@ -30,15 +30,9 @@ def register(sub) -> None:
                    type=common.scheme_names(),
                    help="comma-separated scheme names, or 'all' (the paper's schemes that need no student, "
                         "plus cutmixpick_s with --student)")
-    p.add_argument("--resolve", action="store_true",
-                   help="keep sampling the schemes of adjacent pairs that are neither significantly different "
-                        "nor tied (see --min-diff); the others stop")
-    p.add_argument("--min-diff", type=common.checks.Number(0, 1), default=0.01,
-                   help="relative difference below which adjacent schemes are tied: the interval of their "
-                        "difference lies within MIN_DIFF x the lower T. stddev, 0..1 (default 0.01)")
     p.add_argument("--plot", default=None, type=common.checks.OutputFile(common.checks.FIGURE_SUFFIXES),
                    help="bar chart file (default: next to the store)")
-    add_probe_options(p)
+    add_probe_options(p, rank=True)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -52,8 +46,8 @@ def _rank(args: argparse.Namespace, db) -> int:
 
     teacher, dataset, student = load_inputs(args)
     schemes = "all" if args.schemes == "all" else augment.split_names(args.schemes)
-    ranking = probe.rank(teacher, dataset, schemes, student=student, resolve=args.resolve, min_diff=args.min_diff,
-                         **probe_options(args))
+    ranking = probe.rank(teacher, dataset, schemes, probe_options(args), student=student, device=args.device,
+                         progress=common.show_progress(args))
     table, results = ranking.table, ranking.results
     where = record(db, results)
     chart = Path(args.plot) if args.plot else (

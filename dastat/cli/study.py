@@ -64,10 +64,10 @@ def _run(args: argparse.Namespace) -> int:
                          schemes=schemes, epochs=args.epochs, teacher_dir=args.teacher_dir, root=args.root,
                          jobs=args.jobs, methods=None if args.methods is None else
                          tuple(m.strip() for m in args.methods.split(",") if m.strip()))
-    if args.paper_protocol and "paper" not in config.probe.protocols:
+    if args.paper_protocol and "paper" not in config.probe_protocols:
         from dataclasses import replace
 
-        config = replace(config, probe=replace(config.probe, protocols=(*config.probe.protocols, "paper")))
+        config = replace(config, probe_protocols=(*config.probe_protocols, "paper"))
     out = args.out or f"results/studies/{config.name}{'-quick' if config.quick else ''}"
     log = None if args.json else (lambda line: print(f"[study] {line}", file=sys.stderr, flush=True))
     result = run_study(config, out, executor=args.executor, device=args.device, progress=show_progress(args), log=log,

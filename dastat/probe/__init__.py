@@ -1,20 +1,25 @@
-"""The probe: T. stddev of augmentation schemes for a teacher, without training students."""
+"""The probe: T. stddev of augmentation schemes for a teacher, without training students.
 
-from dastat.probe.estimator import Interval, PairedDifference, interval, paired_difference
-from dastat.probe.measure import STUDENT_FREE, ProbeInterrupted, Ranking, measure_scheme, rank, ranking_table, t_stddev
-from dastat.probe.result import ProbeResult
+``ProbeOptions`` is torch-free (the CLI builds its options from it); the rest loads on first use.
+"""
 
-__all__ = [
-    "STUDENT_FREE",
-    "Interval",
-    "PairedDifference",
-    "ProbeInterrupted",
-    "ProbeResult",
-    "Ranking",
-    "interval",
-    "measure_scheme",
-    "paired_difference",
-    "rank",
-    "ranking_table",
-    "t_stddev",
-]
+from __future__ import annotations
+
+import importlib
+
+from dastat.probe.options import ProbeOptions
+
+_WHERE = {
+    "Interval": "estimator", "PairedDifference": "estimator", "interval": "estimator",
+    "paired_difference": "estimator", "STUDENT_FREE": "measure", "ProbeInterrupted": "measure",
+    "Ranking": "measure", "measure_scheme": "measure", "rank": "measure", "ranking_table": "measure",
+    "ProbeResult": "result",
+}
+
+__all__ = ["ProbeOptions", *sorted(_WHERE)]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"dastat.probe.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'dastat.probe' has no attribute {name!r}")

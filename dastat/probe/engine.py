@@ -57,7 +57,7 @@ MEMORY_SHARE = 0.5  # of the free memory a pass may plan to use (the rest: other
 
 
 @dataclass
-class Job:
+class SchemeSlot:
     """One scheme to probe: its key, the scheme, and what its picking needs (``augment.scorer_for``)."""
 
     name: str
@@ -201,7 +201,7 @@ class _Pass:
 class _Engine:
     """What a run keeps fixed (teacher, data, schemes, stream, sizes), and one pass over a group of units."""
 
-    def __init__(self, teacher: nn.Module, dataset: ImageTensorDataset, jobs: Sequence[Job], *, base: Callable,
+    def __init__(self, teacher: nn.Module, dataset: ImageTensorDataset, jobs: Sequence[SchemeSlot], *, base: Callable,
                  stream: IndependentDraws | EpochStream, batches_per_unit: int, seed: int, amp: bool):
         self.teacher, self.dataset, self.jobs, self.base = teacher, dataset, list(jobs), base
         self.net = inference_copy(teacher, dataset.images[:8])  # the forwards' teacher: same logits to ~1e-6
@@ -283,7 +283,7 @@ class _Engine:
                             for xp, mix, seg, b in zip(out, mixes, segments, batches)]
         return work
 
-    def _pick(self, work: _Pass, job: Job, xs, gen_of, labels, segments, batches) -> None:
+    def _pick(self, work: _Pass, job: SchemeSlot, xs, gen_of, labels, segments, batches) -> None:
         """A picking scheme: its pools, scored by the teacher in the forward or here by its own scorer."""
         scheme, pf = job.scheme, job.scheme.pool_factor
         for x in xs:
@@ -461,7 +461,7 @@ def _inf_to_nan(t: Tensor) -> Tensor:
     return t.masked_fill_(torch.isinf(t), math.nan)
 
 
-def _picks_vectorised(job: Job) -> bool:
+def _picks_vectorised(job: SchemeSlot) -> bool:
     """Whether the engine makes and scores ``job``'s pools itself: a picking scheme scored by one network."""
     scheme = job.scheme
     return scheme.picks and isinstance(job.scorer, nn.Module) and scheme.base.samples_then_applies
@@ -543,7 +543,7 @@ def _forward_rows(device: torch.device, row_bytes: int) -> int:
 def run(
     teacher: nn.Module,
     dataset: ImageTensorDataset,
-    jobs: Sequence[Job],
+    jobs: Sequence[SchemeSlot],
     *,
     base: Callable,
     stream: IndependentDraws | EpochStream,

@@ -353,12 +353,3 @@ def paired_difference(
     below, above = float((diffs <= 0).double().mean()), float((diffs >= 0).double().mean())
     return PairedDifference(diff, low, high, min(1.0, 2 * min(below, above)), m, method)
 
-
-def __getattr__(name: str):
-    if name == "t_stddev":  # the statistic's old name, for one release
-        import warnings
-
-        warnings.warn("dastat.probe.estimator.t_stddev is now stddev_of_means (t_stddev names the probe result's "
-                      "field)", DeprecationWarning, stacklevel=2)
-        return stddev_of_means
-    raise AttributeError(f"module 'dastat.probe.estimator' has no attribute {name!r}")

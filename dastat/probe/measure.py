@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -13,17 +11,15 @@ import torch
 from torch import nn
 
 from dastat import augment, distributed
-from dastat.checks import check_float
 from dastat.constants import PAPER_SCHEMES, STUDENT_FREE
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import engine, protocols
 from dastat.probe.estimator import paired_difference
+from dastat.probe.options import ProbeOptions
 from dastat.probe.progress import RoundProgress
 from dastat.probe.result import ProbeResult, summarise
-
-# The paper's schemes that need no student (docs/method.md, "Schemes"); cutmixpick_s joins them when a student is given.
 
 
 class ProbeInterrupted(DastatError):
@@ -39,40 +35,24 @@ def _run(
     teacher: nn.Module,
     dataset: ImageTensorDataset,
     schemes: Sequence,
+    options: ProbeOptions,
     *,
-    protocol: str,
-    batch_size: int,
-    set_blocks: int,
-    epochs: int,
-    rtol: float,
-    max_sets: int | None,
-    min_sets: int,
-    check_every: int | None,
-    confidence: float,
-    randomness: str | None,
-    seed: int,
-    device,
-    amp: bool,
     student: nn.Module | None,
+    device: str | torch.device,
+    progress: bool,
     resolve: bool,
     return_sets: bool,
-    progress: bool,
-    min_diff: float = 0.0,
 ) -> list[ProbeResult]:
     """One result per scheme."""
     world, dev = distributed.join(resolve_device(device))
     teacher, dataset, dev = protocols.prepare(teacher, dataset, dev)
     if student is not None:
         student = student.to(dev).eval()
-    cfg = protocols.settings(
-        protocol, len(dataset), batch_size=batch_size, set_blocks=set_blocks, epochs=epochs, rtol=rtol,
-        max_sets=max_sets, min_sets=min_sets, check_every=check_every, confidence=confidence,
-        randomness=randomness, seed=seed, amp=amp,
-    )
+    cfg = protocols.plan(options, len(dataset))
     fill = augment.fill_colour(teacher, dataset)
-    jobs = [protocols.make_job(s, dataset=dataset, teacher=teacher, student=student, cfg=cfg, fill=fill)
+    slots = [protocols.make_slot(s, dataset=dataset, teacher=teacher, student=student, cfg=cfg, fill=fill)
             for s in schemes]
-    names = [job.name for job in jobs]
+    names = [slot.name for slot in slots]
     if len(set(names)) != len(names):
         raise InvalidArgumentError(f"schemes must be distinct; got {names}")
     # x is always the per-sample standard crop + flip (the reference's data loader, docs/method.md, "Protocols").
@@ -82,12 +62,12 @@ def _run(
         left = protocols.unconverged(out, names, cfg)
         if left:
             return set(names)  # keep every scheme on the same sets until all intervals are tight
-        return protocols.unresolved(out, names, cfg, min_diff) if resolve else set()
+        return protocols.unresolved(out, names, cfg, options.min_diff) if resolve else set()
 
     bar = RoundProgress(cfg, names, enabled=progress and world.is_main)
     with bar:
         out = engine.run(
-            teacher, dataset, jobs, base=base, stream=cfg.stream(dev), batches_per_unit=cfg.batches_per_unit,
+            teacher, dataset, slots, base=base, stream=cfg.stream(dev), batches_per_unit=cfg.batches_per_unit,
             units_per_set=cfg.units_per_set, seed=cfg.seed, max_units=cfg.max_sets * cfg.units_per_set,
             check_every=cfg.check_every * cfg.units_per_set,
             controller=None if cfg.protocol == "paper" else controller, amp=cfg.amp, on_round=bar.update,
@@ -106,9 +86,9 @@ def _run(
         "pool_dependent": cfg.pool_dependent,
     }
     results = [
-        summarise(out, job.name, confidence=cfg.confidence, ci_method="jackknife", return_sets=return_sets,
-                  scheme_params=protocols.scheme_params(job), **common)
-        for job in jobs
+        summarise(out, slot.name, confidence=cfg.confidence, ci_method="jackknife", return_sets=return_sets,
+                  scheme_params=protocols.scheme_params(slot), **common)
+        for slot in slots
     ]
     if out.interrupted:
         raise ProbeInterrupted(results)
@@ -119,24 +99,13 @@ def measure_scheme(
     teacher: nn.Module,
     dataset: ImageTensorDataset,
     scheme,
-    protocol: str = "fast",
+    options: ProbeOptions | None = None,
     *,
-    batch_size: int = 64,
-    set_blocks: int = 10,
-    epochs: int = 10,
-    rtol: float = 0.05,
-    max_sets: int | None = None,
-    min_sets: int = 20,
-    check_every: int | None = None,
-    confidence: float = 0.95,
-    randomness: str | None = None,
-    seed: int = 0,
-    device="auto",
-    amp: bool = False,
     student: nn.Module | None = None,
+    device: str | torch.device = "auto",
     return_sets: bool = False,
     progress: bool = False,
-    store=None,
+    **changes,
 ) -> ProbeResult:
     """T. stddev of one augmentation scheme for a teacher (paper Eq. 10; docs/method.md, "T. stddev and its estimator").
 
@@ -148,29 +117,24 @@ def measure_scheme(
         The stream of images (the training split in the paper).
     scheme : str or Scheme
         A registered scheme name (``dastat.augment.list_schemes()``) or a Scheme object.
-    protocol : {"fast", "paper"}
-        ``fast`` (default): every batch draws its images independently (with replacement) from the
-        dataset, so T. stddev does not depend on its size; per-sample randomness; estimated from
-        batch units; stops when the interval's relative half-width is at most ``rtol`` (or at
-        ``max_sets``). ``paper``: the reference procedure, ``epochs`` passes of the shuffled
-        dataset, scheme randomness drawn once per batch; on fewer than 20 sets' worth of images its
-        value depends on the dataset's size (``result.pool_dependent``).
-    batch_size, set_blocks
-        A set is ``set_blocks`` blocks of ``batch_size`` rows, alternating x and x' (K = 640).
-    randomness : {"sample", "batch"}, optional
-        Overrides the protocol's randomness of the scheme.
-    seed : int
-        Every random draw (image order, base crop/flip, scheme) derives from it.
-    device : "auto", "cpu" or "cuda[:N]"
-    amp : bool
-        bf16 autocast for the teacher forwards (CUDA, or CPUs with fast bf16).
+    options : ProbeOptions, optional
+        How to measure (protocol, rtol, max_sets, seed, ...; defaults: ``ProbeOptions()``). ``fast``
+        (default): every batch draws its images independently (with replacement) from the dataset,
+        so T. stddev does not depend on its size; per-sample randomness; estimated from batch units;
+        stops when the interval's relative half-width is at most ``rtol`` (or at ``max_sets``).
+        ``paper``: the reference procedure, ``epochs`` passes of the shuffled dataset, scheme
+        randomness drawn once per batch; on fewer than 20 sets' worth of images its value depends on
+        the dataset's size (``result.pool_dependent``).
     student : nn.Module, optional
         Needed by ``cutmixpick_s``.
+    device : "auto", "cpu" or "cuda[:N]"
     return_sets : bool
         Keep the mean probabilities per set ([n_sets, C]) in ``result.set_means`` and per
         independent unit (a batch under ``fast``, a set under ``paper``) in ``result.unit_means``.
-    store : Store, optional
-        Deprecated: record the returned result with :func:`dastat.runs.record_probes` instead.
+    progress : bool
+        A progress bar on stderr.
+    **changes
+        Fields of :class:`ProbeOptions` that replace those of ``options`` (``rtol=0.02``).
 
     Returns
     -------
@@ -182,51 +146,23 @@ def measure_scheme(
         Class-count or image-size mismatch, a scheme that needs a missing student, bad options,
         NaN/inf teacher outputs (NumericalError), Ctrl-C (ProbeInterrupted, with the partial result).
     """
-    db = _StoreFor(store, "measure_scheme")
-    (result,) = _run(
-        teacher, dataset, [scheme], protocol=protocol, batch_size=batch_size, set_blocks=set_blocks,
-        epochs=epochs, rtol=rtol, max_sets=max_sets, min_sets=min_sets, check_every=check_every,
-        confidence=confidence, randomness=randomness, seed=seed, device=device, amp=amp, student=student,
-        resolve=False, return_sets=return_sets, progress=progress,
-    )
-    db.add([result])
+    (result,) = _run(teacher, dataset, [scheme], _options(options, changes), student=student, device=device,
+                     progress=progress, resolve=False, return_sets=return_sets)
     return result
-
-
-class _StoreFor:
-    """The deprecated ``store=`` of ``measure_scheme``/``rank``: an open Store, warned about, written on rank 0.
-
-    The probe computes and returns; the runs layer and the CLI record (``dastat.runs.record_probes``).
-    """
-
-    def __init__(self, store, caller: str):
-        if store is not None:
-            warnings.warn(f"{caller}(store=) is deprecated and will be removed in the next release: record the "
-                          f"results with dastat.runs.record_probes(store, results)", DeprecationWarning, stacklevel=3)
-            if not hasattr(store, "add_probe"):
-                raise InvalidArgumentError(f"{caller}(store=) takes an open Store only, got {type(store).__name__}: "
-                                           f"record with dastat.runs.record_probes({str(store)!r}, results) instead")
-        self.db = store
-
-    def add(self, results: Sequence[ProbeResult]) -> None:
-        if self.db is not None and distributed.detect_world().is_main:
-            for result in results:
-                self.db.add_probe(result.to_dict())
 
 
 def rank(
     teacher: nn.Module,
     dataset: ImageTensorDataset,
     schemes: Sequence | str = "all",
-    protocol: str = "fast",
+    options: ProbeOptions | None = None,
     *,
-    resolve: bool = False,
-    min_diff: float = 0.01,
     student: nn.Module | None = None,
+    device: str | torch.device = "auto",
+    return_sets: bool = False,
+    progress: bool = False,
     n_resamples: int = 2000,
-    return_results: bool | None = None,
-    store=None,
-    **options,
+    **changes,
 ) -> Ranking:
     """Probe several schemes on common random numbers and rank them by T. stddev (lowest first).
 
@@ -239,19 +175,16 @@ def rank(
     ----------
     schemes : "all" or list of names / Scheme objects
         "all" = the paper's student-free schemes, plus ``cutmixpick_s`` when ``student`` is given.
-    resolve : bool
-        Keep sampling the schemes of adjacent pairs that are neither significantly different nor
-        tied, until none is left or ``max_sets`` is spent (fast protocol); the other schemes stop.
-    min_diff : float
-        Relative difference below which two adjacent schemes are tied: when the interval of
-        their difference lies within ``min_diff`` times the lower T. stddev (column ``tied``).
-    store : Store, optional
-        Deprecated, as for :func:`measure_scheme`.
-    options
-        As for :func:`measure_scheme` (protocol, rtol, max_sets, seed, device, ...).
-
-    return_results : bool, deprecated
-        Gave a ``(table, results)`` tuple; use ``.table`` and ``.results`` of the returned Ranking.
+    options : ProbeOptions, optional
+        As for :func:`measure_scheme`, and two fields of its own. ``resolve``: keep sampling the
+        schemes of adjacent pairs that are neither significantly different nor tied, until none is
+        left or ``max_sets`` is spent (fast protocol); the other schemes stop. ``min_diff``: the
+        relative difference below which two adjacent schemes are tied: when the interval of their
+        difference lies within ``min_diff`` times the lower T. stddev (column ``tied``).
+    student, device, return_sets, progress, **changes
+        As for :func:`measure_scheme`.
+    n_resamples : int
+        Resamples of the paired test of adjacent schemes.
 
     Returns
     -------
@@ -265,66 +198,24 @@ def rank(
         schemes = list(PAPER_SCHEMES if student is not None else STUDENT_FREE)
     if not schemes:
         raise InvalidArgumentError("schemes must name at least one scheme")
-    min_diff = check_float(min_diff, "min_diff", low=0)
-    return_sets = options.pop("return_sets", False)
-    db = _StoreFor(store, "rank")
-    results = _run(teacher, dataset, list(schemes), protocol=protocol, student=student, resolve=resolve,
-                           min_diff=min_diff, return_sets=True, **_with_defaults(options))
-    db.add(results)
-    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=min_diff)
+    options = _options(options, changes)
+    results = _run(teacher, dataset, list(schemes), options, student=student, device=device, progress=progress,
+                   resolve=options.resolve, return_sets=True)
+    table = ranking_table(results, n_resamples=n_resamples, seed=results[0].seed, min_diff=options.min_diff)
     if not return_sets:
         results = [_without_sets(r) for r in results]
-    ranking = Ranking(table, results)
-    if return_results is not None:
-        warnings.warn("rank(return_results=...) is deprecated: rank returns a Ranking; use its .table and .results",
-                      DeprecationWarning, stacklevel=2)
-        return (table, results) if return_results else table  # type: ignore[return-value]
-    return ranking
+    return Ranking(table, results)
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """What :func:`rank` returns: the ranked ``table`` and each scheme's ``results``.
-
-    Used as the DataFrame that ``rank`` once returned (``ranking["scheme"]``, ``ranking.iloc``), it
-    hands the call on to ``.table`` with a DeprecationWarning.
-    """
+    """What :func:`rank` returns: the ranked ``table`` and each scheme's ``results``."""
 
     table: pd.DataFrame
     results: list[ProbeResult]
 
-    def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("table", "results"):
-            raise AttributeError(name)
-        _warn_frame()
-        return getattr(self.table, name)
-
-    def __getitem__(self, key):
-        _warn_frame()
-        return self.table[key]
-
-    def __len__(self) -> int:
-        _warn_frame()
-        return len(self.table)
-
-    def __iter__(self):
-        _warn_frame()
-        return iter(self.table)
-
     def _repr_html_(self) -> str | None:
         return self.table._repr_html_()
-
-
-def t_stddev(*args, **kwargs) -> ProbeResult:
-    """Deprecated name of :func:`measure_scheme`; ``t_stddev`` names the statistic and the result's field."""
-    warnings.warn("dastat.probe.t_stddev(...) is now dastat.probe.measure_scheme(...) (t_stddev names the statistic "
-                  "and the result's field)", DeprecationWarning, stacklevel=2)
-    return measure_scheme(*args, **kwargs)
-
-
-def _warn_frame() -> None:
-    warnings.warn("rank returns a Ranking, no longer a DataFrame: use ranking.table (and ranking.results)",
-                  DeprecationWarning, stacklevel=3)
 
 
 def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, seed: int = 0,
@@ -356,14 +247,10 @@ def ranking_table(results: Sequence[ProbeResult], *, n_resamples: int = 2000, se
     return pd.DataFrame(rows)
 
 
-def _with_defaults(options: dict) -> dict:
-    # measure_scheme's signature is the one place the probe options and their defaults are written down.
-    defaults = {name: p.default for name, p in inspect.signature(measure_scheme).parameters.items()
-                if p.kind is p.KEYWORD_ONLY and name not in ("student", "return_sets", "store")}
-    unknown = set(options) - set(defaults)
-    if unknown:
-        raise InvalidArgumentError(f"unknown option(s) for rank: {', '.join(sorted(unknown))}")
-    return {**defaults, **options}
+def _options(options: ProbeOptions | None, changes: dict) -> ProbeOptions:
+    if options is not None and not isinstance(options, ProbeOptions):
+        raise InvalidArgumentError(f"options must be a ProbeOptions; got {options!r} (give protocol= by name)")
+    return (options or ProbeOptions()).updated(**changes)
 
 
 def _without_sets(result: ProbeResult) -> ProbeResult:

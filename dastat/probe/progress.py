@@ -6,13 +6,13 @@ from tqdm.auto import tqdm
 
 from dastat.probe import engine
 from dastat.probe.estimator import stddev_of_means
-from dastat.probe.protocols import Settings, rel_halfwidth
+from dastat.probe.protocols import ProbePlan, rel_halfwidth
 
 
 class RoundProgress:
     """Sets done, and the widest current relative half-width among the schemes."""
 
-    def __init__(self, cfg: Settings, names: list[str], *, enabled: bool):
+    def __init__(self, cfg: ProbePlan, names: list[str], *, enabled: bool):
         self.cfg, self.names, self.enabled, self.bar = cfg, names, enabled, None
 
     def __enter__(self) -> RoundProgress:

@@ -11,22 +11,22 @@ import torch
 from torch import nn
 
 from dastat import augment
-from dastat.checks import check_choice, check_class_count, check_float, check_int
-from dastat.constants import PROTOCOLS
+from dastat.checks import check_class_count
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.probe import engine, estimator
 from dastat.probe import stream as stream_mod
 from dastat.probe.estimator import stddev_of_means
+from dastat.probe.options import ProbeOptions
 
 # Sets' worth of images below which a within-epoch set fixes its label composition (docs/method.md, "Protocols").
 POOL_SETS = 20
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything that decides which units a probe closes and when it stops.
+class ProbePlan:
+    """Which units a probe closes and when it stops: its :class:`ProbeOptions` resolved for one dataset.
 
     A unit is what the estimator treats as independent: a batch in protocol ``fast`` (each batch
     draws its images independently from the pool), a whole set in ``paper`` (the epoch stream).
@@ -73,49 +73,22 @@ class Settings:
         return kind(self.num_images, self.batch_size, seed=self.seed, device=device)
 
 
-def settings(
-    protocol: str,
-    num_images: int,
-    *,
-    batch_size: int,
-    set_blocks: int,
-    epochs: int,
-    rtol: float,
-    max_sets: int | None,
-    min_sets: int,
-    check_every: int | None,
-    confidence: float,
-    randomness: str | None,
-    seed: int,
-    amp: bool,
-) -> Settings:
-    """Validate the user's options and fill in each protocol's defaults."""
-    protocol = check_choice(protocol, "protocol", PROTOCOLS)
-    batch_size = check_int(batch_size, "batch_size", low=1)
-    set_blocks = check_int(set_blocks, "set_blocks", low=2)
-    if set_blocks % 2:
-        raise InvalidArgumentError(f"set_blocks must be even (a block of x, then one of x'); got {set_blocks}")
-    batches_per_set = set_blocks // 2
-    rtol = check_float(rtol, "rtol", low=0, low_open=True)
-    confidence = check_float(confidence, "confidence", low=0, high=1, low_open=True, high_open=True)
-    seed = check_int(seed, "seed", low=0)
-    min_sets = check_int(min_sets, "min_sets", low=2)
-    if protocol == "paper":
-        epochs = check_int(epochs, "epochs", low=1)
+def plan(options: ProbeOptions, num_images: int) -> ProbePlan:
+    """The probe's plan for ``num_images`` images: each protocol's units, sets and stopping rule."""
+    batches_per_set = options.set_blocks // 2
+    if options.protocol == "paper":
         # Sets run on across epochs; only complete sets count (the trailing partial one is dropped).
-        total = epochs * math.ceil(num_images / batch_size) // batches_per_set
+        total = options.epochs * math.ceil(num_images / options.batch_size) // batches_per_set
         if total < 2:
             raise InvalidArgumentError(
-                f"protocol 'paper' closes only {total} set(s) in {epochs} epoch(s) of {num_images} images; "
+                f"protocol 'paper' closes only {total} set(s) in {options.epochs} epoch(s) of {num_images} images; "
                 "raise epochs"
             )
-        return Settings(protocol, randomness or "batch", batch_size, batches_per_set, seed,
-                        total, total, total, rtol, confidence, amp, num_images)
-    max_sets = 2000 if max_sets is None else check_int(max_sets, "max_sets", low=2)
-    check_every = 8 if check_every is None else check_int(check_every, "check_every", low=1)
-    randomness = check_choice(randomness or "sample", "randomness", ("sample", "batch"))
-    return Settings(protocol, randomness, batch_size, batches_per_set, seed, max_sets,
-                    min(min_sets, max_sets), check_every, rtol, confidence, amp, num_images)
+        return ProbePlan("paper", options.randomness or "batch", options.batch_size, batches_per_set, options.seed,
+                         total, total, total, options.rtol, options.confidence, options.amp, num_images)
+    return ProbePlan("fast", options.randomness or "sample", options.batch_size, batches_per_set, options.seed,
+                     options.max_sets, min(options.min_sets, options.max_sets), options.check_every, options.rtol,
+                     options.confidence, options.amp, num_images)
 
 
 def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch.device):
@@ -149,15 +122,15 @@ def prepare(teacher: nn.Module, dataset: ImageTensorDataset, device: str | torch
     return teacher, dataset, dev
 
 
-def make_job(
+def make_slot(
     scheme,
     *,
     dataset: ImageTensorDataset,
     teacher: nn.Module,
     student: nn.Module | None,
-    cfg: Settings,
+    cfg: ProbePlan,
     fill: tuple[int, int, int],
-) -> engine.Job:
+) -> engine.SchemeSlot:
     """A scheme (a name or a ready Scheme) with the network its picking needs."""
     if isinstance(scheme, str):
         obj = augment.get(scheme, image_size=dataset.image_size, randomness=cfg.randomness, fill=fill)
@@ -168,13 +141,13 @@ def make_job(
                               keep_count=cfg.batch_size)
     else:
         obj, name = scheme, getattr(scheme, "name", type(scheme).__name__)
-    return engine.Job(name, obj, augment.scorer_for(obj, teacher, student))
+    return engine.SchemeSlot(name, obj, augment.scorer_for(obj, teacher, student))
 
 
-def scheme_params(job: engine.Job) -> dict:
+def scheme_params(slot: engine.SchemeSlot) -> dict:
     """The scheme's settings for the record (plain values only)."""
     params = {}
-    for key, value in vars(job.scheme).items():
+    for key, value in vars(slot.scheme).items():
         if not key.startswith("_") and isinstance(value, int | float | str | bool | tuple | type(None)):
             params[key] = list(value) if isinstance(value, tuple) else value
     return params
@@ -206,13 +179,13 @@ def tight(means: torch.Tensor, *, rtol: float, min_sets: int, confidence: float,
     return (df >= min_sets - 1) & (estimator.relative(estimate, low, high) <= rtol)
 
 
-def is_tight(means: torch.Tensor, cfg: Settings) -> bool:
+def is_tight(means: torch.Tensor, cfg: ProbePlan) -> bool:
     """:func:`tight` for one scheme's unit means [M, C] under the probe's settings."""
     return bool(tight(means, rtol=cfg.rtol, min_sets=cfg.min_sets, confidence=cfg.confidence,
                       units_per_set=cfg.units_per_set))
 
 
-def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: Settings) -> set[str]:
+def unconverged(out: engine.EngineOutput, names: Sequence[str], cfg: ProbePlan) -> set[str]:
     """The schemes whose interval is not yet tight (:func:`is_tight`); all of them while one has too few units."""
     if not names:
         return set()
@@ -226,7 +199,7 @@ def is_tie(ci_low: float, ci_high: float, lower: float, min_diff: float) -> bool
     return max(abs(ci_low), abs(ci_high)) < min_diff * lower
 
 
-def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: Settings, min_diff: float = 0.0) -> set[str]:
+def unresolved(out: engine.EngineOutput, names: Sequence[str], cfg: ProbePlan, min_diff: float = 0.0) -> set[str]:
     """Schemes of adjacent pairs in the ranking still worth sampling: neither resolved nor tied.
 
     A pair is resolved when its paired difference is significant, tied when the whole interval of

@@ -9,10 +9,10 @@ results. ``run_sweep(config)`` runs a sweep file; ``run_plan(Plan(jobs))`` runs 
 from dastat.constants import EXECUTORS
 from dastat.runs.done import is_done, split_done
 from dastat.runs.executors import execute, make_executor, plan_cohorts, run_cohort, run_job
-from dastat.runs.jobs import Job, Plan, expand, load_config, plan_sweep, probe_jobs, training_jobs
+from dastat.runs.jobs import Job, Plan, expand, load_sweep, plan_sweep, probe_jobs, training_jobs
 from dastat.runs.record import open_store, record_probes, record_runs
 from dastat.runs.sweep import run_plan, run_sweep
 
-__all__ = ["EXECUTORS", "Job", "Plan", "execute", "expand", "is_done", "load_config", "make_executor", "open_store",
+__all__ = ["EXECUTORS", "Job", "Plan", "execute", "expand", "is_done", "load_sweep", "make_executor", "open_store",
            "plan_cohorts", "plan_sweep", "probe_jobs", "record_probes", "record_runs", "run_cohort", "run_job",
            "run_plan", "run_sweep", "split_done", "training_jobs"]

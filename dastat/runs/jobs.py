@@ -127,7 +127,7 @@ def probe_jobs(teachers: Iterable[str], schemes: Sequence[str], seeds: Sequence[
             for teacher in teachers for scheme in schemes for seed in seeds]
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
+def load_sweep(path: str | Path) -> dict[str, Any]:
     """Read and check a sweep file."""
     from dastat.yamlfile import read_yaml
 
@@ -154,10 +154,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 
 def plan_sweep(config: dict[str, Any] | str | Path) -> Plan:
-    """The plan of a sweep configuration (a mapping as :func:`load_config` returns, or its file): training jobs
+    """The plan of a sweep configuration (a mapping as :func:`load_sweep` returns, or its file): training jobs
     first, then probe jobs."""
     if not isinstance(config, dict):
-        config = load_config(config)
+        config = load_sweep(config)
     data = {"dataset": config.get("data", "digits"), "root": config.get("root"),
             "image_size": config.get("image_size"), "data_options": config.get("data_options"),
             "train_options": config.get("train_options")}

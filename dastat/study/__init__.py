@@ -8,14 +8,13 @@
 from __future__ import annotations
 
 from dastat.study.analysis import StudyAnalysis, analyse
-from dastat.study.config import PRESETS, ProbeSettings, StudyConfig, list_presets, load_config
+from dastat.study.config import PRESETS, StudyConfig, list_presets, load_config
 from dastat.study.pipeline import StudyResult, reprobe_study, run_study
 from dastat.study.plateau import plateau
 from dastat.study.report import write_report
 
 __all__ = [
     "PRESETS",
-    "ProbeSettings",
     "StudyAnalysis",
     "StudyConfig",
     "StudyResult",

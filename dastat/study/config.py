@@ -7,7 +7,8 @@ A study file (``dastat study --preset study.yaml``) names a preset and overrides
     teacher_dir: save/models    # RepDistiller teachers: <arch>_vanilla/ckpt_epoch_240.pth
     epochs: 240
     seeds: [0, 1, 2]
-    probe: {max_sets: 2000, protocols: [fast, paper]}
+    probe: {max_sets: 2000}     # dastat.probe.ProbeOptions fields
+    probe_protocols: [fast, paper]
 """
 
 from __future__ import annotations
@@ -19,23 +20,11 @@ from typing import Any
 
 from dastat.constants import PAPER_SCHEMES, PROTOCOLS
 from dastat.errors import ConfigError, DastatError, UnknownNameError
+from dastat.probe.options import ProbeOptions
 
 # The paper's Figure 4 pairs (teacher -> student), on CIFAR-100 and Tiny ImageNet alike.
 PAPER_PAIRS = ({"teacher": "wrn_40_2", "student": "wrn_16_2"}, {"teacher": "resnet56", "student": "resnet20"},
                {"teacher": "vgg13", "student": "vgg8"}, {"teacher": "ResNet50", "student": "vgg8"})
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    """How T. stddev is estimated (arguments of :func:`dastat.probe.rank`)."""
-
-    protocols: tuple[str, ...] = ("fast",)
-    max_sets: int | None = None  # fast protocol: stop here at the latest (None: the probe's default)
-    min_sets: int = 20
-    rtol: float = 0.05
-    seed: int = 0
-    paper_epochs: int = 10  # docs/method.md, "Protocols": the reference procedure runs 10 epochs of the stream
-    set_blocks: int = 10  # docs/method.md, "Protocols": K = 640 rows = 10 blocks of 64
 
 
 @dataclass(frozen=True)
@@ -62,7 +51,11 @@ class StudyConfig:
     methods : tuple of str
         Distillation methods of the students (``dastat.train.list_methods()``; default plain KD): every
         pair x method x scheme x seed is trained, and the report reads each method on its own.
-    probe : ProbeSettings
+    probe : ProbeOptions
+        How T. stddev is estimated (:class:`dastat.probe.ProbeOptions`; its ``protocol`` is set from
+        ``probe_protocols``).
+    probe_protocols : tuple of str
+        The protocols every teacher is probed with, each on its own (docs/method.md, "Protocols").
     jobs : int
         Concurrent training jobs of the local executor.
     slurm : dict
@@ -86,7 +79,8 @@ class StudyConfig:
     epochs: int = 240
     batch_size: int = 64
     lr: float | None = None
-    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    probe: ProbeOptions = field(default_factory=ProbeOptions)
+    probe_protocols: tuple[str, ...] = ("fast",)
     jobs: int = 1
     slurm: dict = field(default_factory=dict)
     checkpoint_every: int = 10
@@ -98,7 +92,8 @@ class StudyConfig:
         out = asdict(self)
         out["pairs"] = [dict(p) for p in self.pairs]
         out["schemes"], out["seeds"], out["methods"] = list(self.schemes), list(self.seeds), list(self.methods)
-        out["probe"]["protocols"] = list(self.probe.protocols)
+        out["probe"] = {k: v for k, v in self.probe.to_dict().items() if k != "protocol"}
+        out["probe_protocols"] = list(self.probe_protocols)
         return out
 
 
@@ -158,7 +153,7 @@ def _mnist(train_images: int | None) -> StudyConfig:
                                steps=f"{epochs * -(-images // 64):,}")
     return StudyConfig(name=name, data="mnist", image_size=16, train_images=train_images, pairs=MNIST_PAIRS,
                        teacher_epochs=teacher_epochs, epochs=epochs, seeds=(0, 1, 2),
-                       probe=ProbeSettings(max_sets=200), checkpoint_every=10, jobs=3, notes=notes)
+                       probe=ProbeOptions(max_sets=200), checkpoint_every=10, jobs=3, notes=notes)
 
 
 PRESETS: dict[str, StudyConfig] = {
@@ -168,7 +163,7 @@ PRESETS: dict[str, StudyConfig] = {
     "digits": StudyConfig(
         name="digits", data="digits", image_size=16,
         pairs=({"teacher": "resnet20", "student": "resnet8"}, {"teacher": "wrn_16_2", "student": "wrn_16_1"}),
-        teacher_epochs=20, epochs=30, seeds=(0, 1, 2), probe=ProbeSettings(max_sets=200), checkpoint_every=10,
+        teacher_epochs=20, epochs=30, seeds=(0, 1, 2), probe=ProbeOptions(max_sets=200), checkpoint_every=10,
         jobs=2,
         notes="Digits are 8x8 images: this study upsamples them to 16 px rather than 32 px (no information is "
         "lost, a quarter of the compute). Teachers train 20 epochs and students 30 (the paper's recipe with its "
@@ -180,7 +175,7 @@ PRESETS: dict[str, StudyConfig] = {
     "digits_few": StudyConfig(
         name="digits_few", data="digits", image_size=16, train_images=100,
         pairs=({"teacher": "resnet20", "student": "resnet8"}, {"teacher": "wrn_16_2", "student": "wrn_16_1"}),
-        teacher_epochs=20, epochs=150, seeds=(0, 1, 2, 3, 4), probe=ProbeSettings(max_sets=200),
+        teacher_epochs=20, epochs=150, seeds=(0, 1, 2, 3, 4), probe=ProbeOptions(max_sets=200),
         checkpoint_every=10, jobs=2,
         notes=DIGITS_FEW_NOTES,
     ),
@@ -189,7 +184,7 @@ PRESETS: dict[str, StudyConfig] = {
         name="digits_ladder", data="digits", image_size=16, train_images=100,
         pairs=({"teacher": "resnet20", "student": "resnet8"}, {"teacher": "wrn_16_2", "student": "wrn_16_1"}),
         teacher_epochs=20, epochs=150, seeds=(0, 1, 2), schemes=DIGITS_LADDER_SCHEMES,
-        probe=ProbeSettings(max_sets=200), checkpoint_every=10, jobs=2,
+        probe=ProbeOptions(max_sets=200), checkpoint_every=10, jobs=2,
         notes="digits_few's testbed (100 training images, 150 student epochs) with 35 schemes: the paper's nine, "
         "and ladders of mixup's and cutmix's alpha, cutout's side, the crop's pad, AutoAugment's policies and "
         "RandAugment's n and m, and three compositions, so that predictors can be told apart over many "
@@ -197,11 +192,11 @@ PRESETS: dict[str, StudyConfig] = {
     ),
     "cifar100": StudyConfig(
         name="cifar100", data="cifar100", pairs=PAPER_PAIRS, teacher_epochs=240, epochs=240,
-        probe=ProbeSettings(max_sets=2000),
+        probe=ProbeOptions(max_sets=2000),
     ),
     "tinyimagenet": StudyConfig(
         name="tinyimagenet", data="tinyimagenet", pairs=PAPER_PAIRS, teacher_epochs=240, epochs=240,
-        probe=ProbeSettings(max_sets=2000),
+        probe=ProbeOptions(max_sets=2000),
     ),
     **{config.name: config for config in map(_mnist, MNIST_POOL_EPOCHS)},
 }
@@ -209,7 +204,7 @@ PRESETS: dict[str, StudyConfig] = {
 # --quick: the same code path on a tiny grid (one pair, three schemes incl. the student-scored one,
 # one seed, one epoch, a few probe sets), so that CI runs the whole pipeline in well under 2 minutes.
 QUICK = {"pairs": 1, "schemes": ("identity", "cutmix", "cutmixpick_s"), "seeds": (0,), "epochs": 1, "jobs": 1,
-         "teacher_epochs": 1, "probe": {"max_sets": 4, "min_sets": 2, "paper_epochs": 1}}
+         "teacher_epochs": 1, "probe": {"max_sets": 4, "min_sets": 2, "epochs": 1}}
 
 
 def list_presets() -> list[str]:
@@ -226,15 +221,15 @@ def _with_overrides(base: StudyConfig, overrides: dict[str, Any], where: str) ->
     if "probe" in values:
         probe = values["probe"] or {}
         if not isinstance(probe, dict):
-            raise ConfigError(f"{where}: probe must be a mapping (max_sets:, protocols:, ...); got {probe!r}")
-        probe_known = {f.name for f in fields(ProbeSettings)}
-        bad = set(probe) - probe_known
-        if bad:
-            raise ConfigError(f"{where}: unknown probe keys {sorted(bad)}; known: {sorted(probe_known)}")
-        if "protocols" in probe:
-            probe = {**probe, "protocols": tuple(probe["protocols"])}
-        values["probe"] = replace(base.probe, **probe)
-    for key in ("schemes", "seeds", "methods"):
+            raise ConfigError(f"{where}: probe must be a mapping (max_sets:, rtol:, ...); got {probe!r}")
+        for key in {"protocol", "protocols"} & set(probe):
+            raise ConfigError(f"{where}: a study probes with each protocol of its own key probe_protocols: give "
+                              f"probe_protocols: [fast, paper] (or one of them) instead of probe: {{{key}: ...}}")
+        try:
+            values["probe"] = base.probe.updated(**probe)
+        except DastatError as err:
+            raise ConfigError(f"{where}: probe: {err}") from None
+    for key in ("schemes", "seeds", "methods", "probe_protocols"):
         if key in values:
             values[key] = tuple(values[key])
     if "pairs" in values:
@@ -269,10 +264,10 @@ def _checked(config: StudyConfig, where: str) -> StudyConfig:
     if bad or not config.methods:
         raise ConfigError(f"{where}: methods must be a non-empty list from {list(list_methods())}; "
                           f"got {list(config.methods)}")
-    bad = [p for p in config.probe.protocols if p not in PROTOCOLS]
-    if bad or not config.probe.protocols:
-        raise ConfigError(f"{where}: probe protocols must be chosen from {list(PROTOCOLS)}; got "
-                          f"{list(config.probe.protocols)}")
+    bad = [p for p in config.probe_protocols if p not in PROTOCOLS]
+    if bad or not config.probe_protocols:
+        raise ConfigError(f"{where}: probe_protocols must be chosen from {list(PROTOCOLS)}; got "
+                          f"{list(config.probe_protocols)}")
     if not config.seeds or not all(isinstance(s, int) and s >= 0 for s in config.seeds):
         raise ConfigError(f"{where}: seeds must be a non-empty list of ints >= 0; got {list(config.seeds)}")
     for key in ("epochs", "teacher_epochs", "batch_size", "jobs", "checkpoint_every"):
@@ -336,4 +331,4 @@ def load_config(preset: str | Path = "digits", *, quick: bool = False, **overrid
     return config
 
 
-__all__ = ["PAPER_PAIRS", "PRESETS", "ProbeSettings", "StudyConfig", "list_presets", "load_config"]
+__all__ = ["PAPER_PAIRS", "PRESETS", "StudyConfig", "list_presets", "load_config"]

@@ -108,23 +108,17 @@ def _probe_teacher(config: StudyConfig, info: TeacherInfo, teacher, *, train_set
     """Rank every scheme for one teacher (each protocol asked for); skips what the store holds."""
     from dastat import probe
 
-    settings = config.probe
     unscorable = [] if scorer is not None else _student_scored(config)
     schemes = [s for s in config.schemes if s not in unscorable]
     written = 0
-    for protocol in settings.protocols:
+    for protocol in config.probe_protocols:
         wanted = [replace(job, teacher_checksum=teacher.checksum)
-                  for job in probe_jobs([info.path], schemes, [settings.seed], dataset=train_set.name,
+                  for job in probe_jobs([info.path], schemes, [config.probe.seed], dataset=train_set.name,
                                         options={"protocol": protocol})]
         if not split_done(wanted, store)[0]:
             continue
-        options: dict[str, Any] = {"seed": settings.seed, "device": device, "set_blocks": settings.set_blocks,
-                                   "batch_size": config.batch_size, "progress": progress}
-        if protocol == "fast":
-            options.update(rtol=settings.rtol, max_sets=settings.max_sets, min_sets=settings.min_sets)
-        else:
-            options.update(epochs=settings.paper_epochs)
-        results = probe.rank(teacher, train_set, schemes, protocol, student=scorer, **options).results
+        results = probe.rank(teacher, train_set, schemes, config.probe.updated(protocol=protocol), student=scorer,
+                             device=device, progress=progress).results
         written += record_probes(store, results)
     return written
 
@@ -237,7 +231,7 @@ def run_study(config: StudyConfig, out: str | Path, *, executor: str = "local", 
     stage_s["students"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    analysis = analyse(store, protocols=config.probe.protocols, quick=config.quick)
+    analysis = analyse(store, protocols=config.probe_protocols, quick=config.quick)
     exports = analysis.write(out, store=store, name=config.name)
     stage_s["analysis"] = time.perf_counter() - t0
     elapsed = time.perf_counter() - started
@@ -277,7 +271,7 @@ def reprobe_study(out: str | Path, *, device: str = "auto", progress: bool = Fal
     student_set = train_set if config.train_images is None else data.load(
         config.data, split="train", max_images=config.train_images, **load)
     with store.transaction() as conn:
-        for protocol in config.probe.protocols:
+        for protocol in config.probe_protocols:
             conn.execute("DELETE FROM probes WHERE protocol = ?", (protocol,))
     failed: list[dict] = []
     teachers: dict[str, TeacherInfo] = {}
@@ -305,7 +299,7 @@ def reprobe_study(out: str | Path, *, device: str = "auto", progress: bool = Fal
         say(f"probed {info.arch} again: {written} probe results")
     stage_s = {"probes": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    analysis = analyse(store, protocols=config.probe.protocols, quick=config.quick)
+    analysis = analyse(store, protocols=config.probe_protocols, quick=config.quick)
     exports = analysis.write(out, store=store, name=config.name)
     stage_s["analysis"] = time.perf_counter() - t0
     result = StudyResult(out=out, config=config, teachers=list(teachers.values()), analysis=analysis,

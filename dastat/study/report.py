@@ -539,7 +539,7 @@ def _pool_line(result) -> list[str]:
     from dastat.probe.protocols import POOL_SETS
 
     images = getattr(result, "probe_images", None)
-    set_images = result.config.batch_size * result.config.probe.set_blocks // 2
+    set_images = result.config.probe.batch_size * result.config.probe.set_blocks // 2
     if not images or images >= POOL_SETS * set_images:
         return []
     return [f"The probes draw from {images:,} images, fewer than {POOL_SETS} sets' worth ({POOL_SETS * set_images:,}): "
@@ -555,8 +555,8 @@ def _header_lines(result, exports: dict[str, Path]) -> list[str]:
         f"Dataset `{config.data}`" + (f" at {config.image_size} px" if config.image_size else "") +
         f"; pairs {pairs}; {len(config.schemes)} schemes × {len(config.seeds)} seeds; students "
         f"{config.epochs} epochs (batch {config.batch_size}, paper recipe with milestones scaled); probe protocols "
-        f"{', '.join(config.probe.protocols)} (fast: rtol {config.probe.rtol}, at most "
-        f"{config.probe.max_sets or 'the default'} sets, probe seed {config.probe.seed}).",
+        f"{', '.join(config.probe_protocols)} (fast: rtol {config.probe.rtol}, at most "
+        f"{config.probe.max_sets} sets, probe seed {config.probe.seed}).",
         "",
         f"This run's wall time {result.elapsed_s / 60:.1f} min ("
         + ", ".join(f"{k} {v / 60:.1f} min" for k, v in result.stage_s.items())
@@ -691,7 +691,7 @@ def rewrite_report(out: str | Path) -> Path:
     summary = json.loads((out / "summary.json").read_text())
     config = load_config(out / "config.yaml")
     store = store_mod.open(out / STORE_NAME)
-    analysis = analyse(store, protocols=config.probe.protocols, quick=config.quick)
+    analysis = analyse(store, protocols=config.probe_protocols, quick=config.quick)
     exports = analysis.write(out, store=store, name=config.name)
     result = StudyResult(out=out, config=config, teachers=[TeacherInfo(**t) for t in summary["teachers"]],
                          analysis=analysis, report=out / "report.md", elapsed_s=summary["elapsed_s"],

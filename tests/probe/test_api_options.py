@@ -1,32 +1,62 @@
-"""probe.t_stddev / probe.rank options: the deprecated store= and a max_sets that is only a bound."""
+"""ProbeOptions: one object with the probe's defaults and ranges, the same for the API and the CLI."""
 
 from __future__ import annotations
+
+import argparse
+from dataclasses import fields
 
 import pytest
 
 from dastat import probe
-from dastat import store as results_store
+from dastat.cli.probe import add_probe_options, probe_options
 from dastat.errors import InvalidArgumentError
+from dastat.probe import ProbeOptions
 
 
-def test_store_keyword_still_records_into_an_open_store_with_a_deprecation_warning(digits, teacher, tmp_path):
-    with results_store.open(tmp_path / "s.sqlite") as db:
-        with pytest.warns(DeprecationWarning, match=r"record_probes"):
-            result = probe.measure_scheme(teacher, digits, "flip", max_sets=2, min_sets=2, check_every=2, store=db)
-        assert db.probes()["t_stddev"].tolist() == [pytest.approx(result.t_stddev)]
-        with pytest.warns(DeprecationWarning):
-            probe.rank(teacher, digits, ["identity", "flip"], max_sets=2, min_sets=2, check_every=2, store=db)
-        assert sorted(db.probes()["scheme"]) == ["flip", "flip", "identity"]
+def _parser(rank: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(exit_on_error=False)
+    add_probe_options(p, rank=rank)
+    return p
 
 
-def test_a_store_path_is_refused_before_any_probing_naming_the_runs_layer(digits, teacher, tmp_path, monkeypatch):
-    def never(*args, **kwargs):
-        raise AssertionError("the probe ran before the store was checked")
+def test_the_cli_defaults_are_the_options_defaults():
+    assert probe_options(_parser().parse_args([])) == ProbeOptions()
+    assert probe_options(_parser(rank=False).parse_args([])) == ProbeOptions()
+    given = probe_options(_parser().parse_args(["--rtol", "0.02", "--max-sets", "24", "--min-diff", "0.1",
+                                                "--protocol", "paper", "--resolve"]))
+    assert given == ProbeOptions(rtol=0.02, max_sets=24, min_diff=0.1, protocol="paper", resolve=True)
 
-    # The probe computes and returns; opening a store by its path is the runs layer's work.
-    monkeypatch.setattr(probe.measure, "_run", never)
-    with pytest.warns(DeprecationWarning), pytest.raises(InvalidArgumentError, match=r"dastat.runs.record_probes"):
-        probe.measure_scheme(teacher, digits, "flip", store=tmp_path / "s.sqlite")
+
+@pytest.mark.parametrize(("name", "bad", "good"), [
+    ("rtol", 1.0, 0.5), ("rtol", 0.0, 1e-9), ("min_diff", 1.5, 1.0), ("min_diff", -0.1, 0.0),
+    ("max_sets", 1, 2), ("min_sets", 1, 2), ("epochs", 0, 1), ("seed", -1, 0), ("batch_size", 0, 1),
+])
+def test_the_cli_and_the_api_refuse_the_same_values(name, bad, good):
+    ProbeOptions(**{name: good})
+    with pytest.raises(InvalidArgumentError, match=name):
+        ProbeOptions(**{name: bad})
+    flag = "--" + name.replace("_", "-")
+    _parser().parse_args([flag, str(good)])
+    with pytest.raises(argparse.ArgumentError, match="must be"):
+        _parser().parse_args([flag, str(bad)])
+
+
+def test_every_field_but_the_few_kept_from_the_command_line_is_an_option_of_rank():
+    rank_flags = {a.dest for a in _parser()._actions}
+    probe_flags = {a.dest for a in _parser(rank=False)._actions}
+    names = {f.name for f in fields(ProbeOptions)}
+    assert names - rank_flags == {"check_every", "confidence", "set_blocks"}
+    assert names - probe_flags == {"check_every", "confidence", "set_blocks", "resolve", "min_diff"}
+
+
+def test_options_are_checked_once_whole_or_as_keywords(digits, teacher):
+    with pytest.raises(InvalidArgumentError, match=r"unknown probe option.*store"):
+        probe.measure_scheme(teacher, digits, "flip", store="s.sqlite")
+    with pytest.raises(InvalidArgumentError, match="set_blocks must be even"):
+        ProbeOptions(set_blocks=3)
+    with pytest.raises(InvalidArgumentError, match="give protocol= by name"):
+        probe.measure_scheme(teacher, digits, "flip", "paper")
+    assert ProbeOptions().updated(rtol=0.1) == ProbeOptions(rtol=0.1)
 
 
 def test_max_sets_is_a_bound_not_an_allocation(digits, teacher):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dastat import augment, data, models, probe
-from dastat.probe import protocols
+from dastat.probe import ProbeOptions, protocols
 from dastat.probe.stream import IndependentDraws, generator_for
 
 
@@ -118,8 +118,7 @@ def test_paper_protocol_counts_sets_over_epochs_and_keeps_short_batches(teacher)
                          [("paper", 280, True), ("paper", 6399, True), ("paper", 6400, False), ("fast", 280, False)])
 def test_only_the_paper_protocol_on_fewer_than_20_sets_of_images_is_pool_dependent(protocol, num_images, flagged):
     # 20 sets' worth: 20 x 320 = 6,400 images (docs/method.md, "Protocols")
-    cfg = protocols.settings(protocol, num_images, batch_size=64, set_blocks=10, epochs=10, rtol=0.05, max_sets=None,
-                             min_sets=20, check_every=None, confidence=0.95, randomness=None, seed=0, amp=False)
+    cfg = protocols.plan(ProbeOptions(protocol=protocol), num_images)
     assert cfg.pool_dependent is flagged
 
 

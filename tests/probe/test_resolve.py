@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 
 from dastat import augment, probe
-from dastat.probe import engine, protocols
+from dastat.probe import ProbeOptions, engine, protocols
 
-CFG = protocols.settings("fast", 1000, batch_size=64, set_blocks=10, epochs=1, rtol=0.05, max_sets=100, min_sets=3,
-                         check_every=3, confidence=0.95, randomness=None, seed=0, amp=False)
+CFG = protocols.plan(ProbeOptions(epochs=1, max_sets=100, min_sets=3, check_every=3), 1000)
 
 
 def _output(means: dict[str, torch.Tensor], counts: dict[str, int]) -> engine.EngineOutput:

@@ -14,8 +14,8 @@ from dastat.probe.stream import EpochStream, IndependentDraws
 def _run(teacher, digits, **kwargs):
     teacher, dataset, _ = protocols.prepare(teacher, digits, "cpu")
     fill = augment.fill_colour(teacher, dataset)
-    jobs = [engine.Job("cutout", augment.get("cutout", fill=fill)),
-            engine.Job("cutmixpick_t", augment.get("cutmixpick_t", fill=fill), teacher)]
+    jobs = [engine.SchemeSlot("cutout", augment.get("cutout", fill=fill)),
+            engine.SchemeSlot("cutmixpick_t", augment.get("cutmixpick_t", fill=fill), teacher)]
     sizes = []
     draws = IndependentDraws(len(dataset), 64, seed=0, device=dataset.device)
     out = engine.run(teacher, dataset, jobs, base=augment.standard(32), stream=draws, batches_per_unit=1,
@@ -52,7 +52,7 @@ def test_little_free_memory_means_smaller_passes_and_the_same_sets(digits, teach
 
 def test_pass_size_follows_the_free_memory(digits, teacher, monkeypatch):
     teacher, dataset, _ = protocols.prepare(teacher, digits, "cpu")
-    job = engine.Job("cutout", augment.get("cutout"))
+    job = engine.SchemeSlot("cutout", augment.get("cutout"))
     with torch.inference_mode():
         stream = EpochStream(len(dataset), 64, seed=0, device=dataset.device)
         eng = engine._Engine(teacher, dataset, [job], base=augment.standard(32), stream=stream, batches_per_unit=5,

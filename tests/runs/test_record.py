@@ -75,7 +75,7 @@ def test_a_bad_store_fails_the_job_before_any_compute(tmp_path, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("the probe ran before the store was checked")
 
-    monkeypatch.setattr(probe, "t_stddev", never)
+    monkeypatch.setattr(probe, "measure_scheme", never)
     (tmp_path / "junk.sqlite").write_bytes(b"\x00\x01junk" * 100)
     job = runs.probe_jobs(["embedded"], ["flip"], [0], dataset="digits", options=TINY_PROBE)[0]
     outcome = runs.run_job(replace(job, store=str(tmp_path / "junk.sqlite")))

@@ -15,7 +15,7 @@ from tiny import SIZE, toy_teacher
 from dastat import models
 from dastat.cli import main
 from dastat.errors import ConfigError, UnknownNameError
-from dastat.runs import expand, load_config, plan_cohorts, run_sweep
+from dastat.runs import expand, load_sweep, plan_cohorts, run_sweep
 from dastat.train import read_records
 
 
@@ -79,7 +79,7 @@ def test_unknown_method_in_a_sweep_file_is_refused_with_close_names(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("pairs: [{teacher: embedded}]\nmethods: [crdd]\n")
     with pytest.raises(UnknownNameError, match="'crd'"):
-        load_config(path)
+        load_sweep(path)
 
 
 def test_unknown_scheme_in_a_sweep_file_is_refused_before_any_job(tmp_path):
@@ -93,7 +93,7 @@ def test_bad_sweep_file_names_the_key(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("pairs: []\nschemas: [flip]\n")
     with pytest.raises(ConfigError, match=r"unknown keys \['schemas'\]"):
-        load_config(path)
+        load_sweep(path)
 
 
 def test_failing_job_does_not_stop_the_others_and_done_jobs_are_skipped(sweep_file, capsys):
@@ -108,7 +108,7 @@ def test_failing_job_does_not_stop_the_others_and_done_jobs_are_skipped(sweep_fi
 
 
 def test_submitit_debug_executor_runs_the_jobs(sweep_file):
-    config = load_config(sweep_file)
+    config = load_sweep(sweep_file)
     config["schemes"] = ["flip"]
     summary = run_sweep(config, executor="debug")
     assert summary["ok"] and not summary["failed"]
@@ -116,7 +116,7 @@ def test_submitit_debug_executor_runs_the_jobs(sweep_file):
 
 
 def test_local_worker_processes_split_the_cores_and_run_the_jobs(sweep_file):
-    config = load_config(sweep_file)
+    config = load_sweep(sweep_file)
     config["schemes"], config["seeds"] = ["flip"], [0, 1]
     summary = run_sweep(config, jobs=2)
     assert len(summary["ok"]) == 2 and not summary["failed"], summary
@@ -139,7 +139,7 @@ def test_share_cores_gives_each_job_its_part_of_the_cores(monkeypatch):
 
 
 def test_jobs_of_one_pair_train_as_cohorts_and_cohort_size_1_trains_each_alone(sweep_file, tmp_path):
-    config = load_config(sweep_file)
+    config = load_sweep(sweep_file)
     config["schemes"], config["seeds"] = ["flip", "cutmix"], [0, 1]
     jobs = expand(config)
     assert [len(c) for c in plan_cohorts(jobs)] == [4]
@@ -164,7 +164,7 @@ def test_jobs_of_one_pair_train_as_cohorts_and_cohort_size_1_trains_each_alone(s
 def test_a_cohort_with_progress_shows_one_bar_with_its_members(sweep_file, capsys):
     from dastat.runs.executors import run_cohort
 
-    config = load_config(sweep_file)
+    config = load_sweep(sweep_file)
     config["schemes"], config["seeds"] = ["flip", "cutmix"], [0]
     jobs = tuple(dataclasses.replace(j, options={**j.options, "progress": True}) for j in expand(config))
     outcomes = run_cohort(jobs, position=1)
@@ -176,7 +176,7 @@ def test_a_cohort_with_progress_shows_one_bar_with_its_members(sweep_file, capsy
 def test_cohorts_are_parted_by_seed_only_for_cpu_jobs_run_here(sweep_file, monkeypatch):
     from dastat.runs.executors import cohorts_by_seed
 
-    jobs = expand(load_config(sweep_file))
+    jobs = expand(load_sweep(sweep_file))
     assert cohorts_by_seed(jobs, "local")  # the sweep's device is cpu
     assert not cohorts_by_seed(jobs, "slurm")  # the nodes' device is not known here
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)

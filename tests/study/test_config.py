@@ -9,6 +9,7 @@ import pytest
 
 from dastat.constants import PAPER_SCHEMES
 from dastat.errors import ConfigError, UnknownNameError
+from dastat.probe import ProbeOptions
 from dastat.study import list_presets, load_config
 from dastat.study.config import PAPER_PAIRS
 
@@ -30,7 +31,7 @@ def test_paper_presets_use_the_papers_four_pairs_and_recipe():
         config = load_config(name)
         assert config.pairs == PAPER_PAIRS
         assert config.epochs == 240 and config.batch_size == 64
-        assert config.probe.set_blocks * config.batch_size == 640  # K = 640 (docs/method.md, "Protocols")
+        assert config.probe.set_blocks * config.probe.batch_size == 640  # K = 640 (docs/method.md, "Protocols")
 
 
 def test_quick_shrinks_the_grid_but_keeps_the_student_scored_scheme():
@@ -47,11 +48,12 @@ def test_overrides_win_and_none_is_ignored():
 
 def test_yaml_file_overrides_its_preset(tmp_path):
     path = tmp_path / "study.yaml"
-    path.write_text("preset: cifar100\nroot: /data\nepochs: 2\nprobe: {max_sets: 7, protocols: [fast, paper]}\n"
+    path.write_text("preset: cifar100\nroot: /data\nepochs: 2\nprobe: {max_sets: 7, epochs: 3}\n"
+                    "probe_protocols: [fast, paper]\n"
                     "pairs: [{teacher: resnet8, student: resnet8}]\n")
     config = load_config(path)
     assert config.data == "cifar100" and config.root == "/data" and config.epochs == 2
-    assert config.probe.max_sets == 7 and config.probe.protocols == ("fast", "paper")
+    assert config.probe == ProbeOptions(max_sets=7, epochs=3) and config.probe_protocols == ("fast", "paper")
     assert config.pairs == ({"teacher": "resnet8", "student": "resnet8"},)
 
 
@@ -60,8 +62,10 @@ def test_yaml_file_overrides_its_preset(tmp_path):
     ("schemes: [identity, cutmax]\n", "unknown scheme 'cutmax'. Did you mean 'cutmix'"),
     ("schemes: ['mixup(alpha=0)']\n", r"alpha must be in \(0, inf\)"),
     ("schemes: [mixup, 'mixup(alpha=1.0)']\n", r"listed twice"),
-    ("probe: {protocols: [slow]}\n", "protocols"),
-    ("probe: {max_set: 3}\n", "unknown probe keys"),
+    ("probe_protocols: [slow]\n", "probe_protocols must be chosen from"),
+    ("probe: {protocols: [fast]}\n", "give probe_protocols: "),
+    ("probe: {max_set: 3}\n", "unknown probe option"),
+    ("probe: {rtol: 1.5}\n", r"probe: rtol must be in \(0, 1\)"),
     ("pairs: [{teacher: resnet8}]\n", "pairs"),
     ("epochs: 0\n", "epochs must be an int >= 1"),
     ("- a list\n", "must hold a mapping"),

@@ -21,7 +21,8 @@ def test_cifar100_preset_uses_a_repdistiller_teacher_from_teacher_dir(tmp_path, 
     study_file.write_text(
         f"preset: cifar100\nroot: {tmp_path / 'data'}\nteacher_dir: {tmp_path / 'save'}\n"
         "pairs: [{teacher: resnet8, student: resnet8}]\nquick: true\n"
-        "schemes: [identity, flip, cutmix]\nseeds: [0]\nepochs: 1\nbatch_size: 8\nprobe: {max_sets: 2, min_sets: 2}\n")
+        "schemes: [identity, flip, cutmix]\nseeds: [0]\nepochs: 1\nbatch_size: 8\n"
+        "probe: {max_sets: 2, min_sets: 2, batch_size: 8}\n")
     config = load_config(study_file)
     assert config.data == "cifar100" and config.epochs == 1
     result = run_study(config, tmp_path / "out", device="cpu")
@@ -42,7 +43,7 @@ def test_tinyimagenet_preset_trains_a_missing_teacher_and_probes_both_protocols(
         f"preset: tinyimagenet\nroot: {tmp_path / 'data'}\nteacher_dir: {tmp_path / 'nothing'}\n"
         "pairs: [{teacher: resnet8, student: resnet8}]\nteacher_epochs: 1\n"
         "schemes: [identity, flip]\nseeds: [0]\nepochs: 1\nbatch_size: 4\nquick: true\n"
-        "probe: {max_sets: 2, min_sets: 2, paper_epochs: 4, protocols: [fast, paper]}\n")
+        "probe: {max_sets: 2, min_sets: 2, epochs: 4, batch_size: 4}\nprobe_protocols: [fast, paper]\n")
     result = run_study(load_config(study_file), tmp_path / "out", device="cpu")
     assert result.failed == []
     assert result.teachers[0].origin == "trained" and result.teachers[0].epochs == 1
