@@ -96,12 +96,12 @@ def normalise_scheme(name: object, criterion: object = None) -> tuple[str | None
     folded = _fold(text)
     if folded in SCHEME_NAMES:
         return folded, True
+    if folded in _SCHEME_ALIASES:  # before compositions: the reference code's "crop+flip" is flip_crop
+        return _SCHEME_ALIASES[folded], True
     compact = re.sub(r"\s+", "", text)
     if re.fullmatch(rf"{_STAGE}(?:\+{_STAGE})*", compact) and all(
             stage.partition("(")[0] in SCHEME_NAMES for stage in compact.split("+")):
         return compact, True
-    if folded in _SCHEME_ALIASES:
-        return _SCHEME_ALIASES[folded], True
     pick = re.fullmatch(r"cut_?mix_?pick(?:_(?P<suffix>[a-z_]+))?", folded)
     if pick:
         key = _fold(str(criterion)) if criterion not in (None, "") else pick.group("suffix")

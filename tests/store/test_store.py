@@ -181,7 +181,8 @@ def test_normalised_names():
     assert normalise_scheme("cutmix_pick", "student_entropy") == ("cutmixpick_s", True)
     assert normalise_scheme("cutmix_pick_Tentropy") == ("cutmixpick_t", True)
     assert normalise_scheme("cutmix_pick", "kld") == ("cutmix_pick", False)
-    assert normalise_scheme("RandAugment") == ("RandAugment", False)
+    assert normalise_scheme("RandAugment") == ("randaugment", True)
+    assert normalise_scheme("TrivialAugment") == ("TrivialAugment", False)
 
 
 def test_a_probe_with_a_fractional_rows_per_set_keeps_it(tmp_path):
