@@ -86,7 +86,7 @@ def _records(teacher, digits, scheme, *, name="mixup"):
     teacher, dataset, _ = protocols.prepare(teacher, digits, "cpu")
     draws = IndependentDraws(len(dataset), 32, seed=0, device=dataset.device)
     scorer = augment.scorer_for(scheme, teacher, teacher)  # the teacher stands in for a student
-    out = engine.run(teacher, dataset, [engine.Job(name, scheme, scorer)], base=augment.standard(32),
+    out = engine.run(teacher, dataset, [engine.SchemeSlot(name, scheme, scorer)], base=augment.standard(32),
                      stream=draws, batches_per_unit=2, units_per_set=1, seed=0, max_units=3, check_every=3)
     return out.records
 
