@@ -11,6 +11,8 @@ PAPER_SCHEMES: tuple[str, ...] = ("identity", "flip", "flip_crop", "cutout", "au
 STUDENT_FREE: tuple[str, ...] = tuple(s for s in PAPER_SCHEMES if s != "cutmixpick_s")
 #: The two probe protocols (docs/method.md, "Protocols").
 PROTOCOLS: tuple[str, ...] = ("fast", "paper")
+#: How often a scheme draws its parameters: per image, or once per batch (docs/method.md, "Protocols").
+RANDOMNESS: tuple[str, ...] = ("sample", "batch")
 #: Where sweeps and studies run their jobs: here, or through submitit.
 EXECUTORS: tuple[str, ...] = ("local", "slurm", "submitit-local", "debug")
 

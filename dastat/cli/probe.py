@@ -8,7 +8,7 @@ import math
 import sys
 
 from dastat.cli import common
-from dastat.constants import PROTOCOLS
+from dastat.constants import PROTOCOLS, RANDOMNESS
 
 
 def add_probe_options(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
                    help="stop after this many sets (fast; default 2000)")
     p.add_argument("--epochs", type=common.checks.integer(1), default=10,
                    help="passes over the data (paper protocol; default 10)")
-    p.add_argument("--randomness", choices=("sample", "batch"), default=None,
+    p.add_argument("--randomness", choices=RANDOMNESS, default=None,
                    help="draw scheme parameters per image or once per batch (default: per protocol)")
     common.add_batch_size(p)
     common.add_seed(p)

@@ -12,7 +12,7 @@ from torch import nn
 
 from dastat import augment
 from dastat.checks import check_choice, check_class_count, check_float, check_int
-from dastat.constants import PROTOCOLS
+from dastat.constants import PROTOCOLS, RANDOMNESS
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import resolve_device
 from dastat.errors import DastatError, InvalidArgumentError
@@ -113,7 +113,7 @@ def settings(
                         total, total, total, rtol, confidence, amp, num_images)
     max_sets = 2000 if max_sets is None else check_int(max_sets, "max_sets", low=2)
     check_every = 8 if check_every is None else check_int(check_every, "check_every", low=1)
-    randomness = check_choice(randomness or "sample", "randomness", ("sample", "batch"))
+    randomness = check_choice(randomness or "sample", "randomness", RANDOMNESS)
     return Settings(protocol, randomness, batch_size, batches_per_set, seed, max_sets,
                     min(min_sets, max_sets), check_every, rtol, confidence, amp, num_images)
 
