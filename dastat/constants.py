@@ -14,6 +14,8 @@ PROTOCOLS: tuple[str, ...] = ("fast", "paper")
 #: Upper bounds of the seed and the batch size, the same for the API and the CLI (each message states them).
 MAX_SEED = 2**32 - 1
 MAX_BATCH = 65536
+#: How often a scheme draws its parameters: per image, or once per batch (docs/method.md, "Protocols").
+RANDOMNESS: tuple[str, ...] = ("sample", "batch")
 #: Where sweeps and studies run their jobs: here, or through submitit.
 EXECUTORS: tuple[str, ...] = ("local", "slurm", "submitit-local", "debug")
 

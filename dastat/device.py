@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
@@ -30,3 +31,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             )
         return torch.device(spec)
     raise InvalidArgumentError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
+
+
+def autocast(device: torch.device | str, enabled: bool) -> AbstractContextManager:
+    """bf16 autocast on ``device`` when ``enabled``; otherwise a context that changes nothing."""
+    if not enabled:
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)

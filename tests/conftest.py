@@ -1,14 +1,20 @@
-"""Shared fixtures: the ../shared fixtures folder, seeds, and the gpu marker."""
+"""Shared fixtures: the ../shared fixtures folder, seeds, the gpu marker, and tests/store's helpers on the path."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DASTAT_SHARED", ROOT.parent / "shared"))
+# pytest runs with --import-mode=importlib: the helpers in tests/store (waiting, read_only, the reference
+# writers) are importable by their plain names from every test folder.
+STORE_TESTS = str(ROOT / "tests" / "store")
+if STORE_TESTS not in sys.path:
+    sys.path.insert(0, STORE_TESTS)
 
 
 @pytest.fixture(scope="session")

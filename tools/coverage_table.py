@@ -3,8 +3,8 @@
 Usage: ``nice python tools/coverage_table.py [--reps 2000] [--out results/coverage/coverage.csv] [--only NAME]
 [--conditions 24 30 88 0.05 0.02]``; ``--markdown CSV...`` prints finished tables as Markdown.
 
-Every cell runs the functions of ``tests/probe/test_coverage.py`` (the same scenarios, seeds and stopping
-rule as its slow tests). Rows: scenario, condition (``sets=N``: N sets = 5N batch units, or ``stop rtol=R``),
+Every cell runs ``dastat.probe.coverage`` (the scenarios, seeds and stopping rule of the slow tests in
+``tests/probe/test_coverage.py``). Rows: scenario, condition (``sets=N``: N sets = 5N batch units, or ``stop rtol=R``),
 coverage, its Monte Carlo standard error, the mean number of sets at the stop, and the paired difference's
 false-positive rate (fixed set counts). The CPU seconds of each row are kept so the cost of the table is on
 record.
@@ -14,21 +14,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import math
-import sys
 import time
 from pathlib import Path
 
+from dastat.probe import coverage
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _suite():
-    spec = importlib.util.spec_from_file_location("coverage_suite", ROOT / "tests/probe/test_coverage.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def markdown(paths: list[Path]) -> str:
@@ -66,9 +58,9 @@ def main() -> None:
     if args.markdown:
         print(markdown(args.markdown))
         return
-    suite = _suite()
-    labels = suite._digits_labels()
-    scenarios = [*suite.SYNTHETIC, suite.label_stream(labels, perfect=True), suite.label_stream(labels, perfect=False)]
+    labels = coverage.digits_labels()
+    scenarios = [*coverage.SYNTHETIC, coverage.label_stream(labels, perfect=True),
+                 coverage.label_stream(labels, perfect=False)]
     if args.only:
         scenarios = [s for s in scenarios if args.only in s.name]
     se = math.sqrt(0.95 * 0.05 / args.reps)
@@ -81,15 +73,15 @@ def main() -> None:
         for scn in scenarios:
             for num_sets in [int(c) for c in args.conditions if "." not in c]:
                 start = time.process_time()
-                cov = suite.fixed_coverage(scn, num_sets, args.reps, seed=23 if _is_stream(scn) else 21)
-                fp = suite.paired_rejection(scn, num_sets, args.reps, seed=25)
+                cov = coverage.fixed_coverage(scn, num_sets, args.reps, seed=23 if _is_stream(scn) else 21)
+                fp = coverage.paired_rejection(scn, num_sets, args.reps, seed=25)
                 writer.writerow({"scenario": scn.name, "condition": f"sets={num_sets}", "coverage": f"{cov:.4f}",
                                  "coverage_se": f"{se:.4f}", "mean_sets": num_sets, "paired_fp_rate": f"{fp:.4f}",
                                  "reps": args.reps, "cpu_s": f"{time.process_time() - start:.1f}"})
                 fh.flush()
             for rtol in [float(c) for c in args.conditions if "." in c]:
                 start = time.process_time()
-                cov, mean_stop = suite.stopping_coverage(scn, rtol, args.reps, seed=24 if _is_stream(scn) else 22)
+                cov, mean_stop = coverage.stopping_coverage(scn, rtol, args.reps, seed=24 if _is_stream(scn) else 22)
                 writer.writerow({"scenario": scn.name, "condition": f"stop rtol={rtol}", "coverage": f"{cov:.4f}",
                                  "coverage_se": f"{se:.4f}", "mean_sets": f"{mean_stop:.1f}", "paired_fp_rate": "",
                                  "reps": args.reps, "cpu_s": f"{time.process_time() - start:.1f}"})

@@ -11,11 +11,10 @@ from torch import Tensor
 
 from dastat.augment.spelling import RUN_SETTINGS, Stage, declared_parameters, parse, spell
 from dastat.checks import check_choice, check_images, check_int
+from dastat.constants import RANDOMNESS
 from dastat.errors import DastatError, InvalidArgumentError
 from dastat.registry import Registry
 from dastat.rng import check_generator
-
-RANDOMNESS = ("sample", "batch")
 
 _SCHEMES: Registry[Callable[..., Scheme]] = Registry("scheme")
 

@@ -38,7 +38,7 @@ from dastat.bench import probe as probe_bench
 from dastat.bench import train as train_bench
 from dastat.bench.machine import load_average
 from dastat.checks import check_choice
-from dastat.device import resolve_device
+from dastat.device import autocast, resolve_device
 from dastat.errors import InvalidArgumentError
 from dastat.models.inference import inference_copy
 from dastat.probe.measure import measure_scheme
@@ -97,11 +97,6 @@ def _wall(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
     value = fn()
     _sync(device)
     return time.perf_counter() - start, value
-
-
-def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
-        "cpu", enabled=False)
 
 
 def _check_device(device: str, quick: bool) -> torch.device:
@@ -170,11 +165,11 @@ def _forwards_alone(teacher: nn.Module, plan: Plan, device: torch.device) -> dic
         steps = max(plan.forward_images // size, 1)
 
         def forwards(x=x, steps=steps) -> None:
-            with torch.inference_mode(), _autocast(device):
+            with torch.inference_mode(), autocast(device, device.type == "cuda"):
                 for _ in range(steps):
                     fast(x)
 
-        with torch.inference_mode(), _autocast(device):
+        with torch.inference_mode(), autocast(device, device.type == "cuda"):
             fast(x)  # warm-up: kernel selection and allocation for this shape
         rates[size] = steps * size / _wall(forwards, device)[0]
     best = max(rates, key=rates.get)

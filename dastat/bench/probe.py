@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from dastat import augment, data, models
 from dastat.bench.machine import load_average
 from dastat.checks import check_choice
-from dastat.device import resolve_device
+from dastat.device import autocast, resolve_device
 from dastat.models.inference import inference_copy
 from dastat.probe import engine
 from dastat.probe.measure import STUDENT_FREE, measure_scheme
@@ -101,12 +101,6 @@ def _seconds(fn: Callable[[], Any], device: torch.device) -> tuple[float, float,
     return time.perf_counter() - start, time.process_time() - start_cpu, value
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
 # ---------------------------------------------------------------- 1. engine efficiency
 
 
@@ -138,7 +132,7 @@ def _forwards_alone(teacher: nn.Module, rows: Tensor, pool: Tensor | None, num_b
         size = engine.forward_rows(teacher, rows[:1])
 
     def run() -> None:
-        with torch.inference_mode(), _autocast(device):
+        with torch.inference_mode(), autocast(device, device.type == "cuda"):
             for part in stacked.split(size):
                 teacher(part)
 

@@ -20,6 +20,7 @@ import torch
 
 from dastat.bench.machine import load_average
 from dastat.constants import CIFAR100
+from dastat.device import autocast
 
 BATCH = 64
 NUM_CLASSES = 100
@@ -51,7 +52,7 @@ def _floor(teacher, mean, std, device, steps, amp) -> float:
     x = torch.randint(0, 256, (BATCH, 3, 32, 32), generator=g, device=device, dtype=torch.uint8)
     xp = torch.randint(0, 256, (BATCH, 3, 32, 32), generator=g, device=device, dtype=torch.uint8)
     y = torch.randint(0, NUM_CLASSES, (BATCH,), generator=g, device=device)
-    ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else torch.autocast(device.type, enabled=False)
+    ctx = autocast(device, amp)
 
     def step():
         with ctx:
@@ -114,7 +115,7 @@ def _reference(teacher, mean, std, device, n_images, amp) -> float:
     net_t = teacher.net
     opt = make_optimizer(student.parameters(), 0.05)
     rng = np.random.default_rng(0)
-    ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else torch.autocast(device.type, enabled=False)
+    ctx = autocast(device, amp)
 
     def epoch() -> int:
         seen = 0
@@ -209,7 +210,7 @@ def _method_setup(name: str, teacher, x, labels_all, device, options):
 def _method_step(teacher, student, term, optimizer, x, xp, y, index, generator, amp, beta):
     from dastat.train.loss import distillation_loss
 
-    ctx = torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else torch.autocast(x.device.type, enabled=False)
+    ctx = autocast(x.device, amp)
     with ctx:
         if term is None:  # plain KD's step, as distill runs it
             with torch.inference_mode():

@@ -38,7 +38,8 @@ def add_probe_kind(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default=None,
                    type=checks.Name("protocol", "dastat.constants:PROTOCOLS", also=("any",)),
                    help=f"probe protocol: fast, paper or any ({unsaid} fast)")
-    p.add_argument("--randomness", default=None, type=checks.Name("randomness", ("sample", "batch"), also=("any",)),
+    p.add_argument("--randomness", default=None,
+                   type=checks.Name("randomness", "dastat.constants:RANDOMNESS", also=("any",)),
                    help=f"probe randomness: sample, batch or any ({unsaid} sample)")
     p.add_argument("--set-size", type=checks.SetSize(), default=None,
                    help=f"probe set size, or any ({unsaid} 640)")

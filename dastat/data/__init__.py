@@ -13,7 +13,7 @@ from dastat.data.budget import parse_bytes
 from dastat.data.cache import default_cache_dir
 from dastat.data.dataset import ImageTensorDataset
 from dastat.data.loading import list_datasets, load
-from dastat.data.normalisation import IMAGENET_MEAN, IMAGENET_STD, channel_stats
+from dastat.data.normalisation import channel_stats
 from dastat.data.registry import DATASETS
 from dastat.data.streaming import StreamingImageDataset
 from dastat.data.subsample import stratified_indices
@@ -22,8 +22,6 @@ from dastat.data.subsample import stratified_indices
 register = DATASETS.register
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "ImageTensorDataset",
     "StreamingImageDataset",
     "channel_stats",

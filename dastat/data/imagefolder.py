@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from dastat.checks import check_choice
+from dastat.constants import IMAGENET
 from dastat.data.images import FileImageReader, is_image_file
 from dastat.data.layout import need_root
-from dastat.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from dastat.data.registry import DATASETS
 from dastat.data.source import FileSource
 from dastat.errors import DataError
@@ -86,7 +86,7 @@ def imagefolder(
         paths += files
         labels += [label] * len(files)
     size = image_size or DEFAULT_SIZE
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if normalisation == "imagenet" else (None, None)
+    mean, std = IMAGENET if normalisation == "imagenet" else (None, None)
     return FileSource(
         name="imagefolder",
         split=split,

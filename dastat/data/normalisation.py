@@ -1,14 +1,11 @@
-"""Per-channel mean/std of uint8 images, and the published constants."""
+"""Per-channel mean/std of uint8 images (the published ones are in ``dastat.constants``)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-Stats = tuple[float, float, float]
-
-IMAGENET_MEAN: Stats = (0.485, 0.456, 0.406)
-IMAGENET_STD: Stats = (0.229, 0.224, 0.225)
+from dastat.constants import Stats
 
 
 def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[Stats, Stats]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from torch import Tensor
 
+from dastat.constants import Stats
 from dastat.data.images import FileImageReader
-from dastat.data.normalisation import Stats
 
 
 @dataclass

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from dastat.constants import IMAGENET
 from dastat.data.images import FileImageReader, is_image_file
 from dastat.data.layout import find_folder, need_root
-from dastat.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from dastat.data.registry import DATASETS
 from dastat.data.source import FileSource
 from dastat.errors import DataError
@@ -107,8 +107,8 @@ def tinyimagenet(root: Path | None, split: str = "train", image_size: int | None
         split=split,
         root=root,
         classes=wnids,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+        mean=IMAGENET[0],
+        std=IMAGENET[1],
         params={"image_size": size or NATIVE, "resize": "bilinear"},
         reader=FileImageReader(paths, size, expect_hw=(NATIVE, NATIVE)),
         labels=torch.tensor(labels, dtype=torch.int64),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dastat.models.zoo import register
+from dastat.models.zoo import register, run_stages
 
 
 class Bottleneck(nn.Module):
@@ -65,25 +65,16 @@ class ResNetV2(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        out = F.relu(self.bn1(self.conv1(x)))
-        f0 = out
-        out, f1_pre = self.layer1(out)
-        f1 = out
-        out, f2_pre = self.layer2(out)
-        f2 = out
-        out, f3_pre = self.layer3(out)
-        f3 = out
-        out, f4_pre = self.layer4(out)
-        f4 = out
+        f0 = F.relu(self.bn1(self.conv1(x)))
+        out, outs, preacts = run_stages(f0, (self.layer1, self.layer2, self.layer3, self.layer4))
         out = self.avgpool(out)
-        out = out.view(out.size(0), -1)
-        f5 = out
-        out = self.linear(out)
+        pooled = out.view(out.size(0), -1)
+        out = self.linear(pooled)
         if is_feat:
             if preact:
                 # RepDistiller returns a 2-element list here (a tuple otherwise); kept for fidelity.
-                return [[f0, f1_pre, f2_pre, f3_pre, f4_pre, f5], out]
-            return [f0, f1, f2, f3, f4, f5], out
+                return [[f0, *preacts, pooled], out]
+            return [f0, *outs, pooled], out
         return out
 
 

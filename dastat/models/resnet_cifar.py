@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dastat.models.zoo import head_pool, register
+from dastat.models.zoo import head_pool, register, run_stages
 
 
 def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -75,20 +75,13 @@ class CifarResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        x = self.relu(self.bn1(self.conv1(x)))
-        f0 = x
-        x, f1_pre = self.layer1(x)
-        f1 = x
-        x, f2_pre = self.layer2(x)
-        f2 = x
-        x, f3_pre = self.layer3(x)
-        f3 = x
+        f0 = self.relu(self.bn1(self.conv1(x)))
+        x, outs, preacts = run_stages(f0, (self.layer1, self.layer2, self.layer3))
         x = self.avgpool(x)
-        x = x.view(x.size(0), -1)
-        f4 = x
-        x = self.fc(x)
+        pooled = x.view(x.size(0), -1)
+        x = self.fc(pooled)
         if is_feat:
-            return ([f0, f1_pre, f2_pre, f3_pre, f4] if preact else [f0, f1, f2, f3, f4]), x
+            return [f0, *(preacts if preact else outs), pooled], x
         return x
 
 

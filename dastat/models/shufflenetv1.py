@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dastat.models.shuffle import ShuffleBlock
-from dastat.models.zoo import head_pool, register
+from dastat.models.zoo import head_pool, register, run_stages
 
 
 class Bottleneck(nn.Module):
@@ -64,20 +64,13 @@ class ShuffleNetV1(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor, is_feat: bool = False, preact: bool = False):
-        out = F.relu(self.bn1(self.conv1(x)))
-        f0 = out
-        out, f1_pre = self.layer1(out)
-        f1 = out
-        out, f2_pre = self.layer2(out)
-        f2 = out
-        out, f3_pre = self.layer3(out)
-        f3 = out
+        f0 = F.relu(self.bn1(self.conv1(x)))
+        out, outs, preacts = run_stages(f0, (self.layer1, self.layer2, self.layer3))
         out = self.pool(out)
-        out = out.view(out.size(0), -1)
-        f4 = out
-        out = self.linear(out)
+        pooled = out.view(out.size(0), -1)
+        out = self.linear(pooled)
         if is_feat:
-            return ([f0, f1_pre, f2_pre, f3_pre, f4] if preact else [f0, f1, f2, f3, f4]), out
+            return [f0, *(preacts if preact else outs), pooled], out
         return out
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
 from dastat.checks import check_int
 from dastat.registry import Registry
@@ -66,3 +66,16 @@ def head_pool(image_size: int, fixed: nn.Module) -> nn.Module:
     for 32-px input; at any other size the paper's models pool globally (docs/method.md, "Models and checkpoints").
     """
     return fixed if image_size == CIFAR_SIZE else nn.AdaptiveAvgPool2d(1)
+
+
+def run_stages(x: Tensor, stages: Sequence[nn.Module]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """Run stages whose last block returns ``(out, preact)``; the output, and each stage's output and pre-activation.
+
+    RepDistiller's ResNets and ShuffleNets return these as their features (``is_feat=True``).
+    """
+    outs, preacts = [], []
+    for stage in stages:
+        x, pre = stage(x)
+        outs.append(x)
+        preacts.append(pre)
+    return x, outs, preacts

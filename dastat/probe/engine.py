@@ -22,7 +22,6 @@ between rounds, where the stopping rule (``controller``) runs; the record grows 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import math
 import os
@@ -36,6 +35,7 @@ from torch import Tensor, nn
 from dastat import distributed
 from dastat.augment.scheme import RowLabels, Scheme
 from dastat.data.dataset import ImageTensorDataset
+from dastat.device import autocast
 from dastat.errors import NumericalError
 from dastat.models.inference import inference_copy
 from dastat.probe.stream import EpochStream, IndependentDraws, generator_for
@@ -209,7 +209,7 @@ class _Engine:
         self.device, self.c, self.width = dataset.device, dataset.num_classes, 1 + len(jobs)
         self.stream = stream
         self.scorers = {job.name: _counting(job.scorer) for job in jobs}
-        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+        self.autocast = autocast(self.device, amp)
         self.row_bytes = _row_bytes(self.net, dataset.images[:1])
         self.forward_rows = _forward_rows(self.device, self.row_bytes)
 

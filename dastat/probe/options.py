@@ -10,10 +10,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from dastat.checks import check_choice, check_float, check_int
-from dastat.constants import MAX_BATCH, MAX_SEED, PROTOCOLS
+from dastat.constants import MAX_BATCH, MAX_SEED, PROTOCOLS, RANDOMNESS
 from dastat.errors import InvalidArgumentError
-
-RANDOMNESS = ("sample", "batch")
 
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from dastat import distributed as dd
 from dastat.checks import check_int
 from dastat.data.dataset import ImageTensorDataset
-from dastat.device import resolve_device
+from dastat.device import autocast, resolve_device
 from dastat.errors import ConfigError, InvalidArgumentError
 from dastat.train import checkpoint as ckpt
 from dastat.train import inputs
@@ -326,7 +326,7 @@ def fit_cohort_size(teacher: nn.Module, student: str | nn.Module, train_set: Ima
                                for i in range(k)], train_set, channels_last=True), members, None)
         optimizer = make_optimizer(cohort.parameters(), 0.01)
         step = kd_step(teacher, members, cohort.forward)(cohort.model, [])
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with autocast(dev, amp):
             losses = step([x], [labels], [torch.arange(batch_size, device=dev)])
         losses.sum().backward()
         optimizer.step()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dastat.data.dataset import ImageTensorDataset
+from dastat.device import autocast
 
 EVAL_BATCH_SIZE = 256
 
@@ -50,10 +49,8 @@ def evaluate_members(model: nn.Module, dataset: ImageTensorDataset, n: int | Non
     loss_sum = torch.zeros(n, dtype=torch.float64, device=device)
     hits1 = torch.zeros(n, dtype=torch.int64, device=device)
     hits5 = torch.zeros(n, dtype=torch.int64, device=device)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if amp and device.type == "cuda"
-                else contextlib.nullcontext())
     try:
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), autocast(device, amp and device.type == "cuda"):
             for index in dataset.batches(batch_size):
                 labels = dataset.labels[index]
                 images = dataset.images[index]

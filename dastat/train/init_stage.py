@@ -8,12 +8,11 @@ train the student's feature layers (BatchNorm in train mode); FT trains its para
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
 from dastat.data.dataset import ImageTensorDataset
+from dastat.device import autocast
 from dastat.rng import stream
 from dastat.train.schedule import make_optimizer
 
@@ -39,7 +38,6 @@ def run_init_stage(term: nn.Module, student: nn.Module, teacher: nn.Module, trai
     for p in frozen:
         p.requires_grad_(True)
     optimizer = make_optimizer(params, term.init_lr(lr))
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
     teacher.eval()
     student.train(term.init_trains_student)
     term.train()
@@ -50,7 +48,7 @@ def run_init_stage(term: nn.Module, student: nn.Module, teacher: nn.Module, trai
             total = torch.zeros((), device=device)
             for index in order.split(batch_size):
                 x = augment(train_set.images[index], generator=g_base)
-                with autocast:
+                with autocast(device, amp):
                     with torch.inference_mode():
                         feat_t, _ = teacher(x, is_feat=True, preact=term.preact)
                     feat_t = [f.clone() for f in feat_t]  # inference tensors cannot enter autograd

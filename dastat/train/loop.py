@@ -15,7 +15,6 @@ uninterrupted run did: same weights and metrics, bit for bit, on CPU.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from torch import Tensor, nn
 
 from dastat import distributed as dd
 from dastat.data.dataset import ImageTensorDataset
+from dastat.device import autocast
 from dastat.errors import ConfigError, NumericalError
 from dastat.rng import stream
 from dastat.train import checkpoint as ckpt
@@ -299,10 +299,6 @@ def _wrap(model: nn.Module, spec: LoopSpec) -> nn.Module:
     return torch.compile(model) if spec.compile else model
 
 
-def _autocast(spec: LoopSpec):
-    return torch.autocast(spec.device.type, dtype=torch.bfloat16) if spec.amp else contextlib.nullcontext()
-
-
 def _train_epoch(trainee: Trainee, train_set: ImageTensorDataset, spec: LoopSpec, state: LoopState,
                  step_fn: StepFn, epoch: int) -> Tensor:
     """One pass over the training set; returns every member's loss at every step ``[N, steps]``."""
@@ -315,7 +311,7 @@ def _train_epoch(trainee: Trainee, train_set: ImageTensorDataset, spec: LoopSpec
     for step, index in enumerate(batches, start=1):
         xs = [spec.augment(train_set.images[idx], generator=g["base"]) for idx, g in zip(index, state.groups)]
         labels = [train_set.labels[idx] for idx in index]
-        with _autocast(spec):
+        with autocast(spec.device, spec.amp):
             step_losses = step_fn(xs, labels, list(index))  # [N]
         # A stopped member's loss leaves the sum, so its NaN reaches no gradient.
         total = torch.where(active, step_losses, torch.zeros_like(step_losses)).sum()

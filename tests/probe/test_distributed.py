@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import torch
 from torch import nn
 
 NUM_SETS, CHECK_EVERY, WORLD = 8, 2, 2
-STALL_S = 120  # a child rank that gets no CPU time for this long is hung (see _wait_while_progressing)
 SCHEME = "cutmixpick_t"  # a picking scheme: its scorer forwards must stay on the set's rank too
 
 
@@ -87,41 +85,9 @@ def _single_process_run() -> tuple[np.ndarray, list[str]]:
         torch.set_num_threads(threads)
 
 
-def _cpu_ticks(pid: int) -> int | None:
-    """User + system CPU time of a process in clock ticks (proc(5), fields 14 and 15); None without /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _wait_while_progressing(procs: list[subprocess.Popen]) -> None:
-    """Wait for the children for as long as they make progress, however busy the machine.
-
-    A busy machine slows the children but still gives them CPU time; hung ones (a rank blocked on a peer
-    that died) get none. So the bound is on time without any CPU time used by any child, not on the
-    wall clock, and a child that fails ends the wait at once (its peer would block on it).
-    """
-    last, since = None, time.monotonic()
-    while any(p.poll() is None for p in procs):
-        if any(p.returncode not in (None, 0) for p in procs):
-            break
-        ticks = [_cpu_ticks(p.pid) for p in procs if p.poll() is None]
-        if ticks != last:
-            last, since = ticks, time.monotonic()
-        elif None not in ticks and time.monotonic() - since > STALL_S:
-            break
-        time.sleep(0.5)
-    hung = [p for p in procs if p.poll() is None]
-    for proc in hung:
-        proc.kill()
-        proc.wait()
-    assert not hung or any(p.returncode not in (None, 0) for p in procs if p not in hung), \
-        f"{len(hung)} rank(s) used no CPU time for {STALL_S} s: hung, killed"
-
-
 def test_two_gloo_ranks_compute_disjoint_sets_and_match_one_process(tmp_path):
+    import waiting  # tests/store's (tests/conftest.py puts it on the path); this file is the child too
+
     port = _free_port()
     procs = []
     for rank in range(WORLD):
@@ -132,7 +98,13 @@ def test_two_gloo_ranks_compute_disjoint_sets_and_match_one_process(tmp_path):
                                           stdout=subprocess.DEVNULL, stderr=err))
     # The reference runs here while the children start up.
     single_means, single_forwards = _single_process_run()
-    _wait_while_progressing(procs)
+    try:  # however busy the machine; a failed rank ends the wait, as its peer would block on it
+        waiting.wait_while_progressing(procs, until=lambda: any(p.poll() not in (None, 0) for p in procs))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     for rank, proc in enumerate(procs):
         assert proc.returncode == 0, (tmp_path / f"stderr_{rank}.txt").read_text()
 
