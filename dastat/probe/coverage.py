@@ -20,11 +20,13 @@ import numpy as np
 import torch
 
 from dastat.probe import estimator, protocols
+from dastat.probe.options import ProbeOptions
 
-CONFIDENCE = 0.95
-CHECK_EVERY, MIN_SETS, MAX_SETS = 8, 20, 2000  # the fast protocol's defaults, in sets
-UNITS = 5  # batch units a set (the fast protocol's 5 batches of 64)
-BATCH = 64
+_DEFAULTS = ProbeOptions()  # the fast protocol's defaults: what the coverage is claimed for
+CONFIDENCE = _DEFAULTS.confidence
+CHECK_EVERY, MIN_SETS, MAX_SETS = _DEFAULTS.check_every, _DEFAULTS.min_sets, _DEFAULTS.max_sets  # in sets
+UNITS = _DEFAULTS.set_blocks // 2  # batch units a set (5 batches of 64)
+BATCH = _DEFAULTS.batch_size
 
 
 @dataclass(frozen=True)
