@@ -418,13 +418,24 @@ def _teacher_line(best: float, num_classes: int | None) -> str:
             "T. stddev reads the teacher's outputs, so how much it can say grows with how much the teacher knows.")
 
 
+def _few_points_line(correlations: pd.DataFrame, num_schemes: int) -> str:
+    """How wide n schemes leave any correlation: the |r| a t test needs for p < 0.05 at the panels' n."""
+    from scipy import stats
+
+    n = int(correlations["n"].max()) if "n" in correlations and len(correlations) else num_schemes
+    if n < 3:
+        return f"- **Few points per panel.** {n} schemes per pair cannot give a correlation any interval."
+    t = stats.t.ppf(0.975, n - 2)
+    return (f"- **Few points per panel.** {n} schemes per pair give wide intervals for any correlation (at n = {n} "
+            f"a correlation of about {t / math.sqrt(n - 2 + t * t):.2f} is needed for p < 0.05).")
+
+
 def _discussion(analysis, config, teachers, num_classes: int | None = None) -> list[str]:
     best = max((t.test_acc1 for t in teachers), default=math.nan)
     lines = [
         *_direction_lines(getattr(analysis, "correlations", pd.DataFrame()), config, num_classes),
         _teacher_line(best, num_classes),
-        f"- **Few points per panel.** {len(config.schemes)} schemes per pair give wide intervals for any "
-        "correlation (at n = 9 a Spearman of about 0.7 is needed for p < 0.05).",
+        _few_points_line(getattr(analysis, "correlations", pd.DataFrame()), len(config.schemes)),
         *power_lines(getattr(analysis, "verdicts", pd.DataFrame()), 1 - getattr(analysis, "confidence", 0.95)),
         *_noise_lines(analysis.scheme_effect),
         f"- **Training length.** Students trained {config.epochs} epochs "

@@ -157,3 +157,13 @@ def test_pair_reading_claims_a_direction_only_with_a_clear_rank_correlation():
     clear = pair_reading(row(r=0.8, ci_low=0.3, ci_high=0.95, p_value=0.01, p_perm=0.01),
                          row(r=0.8, ci_low=0.3, ci_high=0.95, p_value=0.01))
     assert "in the paper's direction (lower T. stddev, lower loss)" in clear
+
+
+def test_the_few_points_line_reads_the_panels_n_and_its_critical_correlation():
+    from scipy import stats
+
+    from dastat.study.report import _few_points_line
+
+    line = _few_points_line(pd.DataFrame({"n": [8, 8]}), num_schemes=9)  # a scheme without a probe: n = 8, not 9
+    t = stats.t.ppf(0.975, 6)
+    assert "8 schemes per pair" in line and f"n = 8 a correlation of about {t / (6 + t * t) ** 0.5:.2f}" in line
