@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,10 +100,3 @@ def percentile(boot: np.ndarray, confidence: float) -> CoefficientInterval:
     low, high = np.quantile(boot, [alpha, 1 - alpha])
     return CoefficientInterval(float(low), float(high), "percentile")
 
-
-def __getattr__(name: str):
-    if name == "Interval":  # the old name, shared with dastat.probe.Interval
-        warnings.warn("dastat.stats.intervals.Interval is deprecated: use CoefficientInterval", DeprecationWarning,
-                      stacklevel=2)
-        return CoefficientInterval
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

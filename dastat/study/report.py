@@ -58,7 +58,7 @@ def correlation_words(r: float, ci_low: float, ci_high: float, p_value: float = 
     direction = "in the paper's direction" if r > 0 else "against the paper's direction"
     if not p_value < alpha:
         return (f"weak evidence of a correlation {direction}: the interval excludes zero but the test does not "
-                f"reject none (p = {_f(p_value, '{:.3g}')})")
+                f"reject a zero correlation (p = {_f(p_value, '{:.3g}')})")
     near = ci_low if r > 0 else ci_high
     return (f"a correlation {direction}, {vocab.strength(ci_low, ci_high)} at the least (the interval excludes "
             f"zero; its end nearest zero is {near:+.2f})")

@@ -72,3 +72,11 @@ def test_the_discussion_opens_with_the_direction_the_correlations_took(pairs, sa
     text = " ".join(_discussion(Analysis(), Config(), [Teacher()], num_classes=10))
     assert says in text and not_said not in text
     assert ("100 training images (10 a class)" in text) == (pairs[0][2] < 0)
+
+
+def test_an_interval_that_excludes_zero_beside_a_test_that_does_not_reject_is_weak_evidence():
+    from dastat.study.report import correlation_words
+
+    words = correlation_words(-0.71, -1.0, -0.19, 0.058)
+    assert words.startswith("weak evidence of a correlation against the paper's direction")
+    assert "does not reject a zero correlation (p = 0.058)" in words and "none" not in words
