@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,11 @@ def check_class_count(found: int | None, expected: int, *, model: str, against: 
         raise ClassCountError(
             f"class-count mismatch: {model} has {found} classes but {against} has {expected}; {fix}"
         )
+
+
+#: One stage of a scheme's name, ``name`` or ``name(key=value,...)``; stages join with ``+`` (docs/method.md,
+#: "Schemes"). The schemes' parser reads names with it and the store recognises them with it.
+SCHEME_STAGE = re.compile(r"(?P<scheme>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\((?P<params>[^()]*)\))?")
 
 
 def split_outside_parentheses(text: str, sign: str = ",") -> list[str]:

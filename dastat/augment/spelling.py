@@ -16,14 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dastat.checks import split_outside_parentheses
+from dastat.checks import SCHEME_STAGE, split_outside_parentheses
 from dastat.errors import InvalidArgumentError
 from dastat.registry import Registry
 
 # Settings of the whole run, never of one scheme: the probe and the trainer pass them to every scheme.
 RUN_SETTINGS = ("image_size", "randomness", "fill")
 
-_STAGE = re.compile(r"(?P<scheme>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\((?P<params>[^()]*)\))?")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT = re.compile(r"[+-]?\d+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # a string value: no character a file name or a CSV cell minds
@@ -82,7 +81,7 @@ def split_names(text: str) -> list[str]:
 
 
 def _read_stage(text: str, where: str) -> tuple[str, list[tuple[str, Any]]]:
-    match = _STAGE.fullmatch(text.strip())
+    match = SCHEME_STAGE.fullmatch(text.strip())
     if not match:
         raise InvalidArgumentError(
             f"cannot read the scheme {where!r}: write a scheme as name or name(key=value,...) and join "

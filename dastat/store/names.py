@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from dastat.checks import SCHEME_STAGE, split_outside_parentheses
 from dastat.constants import PAPER_SCHEMES
 
 # RepDistiller's CIFAR-100 zoo (docs/method.md, "Models and checkpoints"), spelt exactly as the zoo spells them.
@@ -24,8 +25,6 @@ _ARCH_ALIASES = {
 
 # dastat's built-in schemes: dastat.augment's registry holds the same names (tests/store/test_names.py).
 SCHEME_NAMES = (*PAPER_SCHEMES, "crop", "randaugment", "cutmixpick_kl")
-# A scheme with parameters or a composition, as dastat.augment spells it: cutout(side=4), flip_crop+cutout.
-_STAGE = r"[a-z_][a-z0-9_]*(?:\([^()]*\))?"
 
 _SCHEME_ALIASES = {
     "none": "identity", "no_da": "identity", "noda": "identity", "same": "identity",
@@ -99,8 +98,9 @@ def normalise_scheme(name: object, criterion: object = None) -> tuple[str | None
     if folded in _SCHEME_ALIASES:  # before compositions: the reference code's "crop+flip" is flip_crop
         return _SCHEME_ALIASES[folded], True
     compact = re.sub(r"\s+", "", text)
-    if re.fullmatch(rf"{_STAGE}(?:\+{_STAGE})*", compact) and all(
-            stage.partition("(")[0] in SCHEME_NAMES for stage in compact.split("+")):
+    # A scheme with parameters or a composition, as dastat.augment spells it: cutout(side=4), flip_crop+cutout.
+    stages = [SCHEME_STAGE.fullmatch(stage) for stage in split_outside_parentheses(compact, "+")]
+    if all(stage and stage["scheme"] in SCHEME_NAMES for stage in stages):
         return compact, True
     pick = re.fullmatch(r"cut_?mix_?pick(?:_(?P<suffix>[a-z_]+))?", folded)
     if pick:
