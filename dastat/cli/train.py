@@ -67,6 +67,8 @@ def register(sub) -> None:
                    help="run directory: checkpoint.pt, records.jsonl, student.pt")
     p.add_argument("--checkpoint-every", type=checks.integer(1), default=10,
                    help="epochs between checkpoints (default 10)")
+    p.add_argument("--test-from", type=checks.integer(1), default=1, metavar="EPOCH",
+                   help="score the test set after this epoch and every later one (default 1: every epoch)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_device(p)
     add_store(p)
@@ -115,7 +117,8 @@ def _train(args: argparse.Namespace, store) -> int:
                      init_epochs=args.init_epochs, epochs=args.epochs,
                      epoch_factor=args.epoch_factor, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                      device=args.device, amp=args.amp, compile=args.compile, out_dir=args.out,
-                     checkpoint_every=args.checkpoint_every, resume=args.resume, progress=show_progress(args))
+                     checkpoint_every=args.checkpoint_every, test_from=args.test_from, resume=args.resume,
+                     progress=show_progress(args))
     if store is not None and detect_world().is_main:  # under torchrun, rank 0 records
         from dastat.runs import record_runs
 

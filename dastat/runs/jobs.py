@@ -34,10 +34,10 @@ from dastat.augment import canonical
 from dastat.errors import ConfigError
 
 _KNOWN_KEYS = {"data", "data_options", "root", "image_size", "pairs", "schemes", "seeds", "epoch_factors", "epochs",
-               "batch_size", "lr", "device", "amp", "out", "checkpoint_every", "probe", "slurm", "methods",
+               "batch_size", "lr", "device", "amp", "out", "checkpoint_every", "test_from", "probe", "slurm", "methods",
                "method_options", "cohort_size", "train_options"}
 # The sweep file's keys that are options of the trainer, passed to every training job as they are.
-TRAIN_OPTIONS = ("batch_size", "lr", "device", "amp", "checkpoint_every")
+TRAIN_OPTIONS = ("batch_size", "lr", "device", "amp", "checkpoint_every", "test_from")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def _plan(config: StudyConfig, pairs: list[tuple[str, str]], schemes, seeds, *, 
           methods=None, cohort_size: int | None = None) -> Plan:
     """The study's training jobs for ``pairs`` x schemes x seeds, run directories under ``out/runs``."""
     options: dict[str, Any] = {"batch_size": config.batch_size, "device": device,
-                               "checkpoint_every": config.checkpoint_every}
+                               "checkpoint_every": config.checkpoint_every, "test_from": config.test_from}
     if config.lr is not None:
         options["lr"] = config.lr
     jobs = training_jobs(pairs, list(schemes), list(seeds), dataset=config.data, out=out / "runs",

@@ -20,13 +20,22 @@ WINDOW = 0.2
 RTOL = 0.01
 
 
+def _span(epochs: int, window: float) -> int:
+    return max(1, math.ceil(window * epochs))
+
+
+def window_start(epochs: int, *, window: float = WINDOW) -> int:
+    """The first epoch :func:`plateau` reads for a run of ``epochs`` epochs: the window and the epoch before."""
+    return max(1, epochs - _span(epochs, window))
+
+
 def plateau(losses: list[float], *, window: float = WINDOW, rtol: float = RTOL) -> dict:
     """Plateau statistics of one test-loss curve (one value per epoch, in order).
 
     Parameters
     ----------
     losses : list of float
-        Test loss after each epoch.
+        Test loss after each epoch (NaN where the test set was not scored; the window must be scored).
     window : float
         Fraction of the epochs at the end that must be flat; the window also holds the epoch before
         them, so at least two losses are compared.
@@ -45,14 +54,16 @@ def plateau(losses: list[float], *, window: float = WINDOW, rtol: float = RTOL) 
         ``is_flat`` = ``|trend| < max(rtol, 2 trend_se)``: no net change beyond 1% that the jitter
         cannot explain;
         ``settled_epoch``, the first epoch from which every loss stays within the window's range
-        widened by ``rtol`` (how many epochs reaching the plateau took).
+        widened by ``rtol`` (how many epochs reaching the plateau took); None when the losses before the
+        first scored epoch are NaN (a run that scored its test set only from ``test_from``) and every
+        scored loss lies in that band.
     """
     n = len(losses)
     empty = {"epochs": n, "rel_change": math.nan, "is_plateau": False, "trend": math.nan, "trend_se": math.nan,
              "jitter": math.nan, "is_flat": False, "settled_epoch": None}
     if n == 0:
         return empty
-    span = max(1, math.ceil(window * n))
+    span = _span(n, window)
     tail = np.asarray(losses[-(span + 1):], dtype=float)
     low, high = float(tail.min()), float(tail.max())
     rel_change = (high - low) / low if low > 0 else math.inf
@@ -70,6 +81,8 @@ def plateau(losses: list[float], *, window: float = WINDOW, rtol: float = RTOL) 
     settled = n
     while settled > 1 and band_low <= losses[settled - 2] <= band_high:
         settled -= 1
+    if settled > 1 and math.isnan(losses[settled - 2]):
+        settled = None  # it stayed in the band from the first scored epoch: when it got there is unknown
     return {"epochs": n, "rel_change": float(rel_change), "is_plateau": bool(n >= 2 and rel_change < rtol),
             "trend": trend, "trend_se": trend_se, "jitter": jitter,
             "is_flat": bool(math.isfinite(trend) and abs(trend) < max(rtol, 2 * trend_se)),
@@ -88,4 +101,4 @@ def plateau_table(students: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-__all__ = ["RTOL", "WINDOW", "plateau", "plateau_table"]
+__all__ = ["RTOL", "WINDOW", "plateau", "plateau_table", "window_start"]

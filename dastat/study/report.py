@@ -507,6 +507,19 @@ def _compute_line(result) -> str:
             f"(run {result.config.jobs} at a time).")
 
 
+def _settled_sentence(settled: pd.Series) -> str:
+    """When the runs entered their final range, as far as their scored epochs tell."""
+    known = settled.dropna()
+    if known.empty:
+        return ("The test set was scored only over the window, so when the runs entered their final range is "
+                "not known.")
+    unknown = "" if len(known) == len(settled) else (
+        f" ({len(settled) - len(known)} runs were already in it at their first scored epoch, so when they "
+        "entered it is not known)")
+    return (f"The median run entered its final range (widened by 1%) at epoch {known.median():.0f}, the slowest at "
+            f"{known.max():.0f}{unknown}.")
+
+
 def _plateau_lines(plateau: pd.DataFrame) -> list[str]:
     """The plateau rule read literally (range) and as a fitted trend, with the per-pair table."""
     runs, epochs = len(plateau), int(plateau["epochs"].max())
@@ -519,8 +532,7 @@ def _plateau_lines(plateau: pd.DataFrame) -> list[str]:
             "1/1000 of its start, because every training batch still updates the BatchNorm running "
             f"statistics. Read as a net change (the fitted line's change across the window), {flat} of {runs} "
             f"runs are flat (change below 1% or within twice its standard error; median |change| "
-            f"{plateau['trend'].abs().median():.2%}). The median run entered its final range (widened by 1%) at "
-            f"epoch {plateau['settled_epoch'].median():.0f}, the slowest at {plateau['settled_epoch'].max():.0f}. "
+            f"{plateau['trend'].abs().median():.2%}). {_settled_sentence(plateau['settled_epoch'])} "
             "The paper's step schedule (lr × 0.1 at 62.5%, 75% and 87.5% of the epochs) flattens the last 20% "
             "by itself, so a flat window says the learning rate had decayed, not that more epochs would not help.")
     if flat < runs:

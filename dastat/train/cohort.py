@@ -86,6 +86,7 @@ def distill_cohort(
     out_dirs: Sequence[str | Path] | None = None,
     cohort_dir: str | Path | None = None,
     checkpoint_every: int = 10,
+    test_from: int = 1,
     resume: bool = False,
     progress: bool = False,
     position: int | None = None,
@@ -116,7 +117,7 @@ def distill_cohort(
     cohort_dir : path, optional
         Where the cohort's own checkpoint (``cohort.pt``, every member's state) is written; default a
         ``cohort-<hash>`` folder beside the first member's directory.
-    device, checkpoint_every, resume, progress, position, on_step
+    device, checkpoint_every, test_from, resume, progress, position, on_step
         As :func:`dastat.train.distill` (``progress``: one :class:`CohortBar` for the cohort, on terminal
         line ``position``: cohorts that train side by side stack their bars).
     on_epoch : callable, optional
@@ -145,7 +146,6 @@ def distill_cohort(
         raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)} in a cohort; got {recipe.method!r}. "
                                    "Train other methods with dastat.train.distill.")
     runs = _check_runs(runs)
-    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1)
     out_dirs = _check_out_dirs(out_dirs, runs)
     if dd.detect_world().is_distributed:
         raise InvalidArgumentError("cohorts train in one process; under torchrun use dastat.train.distill")
@@ -167,7 +167,8 @@ def distill_cohort(
     for i, m in enumerate(members):
         m.scorer = scorer_for(m.scheme, teacher, cohort.model.member(i))
     spec = loop_spec(recipe, lr, dev, train_set.image_size, extra_streams=("scheme",), resume=resume,
-                     checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, on_epoch=on_epoch)
+                     checkpoint_every=checkpoint_every, test_from=test_from, progress=progress, on_step=on_step,
+                     on_epoch=on_epoch)
     run_loop(cohort, train_set, test_set, spec, kd_step(teacher, members, cohort.forward, weights=recipe.weights))
     out = results(cohort, dd.World(), finish_run)
     for result, m in zip(out, members):

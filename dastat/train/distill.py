@@ -92,6 +92,7 @@ def distill(
     device: str = "auto",
     out_dir: str | Path | None = None,
     checkpoint_every: int = 10,
+    test_from: int = 1,
     resume: bool = False,
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
@@ -127,6 +128,9 @@ def distill(
         Run directory: ``checkpoint.pt`` (every ``checkpoint_every`` epochs and at the end, written
         atomically), ``records.jsonl`` (one line per epoch, then the final record) and ``student.pt``
         (the trained student, loadable by ``dastat.models.load_teacher``).
+    test_from : int
+        The first epoch after which the test set is scored (default every epoch; the last epoch always
+        is): a study that reads only the end of each curve skips the cost of testing before it.
     resume : bool
         Continue from ``out_dir/checkpoint.pt`` (fresh start when there is none); a directory holding
         a different configuration is refused, naming what differs.
@@ -155,7 +159,7 @@ def distill(
     recipe = Recipe.of(recipe, **settings)
     train_set, test_set = inputs.check_datasets(train_set, test_set)
     check_teacher(teacher, train_set)
-    seed, checkpoint_every = check_int(seed, "seed", low=0), check_int(checkpoint_every, "checkpoint_every", low=1)
+    seed = check_int(seed, "seed", low=0)
     student_model = inputs.as_classifier(student, train_set, seed=seed, role="student")
     inputs.check_classes(student_model, train_set, "student")
     lr, aug = recipe.lr_for(student_model.arch), scheme_of(scheme, train_set, teacher)
@@ -166,7 +170,8 @@ def distill(
     term, init_epochs = _method_term(recipe, student_model, teacher, train_set, seed=seed, lr=lr, out_dir=out_dir,
                                      world=world)
     in_step = term if term is not None and term.has_term and recipe.beta != 0 else None
-    spec = loop_spec(recipe, lr, dev, train_set.image_size, checkpoint_every=checkpoint_every, resume=resume,
+    spec = loop_spec(recipe, lr, dev, train_set.image_size, checkpoint_every=checkpoint_every, test_from=test_from,
+                     resume=resume,
                      progress=progress, on_step=on_step, world=world,
                      extra_streams=("scheme", "method") if in_step is not None else ("scheme",))
     if channels_last:

@@ -34,6 +34,7 @@ def fit(
     amp: bool = False,
     out_dir: str | Path | None = None,
     checkpoint_every: int = 10,
+    test_from: int = 1,
     resume: bool = False,
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
@@ -63,7 +64,7 @@ def fit(
         Decay epochs; default 150/180/210 of 240 scaled to ``epochs``.
     amp : bool
         bf16 autocast.
-    out_dir, checkpoint_every, resume, progress, on_step
+    out_dir, checkpoint_every, test_from, resume, progress, on_step
         As in :func:`dastat.train.distill`.
 
     Returns
@@ -76,7 +77,6 @@ def fit(
     lr = check_float(lr, "lr", low=0, low_open=True)
     batch_size = check_int(batch_size, "batch_size", low=1)
     seed = check_int(seed, "seed", low=0)
-    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1)
     dev = resolve_device(device)
     world, dev = dd.join(dev)
 
@@ -92,7 +92,8 @@ def fit(
     spec = LoopSpec(
         epochs=epochs, lr=lr, milestones=milestones, batch_size=batch_size, device=dev,
         augment=augment or inputs.standard_augment(train_set.image_size), amp=amp,
-        checkpoint_every=checkpoint_every, resume=resume, progress=progress, on_step=on_step, world=world,
+        checkpoint_every=checkpoint_every, test_from=test_from, resume=resume, progress=progress, on_step=on_step,
+        world=world,
     )
     trainee = Trainee(classifier, [Member(seed, config, inputs.resolve_out_dir(out_dir))])
 

@@ -4,8 +4,8 @@ The loop trains *members* (runs) that share one network and one optimiser: a sin
 member on a plain network (:class:`Trainee`), a cohort is many on a fused network
 (:class:`dastat.train.cohort.Cohort`). Members of one seed form a group: they share the data order and the
 standard crop+flip x. Per epoch, every step computes each member's loss ``[N]``, the members still training
-take one optimiser step together, the loss is checked for NaN/inf, the test set is scored and every
-member's records are written.
+take one optimiser step together, the loss is checked for NaN/inf, the test set is scored (from epoch
+``test_from`` on; an earlier epoch's row has no test metrics) and every member's records are written.
 
 A run's state is the model, the optimiser, the scheduler and every random generator (the data order, the
 standard crop+flip, the scheme's draws, torch's global CPU RNG). All of it is saved at the end of an epoch,
@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from dastat import distributed as dd
+from dastat.checks import check_int
 from dastat.data.dataset import ImageTensorDataset
 from dastat.device import autocast
 from dastat.errors import ConfigError, NumericalError
@@ -38,6 +39,8 @@ from dastat.train.schedule import make_optimizer, make_scheduler
 # every member's loss [N]; it is built by ``make_step(train_model, group_streams)``.
 StepFn = Callable[[list[Tensor], list[Tensor], list[Tensor]], Tensor]
 MakeStep = Callable[[nn.Module, list[dict[str, torch.Generator]]], StepFn]
+# An epoch's row before ``LoopSpec.test_from``: the test set was not scored.
+UNTESTED = {"test_loss": None, "test_acc1": None, "test_acc5": None}
 # Steps between finiteness checks: each check is one host sync, which costs on a GPU.
 _CHECK_EVERY = 50
 
@@ -75,11 +78,20 @@ class LoopSpec:
     amp: bool = False
     compile: bool = False
     checkpoint_every: int = 10
+    test_from: int = 1  # the first epoch whose end scores the test set; the last epoch always does
     resume: bool = False
     progress: bool = False
     on_step: Callable[[int, int], None] | None = None  # (epoch, step), both from 1; for tests and hooks
     on_epoch: Callable[[CohortProgress], None] | None = None  # called after every epoch
     world: dd.World = field(default_factory=dd.World)
+
+    def __post_init__(self) -> None:
+        self.checkpoint_every = check_int(self.checkpoint_every, "checkpoint_every", low=1)
+        self.test_from = check_int(self.test_from, "test_from", low=1, high=self.epochs)
+
+    def tests(self, epoch: int) -> bool:
+        """Whether the test set is scored after ``epoch``."""
+        return epoch >= self.test_from
 
 
 @dataclass(frozen=True)
@@ -196,7 +208,8 @@ class _RunBar:
 
     def __call__(self, report: Any) -> None:
         row = self.member.curve[-1]
-        self.bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc1=f"{row['test_acc1']:.2f}")
+        acc1 = row["test_acc1"]
+        self.bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc1="-" if acc1 is None else f"{acc1:.2f}")
         self.bar.update(1)
 
     def close(self) -> None:
@@ -233,7 +246,7 @@ def run_loop(trainee: Trainee, train_set: ImageTensorDataset, test_set: ImageTen
         train_wall = time.perf_counter() - t0
         train_loss = [dd.all_mean(row.mean(), world).item() for row in losses]
         if world.is_main:
-            metrics = trainee.evaluate(test_set, spec.amp)
+            metrics = trainee.evaluate(test_set, spec.amp) if spec.tests(epoch) else [UNTESTED] * trainee.n
             wall = time.perf_counter() - t0
             _record_epoch(trainee, epoch, metrics, train_loss, lr_epoch, wall)
             active = sum(m.error is None for m in trainee.members)

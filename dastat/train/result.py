@@ -30,7 +30,7 @@ class TrainResult:
         top-1, as the reference logs' ``Best_Acc1``) and ``best_test_loss`` (the lowest test loss of
         any epoch); the configuration under ``config``. Accuracies are percent.
     curve : list of dict
-        One row per epoch with the keys of ``CURVE_KEYS``.
+        One row per epoch with the keys of ``CURVE_KEYS`` (the test metrics None before ``test_from``).
     model : nn.Module
         The trained model (a ``dastat.models.Classifier``), in eval mode.
     out_dir : Path or None
@@ -64,12 +64,16 @@ class TrainResult:
 
 
 def best_of(curve: list[dict[str, Any]]) -> dict[str, Any]:
-    """``best_test_acc1`` and ``best_epoch`` (first epoch of highest top-1), ``best_test_loss`` (lowest)."""
-    best = max(curve, key=lambda row: (row["test_acc1"], -row["epoch"]))
+    """``best_test_acc1`` and ``best_epoch`` (first epoch of highest top-1), ``best_test_loss`` (lowest).
+
+    Only the epochs whose test set was scored count (``test_from``).
+    """
+    tested = [row for row in curve if row["test_acc1"] is not None]
+    best = max(tested, key=lambda row: (row["test_acc1"], -row["epoch"]))
     return {
         "best_test_acc1": best["test_acc1"],
         "best_epoch": best["epoch"],
-        "best_test_loss": min(row["test_loss"] for row in curve),
+        "best_test_loss": min(row["test_loss"] for row in tested),
     }
 
 

@@ -129,3 +129,10 @@ def test_the_study_finds_student_scored_schemes_whatever_their_parameters():
 
     config = load_config("digits", schemes=["identity", "cutmixpick_s(alpha=2)", "cutmixpick_kl", "cutmixpick_t"])
     assert _student_scored(config) == ["cutmixpick_s(alpha=2)", "cutmixpick_kl"]
+
+
+def test_test_epochs_is_all_or_plateau():
+    assert load_config("digits").test_from == 1  # every epoch
+    assert load_config("digits", test_epochs="plateau").test_from == 24  # 30 epochs: the last 6 and the one before
+    with pytest.raises(ConfigError, match="test_epochs must be one of"):
+        load_config("digits", test_epochs="some")

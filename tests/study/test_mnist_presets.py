@@ -37,3 +37,13 @@ def test_the_pool_reaches_the_students_as_a_train_only_option(tmp_path):
     config = load_config("mnist_1000", quick=True)
     plan = _plan(config, [("t.pt", "resnet8")], ["identity"], [0], out=tmp_path, device="cpu")
     assert [(j.dataset, j.train_options, j.image_size) for j in plan.jobs] == [("mnist", {"max_images": 1000}, 16)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_students_score_the_test_split_over_the_plateau_window_only(name, tmp_path):
+    config = load_config(name)
+    epochs = config.epochs
+    # The plateau rule reads the last 20% of the epochs and the one before: the first scored epoch is that one.
+    assert config.test_epochs == "plateau" and config.test_from == epochs - -(-epochs // 5)
+    plan = _plan(config, [("t.pt", "resnet8")], ["identity"], [0], out=tmp_path, device="cpu")
+    assert plan.jobs[0].options["test_from"] == config.test_from

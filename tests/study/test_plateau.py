@@ -22,6 +22,17 @@ def test_flat_tail_is_a_plateau_and_settled_epoch_is_where_it_began():
     assert stats["settled_epoch"] == 5  # 0.200 is within 1% of 0.1990, 0.30 is not
 
 
+def test_unscored_epochs_leave_the_window_alone_and_the_settled_epoch_unknown():
+    nan = math.nan
+    whole = [2.0, 1.0, 0.5, 0.30, 0.200, 0.1995, 0.1992, 0.1991, 0.1990, 0.1990]
+    late = [nan] * 7 + whole[7:]  # scored from epoch 8: the window (2 epochs) and the one before
+    stats, full = plateau(late), plateau(whole)
+    assert stats["epochs"] == 10 and stats["rel_change"] == full["rel_change"] and stats["is_plateau"]
+    assert stats["settled_epoch"] is None  # in the band from its first scored epoch: since when, unknown
+    assert plateau([nan] * 4 + whole[4:])["settled_epoch"] is None  # first scored (epoch 5) already in it
+    assert plateau([nan] * 3 + whole[3:])["settled_epoch"] == 5  # epoch 4's 0.30 is scored and outside it
+
+
 def test_a_loss_still_falling_is_not_a_plateau():
     losses = [1.0, 0.8, 0.6, 0.5, 0.4]
     stats = plateau(losses)

@@ -84,16 +84,18 @@ def test_float32_members_match_their_runs_alone_after_one_digits_epoch():
     _check_float32_members_match_runs_alone(None, 16)
 
 
-def test_a_cohort_of_one_is_bit_identical_to_distill():
+@pytest.mark.parametrize("test_from", [1, 2])
+def test_a_cohort_of_one_is_bit_identical_to_distill(test_from):
     train_set, test_set = toy_split(32, "train"), toy_split(16, "test")
     [member] = distill_cohort(toy_teacher(), "resnet8", train_set, test_set, [("cutmix", 3)], epochs=2,
-                              batch_size=12, device="cpu")
+                              batch_size=12, device="cpu", test_from=test_from)
     alone = distill(toy_teacher(), "resnet8", train_set, test_set, "cutmix", seed=3, epochs=2, batch_size=12,
                     device="cpu")
     for key, value in alone.model.state_dict().items():
         assert torch.equal(member.model.state_dict()[key], value), key
     assert member.record["test_loss"] == alone.record["test_loss"]
     assert member.record["run_id"] == alone.record["run_id"]
+    assert (member.curve[0]["test_loss"] is None) == (test_from == 2)
 
 
 def test_channels_last_members_equal_their_runs_alone():

@@ -125,3 +125,27 @@ def test_a_stored_run_reingested_from_its_records_stays_one_row(data, tmp_path):
     students = store.students()
     assert len(students) == 1 and students.loc[0, "run_id"] == result.run_id == result.record["run_id"]
     assert students.loc[0, "randomness"] == "sample"  # recorded, and kept through records.jsonl
+
+
+def test_test_from_skips_scoring_before_it_and_changes_nothing_it_scores(data, tmp_path):
+    import dastat.store
+    from dastat.store.ingest import ingest
+
+    every = distill(toy_teacher(), "resnet8", *data, "flip", epochs=3, batch_size=12, device="cpu")
+    late = distill(toy_teacher(), "resnet8", *data, "flip", epochs=3, batch_size=12, device="cpu",
+                   out_dir=tmp_path / "run", test_from=3)
+    assert [row["test_loss"] is None for row in late.curve] == [True, True, False]
+    # Scoring the test set draws no randomness and leaves the weights alone: the scored epoch is the same.
+    for key in ("test_loss", "test_acc1", "train_loss"):
+        assert late.curve[2][key] == every.curve[2][key]
+        assert late.record[key] == every.record[key]
+    assert late.record["best_epoch"] == 3 and late.record["best_test_loss"] == late.record["test_loss"]
+    store = dastat.store.open(tmp_path / "s.sqlite")
+    ingest([tmp_path / "run" / "records.jsonl"], store)
+    assert store.curves()["test_loss"].isna().tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("test_from", [0, 4, 1.5])
+def test_test_from_outside_the_run_is_refused(data, test_from):
+    with pytest.raises(InvalidArgumentError, match="test_from"):
+        distill(toy_teacher(), "resnet8", *data, epochs=3, batch_size=12, device="cpu", test_from=test_from)
