@@ -84,7 +84,7 @@ def run_state(config: dict[str, Any], epoch: int, model: dict[str, Any], optimiz
         "torch_rng": torch_rng,
         "cuda_rng": cuda_rng,
         "records": records,
-        "best": best_of(records) if records else {},
+        "best": best_of(records),
         "elapsed_s": elapsed,
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

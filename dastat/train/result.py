@@ -66,9 +66,11 @@ class TrainResult:
 def best_of(curve: list[dict[str, Any]]) -> dict[str, Any]:
     """``best_test_acc1`` and ``best_epoch`` (first epoch of highest top-1), ``best_test_loss`` (lowest).
 
-    Only the epochs whose test set was scored count (``test_from``).
+    Only the epochs whose test set was scored count (``test_from``); with none of them, ``{}``.
     """
     tested = [row for row in curve if row["test_acc1"] is not None]
+    if not tested:
+        return {}
     best = max(tested, key=lambda row: (row["test_acc1"], -row["epoch"]))
     return {
         "best_test_acc1": best["test_acc1"],

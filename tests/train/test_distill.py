@@ -133,7 +133,7 @@ def test_test_from_skips_scoring_before_it_and_changes_nothing_it_scores(data, t
 
     every = distill(toy_teacher(), "resnet8", *data, "flip", epochs=3, batch_size=12, device="cpu")
     late = distill(toy_teacher(), "resnet8", *data, "flip", epochs=3, batch_size=12, device="cpu",
-                   out_dir=tmp_path / "run", test_from=3)
+                   out_dir=tmp_path / "run", test_from=3, checkpoint_every=1)  # checkpoints before any score
     assert [row["test_loss"] is None for row in late.curve] == [True, True, False]
     # Scoring the test set draws no randomness and leaves the weights alone: the scored epoch is the same.
     for key in ("test_loss", "test_acc1", "train_loss"):
