@@ -15,7 +15,8 @@ import dastat
 from dastat.errors import DastatError
 
 # Order in --help; a module not listed here is still found and shown last.
-_ORDER = ("rank", "probe", "info", "train", "sweep", "ingest", "export", "correlate", "plot", "study", "bench")
+_ORDER = ("rank", "probe", "info", "train", "sweep", "ingest", "export", "correlate", "plot", "study", "compare",
+          "bench")
 
 
 def _command_modules() -> list[str]:

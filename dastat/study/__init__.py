@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from dastat.study.analysis import StudyAnalysis, analyse
+from dastat.study.compare import StudyComparison, compare_studies
 from dastat.study.config import PRESETS, StudyConfig, list_presets, load_config
 from dastat.study.pipeline import StudyResult, reprobe_study, run_study
 from dastat.study.plateau import plateau
@@ -16,9 +17,11 @@ from dastat.study.report import write_report
 __all__ = [
     "PRESETS",
     "StudyAnalysis",
+    "StudyComparison",
     "StudyConfig",
     "StudyResult",
     "analyse",
+    "compare_studies",
     "list_presets",
     "load_config",
     "plateau",

@@ -25,6 +25,7 @@ from read_only import read_only_folder
 
 from dastat.cli import _checks, build_parser, main
 
+STUDIES = Path(__file__).resolve().parents[2] / "results" / "studies"
 NUMBERS = ("nan", "inf", "-inf", "0", "-1", "1000000000000", "")
 NEVER_LEGAL = {"nan", "inf", "-inf", "", "no_such_name"}  # refused (exit 2) wherever they are given
 PATHS = ("missing", "folder", "file", "unwritable", "junk", "", "readonly")
@@ -39,6 +40,7 @@ BASE = {
     "sweep": ["{sweep}"],
     "ingest": ["{csv}"],
     "correlate": ["--n-resamples", "0"],
+    "compare": [str(STUDIES / "digits"), str(STUDIES / "digits_few")],  # the committed studies, only read
 }
 _SWEEP = "data: digits\npairs:\n  - {teacher: embedded, student: resnet8}\nschemes: [identity]\nseeds: [0]\nepochs: 1\n"
 
