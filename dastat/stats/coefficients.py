@@ -30,8 +30,11 @@ def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     denom = np.sqrt((xc * xc).sum(-1) * (yc * yc).sum(-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (xc * yc).sum(-1) / denom
+    # A constant row is tested for by equality, as scipy does: its mean can differ from its values by
+    # rounding, which leaves a tiny non-zero spread and a meaningless r.
+    defined = (denom > 0) & (np.ptp(x, axis=-1) > 0) & (np.ptp(y, axis=-1) > 0)
     # Rounding can push |r| a hair past 1 for (near-)collinear data, as scipy also guards against.
-    return np.where(denom > 0, np.clip(r, -1.0, 1.0), np.nan)
+    return np.where(defined, np.clip(r, -1.0, 1.0), np.nan)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
