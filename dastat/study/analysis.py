@@ -15,7 +15,18 @@ from dastat.study.plateau import plateau_table
 
 PAIR_KEYS = ("dataset", "teacher", "student")
 # Schemes that blend two images: their x' sits between classes, which can move T. stddev below the floor.
-MIXING = ("mixup", "cutmix", "cutmixpick_t", "cutmixpick_s")
+
+
+def mixes(scheme: str) -> bool:
+    """Whether a scheme's x' rows can carry another label than their own image's (mixup, cutmix, their
+    parameterised forms and the compositions that hold one); a name dastat cannot build counts as not."""
+    from dastat import augment
+    from dastat.errors import DastatError
+
+    try:
+        return augment.get(scheme).relabels
+    except DastatError:
+        return False
 _PROBE_COLUMNS = ["dataset", "teacher", "scheme", "protocol", "randomness", "t_stddev", "ci_low", "ci_high", "floor",
                   "t_stddev_rel", "n_sets", "teacher_acc_x", "teacher_acc_xprime", "mean_entropy_xprime",
                   "t_ce_stddev", "elapsed_s"]
@@ -112,7 +123,7 @@ def floor_effect(table: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             **dict(zip(PAIR_KEYS, keys)), "n": len(group), "floor": float(group["floor"].mean()),
             "n_below_floor": len(below), "below_floor": ";".join(below["scheme"]),
-            "n_mixing_below": int(below["scheme"].isin(MIXING).sum()),
+            "n_mixing_below": sum(map(mixes, below["scheme"])),
             "rel_min": float(group["t_stddev_rel"].min()), "rel_max": float(group["t_stddev_rel"].max()),
             "spearman_all": r_all, "n_above": len(above), "spearman_above_floor": r_above,
             "loss_below_mean": float(below["s_test_loss"].mean()) if len(below) else math.nan,
@@ -333,5 +344,5 @@ def _compute_s(probes: pd.DataFrame, students: pd.DataFrame) -> dict[str, float]
     return {"probes": probe_s, "students": student_s, "student_runs": len(students)}
 
 
-__all__ = ["MIXING", "StudyAnalysis", "analyse", "floor_effect", "leave_one_scheme_out", "predictor_regret",
+__all__ = ["StudyAnalysis", "analyse", "floor_effect", "leave_one_scheme_out", "predictor_regret",
            "scheme_effect"]

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from dastat.stats import verdicts as vocab
-from dastat.study.analysis import MIXING
 
 
 def _f(value, fmt: str = "{:.4g}") -> str:
@@ -149,9 +148,8 @@ def _reading(analysis, config) -> list[str]:
     fe = analysis.floor_effect
     for r in fe.itertuples(index=False):
         below = r.below_floor.replace(";", ", ") or "none"
-        mixing = sum(s in MIXING for s in r.below_floor.split(";") if s)
         text = (f"- Floor, {r.teacher} → {r.student}: T. stddev / floor spans {r.rel_min:.3f} to {r.rel_max:.3f}; "
-                f"below the floor (interval under it): {below} ({mixing} of them mixing schemes). ")
+                f"below the floor (interval under it): {below} ({r.n_mixing_below} of them mixing schemes). ")
         if r.n_below_floor and not math.isnan(r.spearman_above_floor):
             text += (f"Spearman over all schemes {r.spearman_all:+.3f}, over the {r.n_above} at or above the floor "
                      f"{r.spearman_above_floor:+.3f}: ")
