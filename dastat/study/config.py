@@ -147,15 +147,17 @@ DIGITS_LADDER_SCHEMES = (
 # CPU-s per SGD step (32 px: 0.32), so at 100 images scoring every epoch would be 91% of the work: the students
 # score it only over the plateau rule's window (test_epochs="plateau"), all the analysis reads, and at 16 px.
 MNIST_PAIRS = ({"teacher": "resnet20", "student": "resnet8"},)
-MNIST_POOL_EPOCHS = {100: 150, 1000: 60, None: 15}  # students' epochs by pool size (None: all 60,000)
+# Students' epochs by pool size (None: all 60,000): fewer epochs as the pool grows, more SGD steps
+# (300, 960, 1,410 and 14,070).
+MNIST_POOL_EPOCHS = {100: 150, 1000: 60, 3000: 30, None: 15}
 MNIST_NOTES = (
     "MNIST (LeCun et al. 1998) at 16 px: the 28x28 digits padded to 32 px (docs/method.md, \"Data on disk\") and "
     "halved, a quarter of the compute, as the digits presets do. The teacher (resnet20) trains {teacher_epochs} "
     "epochs on all 60,000 training images; the students (resnet8) distil for {epochs} epochs ({steps} SGD steps) "
     "on {pool}; every student is tested on the whole test split (10,000 images) after each epoch of the last "
     "20% and the one before (from epoch {test_from}: the plateau rule's window, all the report reads). The "
-    "mnist_100, mnist_1000 and mnist_full presets differ only in the students' pool and epochs, so they share "
-    "one teacher."
+    "mnist_100, mnist_1000, mnist_3000 and mnist_full presets differ only in the students' pool and epochs, so "
+    "they share one teacher."
 )
 
 

@@ -16,7 +16,7 @@ from dastat.study.config import PAPER_PAIRS
 
 def test_presets_are_listed():
     assert list_presets() == ["cifar100", "digits", "digits_few", "digits_ladder", "mnist_100", "mnist_1000",
-                              "mnist_full", "tinyimagenet"]
+                              "mnist_3000", "mnist_full", "tinyimagenet"]
 
 
 def test_digits_preset_is_two_pairs_all_schemes_three_seeds():

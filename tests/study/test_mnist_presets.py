@@ -9,7 +9,7 @@ from dastat.study import load_config
 from dastat.study.config import MNIST_POOL_EPOCHS
 from dastat.study.pipeline import _plan
 
-NAMES = ("mnist_100", "mnist_1000", "mnist_full")
+NAMES = ("mnist_100", "mnist_1000", "mnist_3000", "mnist_full")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -20,8 +20,8 @@ def test_each_preset_is_the_papers_nine_schemes_on_mnist_with_three_seeds(name):
     assert f"{config.epochs} epochs" in config.notes
 
 
-def test_pools_are_100_and_1000_images_and_the_full_split():
-    assert [load_config(n).train_images for n in NAMES] == [100, 1000, None]
+def test_pools_are_100_1000_and_3000_images_and_the_full_split():
+    assert [load_config(n).train_images for n in NAMES] == [100, 1000, 3000, None]
 
 
 def test_the_presets_differ_only_in_the_students_pool_and_epochs():
@@ -30,7 +30,7 @@ def test_the_presets_differ_only_in_the_students_pool_and_epochs():
     for config in configs:
         for key in ("name", "train_images", "epochs", "notes"):
             config.pop(key)
-    assert configs[0] == configs[1] == configs[2]
+    assert all(config == configs[0] for config in configs)
 
 
 def test_the_pool_reaches_the_students_as_a_train_only_option(tmp_path):
