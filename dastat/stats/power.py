@@ -63,7 +63,8 @@ def _detectable(n: int, c: float, r_ab: float, alpha: float, power: float, n_sim
     y, a, b = (z[..., k].reshape(g * n_sims, n) for k in range(3))
     p = williams_p(pearson(y, a), pearson(y, b), pearson(a, b), n).reshape(g, n_sims)
     rejected = np.nanmean(p < alpha, axis=1) >= power
-    return float(d[np.argmax(rejected)]) if rejected.any() else math.nan
+    # The grid point, as written to 2 decimals (np.arange leaves float error such as 0.30000000000000004).
+    return round(float(d[np.argmax(rejected)]), 2) if rejected.any() else math.nan
 
 
 def detectable_difference(n: int, r_a: float, r_b: float, r_ab: float, *, alpha: float, power: float = 0.8,

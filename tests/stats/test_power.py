@@ -54,3 +54,12 @@ def test_a_strength_difference_is_never_one_of_sign():
     oriented = detectable_difference(9, 0.1, 0.05, 0.2, alpha=0.05)
     strength = detectable_difference(9, 0.1, 0.05, 0.2, alpha=0.05, strength=True)
     assert oriented > 1.0 and (math.isnan(strength) or strength <= 1.0)
+
+
+def test_the_detectable_difference_is_a_grid_point_written_to_two_decimals():
+    from dastat.stats.power import detectable_difference
+
+    # Settings whose grid point np.arange gives as 0.30000000000000004, 0.36000000000000004, 0.19999999999999998.
+    for centre, r_ab in ((0.7, 0.5), (0.6, 0.5), (0.7, 0.8)):
+        d = detectable_difference(35, centre - 0.05, centre + 0.05, r_ab, alpha=0.05, strength=True)
+        assert d == round(d, 2)
