@@ -25,6 +25,8 @@ MINUS = "−"  # a direction below zero (U+2212), as opposed to a number's ASCII
 REVERSES, SAME_DIRECTION, NOT_DECIDED = "reverses", "same direction", "not decided at these n"
 SAME_BEST = "same best"
 WITHIN_NOISE, BEYOND_NOISE = "different best, within seed noise", "different best, beyond seed noise"
+# Different bests, one of which is within seed noise of the best in every study (the others are not).
+NEAR_BEST = "different best; {scheme} is within seed noise of the best in every study"
 
 # The columns read from each export (a file without them was not written by `dastat study`).
 _COLUMNS = {
@@ -282,11 +284,15 @@ def _best_row(studies: list[_Study], pair: tuple) -> dict:
         regret = _rows(study.regret, pair)
         row.update({f"{c}_{study.label}": _first(regret, c) for c in ("best", "best_loss", "best_noise")})
     bests = {s.label: row[f"best_{s.label}"] for s in studies}
+    near_all = set(bests.values())  # the bests within seed noise of the best in every study so far
     for study in studies:
         losses = _rows(study.losses, pair).set_index("scheme")["s_test_loss"]
         others = {b for b in bests.values() if b != bests[study.label]}
         gaps = [float(losses.get(b, math.nan)) - row[f"best_loss_{study.label}"] for b in others]
         row[f"gap_{study.label}"] = (math.nan if any(map(math.isnan, gaps)) else max(gaps)) if gaps else 0.0
+        best_loss, noise = row[f"best_loss_{study.label}"], row[f"best_noise_{study.label}"]
+        near_all = {b for b in near_all if float(losses.get(b, math.nan)) - best_loss <= noise}
+    row["near_best"] = next((b for b in dict.fromkeys(bests.values()) if b in near_all), None)
     return {**row, "verdict": _best_verdict(row, [s.label for s in studies])}
 
 
@@ -302,7 +308,9 @@ def _best_verdict(row: dict, labels: list[str]) -> str:
     if unjudged:
         return f"different best, not judged in {', '.join(unjudged)} (no seed noise, or no loss for the other best)"
     within = all(row[f"gap_{label}"] <= row[f"best_noise_{label}"] for label in labels)
-    return WITHIN_NOISE if within else BEYOND_NOISE
+    if within:
+        return WITHIN_NOISE
+    return NEAR_BEST.format(scheme=row["near_best"]) if row["near_best"] else BEYOND_NOISE
 
 
 def _pair_text(pair: tuple) -> str:
@@ -377,7 +385,8 @@ def _page(c: StudyComparison) -> str:
                  if unranked else "")
               + "; seed sd: the stddev over seeds of its loss. Gap: the other study's best scheme's loss minus "
               "this study's best, in this study; within seed noise when every gap is at most that study's seed "
-              "sd. Regret: the picked scheme's loss minus the best's; a random pick's is the mean over schemes.",
+              "sd; otherwise a best that is within seed noise of the best in every study is named. Regret: the "
+              "picked scheme's loss minus the best's; a random pick's is the mean over schemes.",
               f"- Intervals are per study ({', '.join(confidence) or 'level not recorded'}); "
               + ("the studies share each pair's teacher (the same checkpoint), so they are not independent "
                  "replications" if shared else "the studies' teachers of a pair are not one checkpoint")
