@@ -24,6 +24,7 @@ import torch
 
 from dastat.augment.scheme import get
 from dastat.bench.machine import load_average
+from dastat.bench.targets import at_least, at_most
 from dastat.device import resolve_device
 
 BATCH_SIZE = 256
@@ -141,13 +142,12 @@ def _targets(sizes: dict) -> list[dict]:
         value = schemes[name].get("speedup")
         if value is None:
             continue
-        rows.append({"scheme": name, "image_size": 32, "what": f"speedup vs {schemes[name].get('baseline')}",
-                     "target": f">= {target}x", "value": value, "met": value is not None and value >= target})
+        rows.append({"scheme": name, "image_size": 32,
+                     **at_least(f"speedup vs {schemes[name].get('baseline')}", value, target, "x")})
     for name, row in schemes.items():
         if name != "autoaugment":
-            share = row["share_of_resnet56_forward"]
-            rows.append({"scheme": name, "image_size": 32, "what": "share of a resnet56 forward",
-                         "target": f"<= {_FORWARD_SHARE}", "value": share, "met": share <= _FORWARD_SHARE})
+            rows.append({"scheme": name, "image_size": 32,
+                         **at_most("share of a resnet56 forward", row["share_of_resnet56_forward"], _FORWARD_SHARE)})
     return rows
 
 

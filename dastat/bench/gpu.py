@@ -37,6 +37,7 @@ from dastat.bench import cohort as cohort_bench
 from dastat.bench import probe as probe_bench
 from dastat.bench import train as train_bench
 from dastat.bench.machine import load_average
+from dastat.bench.targets import at_least, at_most
 from dastat.checks import check_choice
 from dastat.device import autocast, resolve_device
 from dastat.errors import InvalidArgumentError
@@ -213,21 +214,17 @@ def _targets(report: dict, plan: Plan) -> list[dict]:
              "value": row["max_error_rel"], "met": row["met"]} for row in report.get("inference_copy", [])]
     paper = report.get("paper")
     if paper:
-        rows.append({"what": f"paper protocol, {paper['n_teacher_forwards']} teacher forwards, {plan.arch}",
-                     "target": f"<= {PAPER_WALL_TARGET_S} s", "value": paper["wall_s"],
-                     "met": paper["wall_s"] <= PAPER_WALL_TARGET_S})
-        rows.append({"what": "probe teacher images/s / forwards alone at their best batch size",
-                     "target": f">= {IMAGES_PER_S_TARGET}", "value": paper["vs_forwards_alone"],
-                     "met": paper["vs_forwards_alone"] >= IMAGES_PER_S_TARGET})
+        rows.append(at_most(f"paper protocol, {paper['n_teacher_forwards']} teacher forwards, {plan.arch}",
+                            paper["wall_s"], PAPER_WALL_TARGET_S, " s"))
+        rows.append(at_least("probe teacher images/s / forwards alone at their best batch size",
+                             paper["vs_forwards_alone"], IMAGES_PER_S_TARGET))
     if report.get("rank"):
         rank = report["rank"]
-        rows.append({"what": f"rank of {len(rank['schemes'])} schemes at rtol {rank['rtol']}",
-                     "target": f"<= {RANK_WALL_TARGET_S} s", "value": rank["wall_s"],
-                     "met": rank["wall_s"] <= RANK_WALL_TARGET_S})
+        rows.append(at_most(f"rank of {len(rank['schemes'])} schemes at rtol {rank['rtol']}", rank["wall_s"],
+                            RANK_WALL_TARGET_S, " s"))
     cold = (report.get("probe") or {}).get("rank") or {}
     if cold.get("returncode") == 0 and not plan.probe.rank_args:  # the target is the no-argument rank
-        rows.append({"what": f"cold `{cold['command']}`", "target": f"<= {COLD_RANK_WALL_TARGET_S} s wall",
-                     "value": cold["wall_s"], "met": cold["wall_s"] <= COLD_RANK_WALL_TARGET_S})
+        rows.append(at_most(f"cold `{cold['command']}`", cold["wall_s"], COLD_RANK_WALL_TARGET_S, " s wall"))
     return rows
 
 

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from dastat import augment, data, models
 from dastat.bench.machine import load_average
+from dastat.bench.targets import at_most
 from dastat.checks import check_choice
 from dastat.device import autocast, resolve_device
 from dastat.models.inference import inference_copy
@@ -324,14 +325,12 @@ def _targets(report: dict) -> list[dict]:
                      "value": row["ratio"], "met": row["met"]})
     for row in report.get("cost", []):
         if row["num_classes"] >= 100:
-            rows.append({"what": f"share of paper forwards, {row['task']}, {row['scheme']}",
-                         "target": f"<= {FORWARD_SHARE_TARGET}", "value": row["share_of_paper_forwards"],
-                         "met": row["share_of_paper_forwards"] <= FORWARD_SHARE_TARGET})
+            rows.append(at_most(f"share of paper forwards, {row['task']}, {row['scheme']}",
+                                row["share_of_paper_forwards"], FORWARD_SHARE_TARGET))
     rank = report.get("rank") or {}
     if report.get("device") == "cpu" and rank.get("returncode") == 0 and not report["plan"]["rank_args"]:
-        rows.append({"what": f"no-argument rank wall, {rank['cpu_count']} CPU cores",
-                     "target": f"<= {RANK_WALL_TARGET_S} s on 2 cores", "value": rank["wall_s"],
-                     "met": rank["wall_s"] <= RANK_WALL_TARGET_S})
+        rows.append(at_most(f"no-argument rank wall, {rank['cpu_count']} CPU cores", rank["wall_s"],
+                            RANK_WALL_TARGET_S, " s on 2 cores"))
     return rows
 
 
