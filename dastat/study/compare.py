@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from dastat.errors import InvalidArgumentError
+from dastat.stats import verdicts
 from dastat.stats.tables import KD_METHOD
 from dastat.yamlfile import read_yaml
 
@@ -74,7 +75,8 @@ class StudyComparison:
 
     ``best`` has one row per pair: ``best_<label>``, ``best_loss_<label>``, ``best_noise_<label>`` and
     ``gap_<label>`` (the other studies' best schemes' loss in this study, the largest, minus its best
-    loss), and ``verdict``.
+    loss), ``near_best`` (a study's best that is within seed noise of the best in every study, or None)
+    and ``verdict``.
     """
 
     labels: tuple[str, ...]
@@ -245,7 +247,9 @@ def _direction(ci_low: float, ci_high: float) -> str:
     """"+" or "−" where the interval lies wholly above or below 0, "0" where it holds 0, "" without one."""
     if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
         return ""
-    return "+" if ci_low > 0 else MINUS if ci_high < 0 else "0"
+    if not verdicts.excludes_zero(ci_low, ci_high):
+        return "0"
+    return "+" if ci_low > 0 else MINUS
 
 
 def _change_row(studies: list[_Study], pair: tuple, predictor: str) -> dict:
